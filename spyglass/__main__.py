@@ -1,0 +1,5 @@
+"""``python -m spyglass`` runs the CLI."""
+
+from spyglass.cli import main
+
+main()

@@ -1,0 +1,104 @@
+"""The ``spyglass`` command line. Every command goes through the same settings and facades as the API."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from spyglass import __version__
+from spyglass.errors import SpyglassError
+from spyglass.settings import Settings
+
+app = typer.Typer(help="Spyglass: multimodal search and grounded answers over your own files.", no_args_is_help=True)
+console = Console()
+
+
+def _settings(ctx: typer.Context) -> Settings:
+    return Settings(**ctx.obj)
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    data_dir: Annotated[Optional[Path], typer.Option(help="Data directory (SPYGLASS_DATA_DIR).")] = None,
+    model: Annotated[Optional[str], typer.Option(help="Model spec (SPYGLASS_MODEL), e.g. builtin:shapes.")] = None,
+    device: Annotated[Optional[str], typer.Option(help="auto, cpu, cuda or mps.")] = None,
+    precision: Annotated[Optional[str], typer.Option(help="auto, fp32, bf16 or fp16.")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Encoder batch size.")] = None,
+    threads: Annotated[Optional[int], typer.Option(help="Torch CPU threads (0: default).")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress.")] = False,
+) -> None:
+    """Flags override SPYGLASS_* variables, which override the config file."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    overrides = dict(data_dir=data_dir, model=model, device=device, precision=precision, batch_size=batch_size, threads=threads)
+    ctx.obj = {key: value for key, value in overrides.items() if value is not None}
+
+
+@app.command()
+def version() -> None:
+    """Print the Spyglass version."""
+    console.print(f"spyglass {__version__}")
+
+
+@app.command()
+def models(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False) -> None:
+    """List the configured model and the built-in one, and whether their weights are on this machine."""
+    from spyglass.encoders.catalog import describe_models
+
+    rows = describe_models(_settings(ctx))
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    table = Table("model", "role", "backend", "weights", "where")
+    for row in rows:
+        table.add_row(row["spec"], row["role"], row["backend"], "present" if row["present"] else "missing", row["where"])
+    console.print(table)
+
+
+@app.command()
+def encode(
+    ctx: typer.Context,
+    text: Annotated[Optional[list[str]], typer.Option("--text", "-t", help="Text to embed (repeatable).")] = None,
+    image: Annotated[Optional[list[Path]], typer.Option("--image", "-i", help="Image file to embed (repeatable).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Embed texts and images and print their cosine similarities: a smoke test of the model."""
+    from spyglass.encoders import load_encoder
+    from spyglass.images import open_image
+
+    settings = _settings(ctx)
+    encoder = load_encoder(settings=settings)
+    texts, paths = list(text or []), list(image or [])
+    pictures = [open_image(path, min_side=encoder.image_size, max_pixels=settings.max_image_pixels) for path in paths]
+    text_vectors = encoder.encode_texts(texts, ensemble=settings.prompt_ensemble)
+    image_vectors = encoder.encode_images(pictures)
+    similarity = (text_vectors @ image_vectors.T).tolist() if texts and paths else []
+    result = {"model_id": encoder.model_id, "dim": encoder.dim, "device": str(encoder.device),
+              "dtype": str(encoder.dtype).removeprefix("torch."), "texts": texts,
+              "images": [str(p) for p in paths], "similarity": similarity}
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    console.print(f"model {result['model_id']} · dim {encoder.dim} · {result['device']} {result['dtype']}")
+    if similarity:
+        table = Table("text \\ image", *[p.name for p in paths])
+        for label, row in zip(texts, similarity):
+            table.add_row(label, *[f"{value:.3f}" for value in row])
+        console.print(table)
+    else:
+        console.print(f"embedded {len(texts)} text(s) and {len(paths)} image(s)")
+
+
+def main() -> None:
+    """Console entry point: Spyglass errors become one line on stderr and exit code 1."""
+    try:
+        app()
+    except SpyglassError as exc:
+        Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {exc}", highlight=False)
+        raise SystemExit(1) from None

@@ -1,0 +1,104 @@
+"""The encoder interface every backend implements.
+
+A backend supplies four small pieces (load a model, preprocess one image, embed a
+pixel batch, embed a text batch); batching, device/dtype placement, normalisation
+and prompt ensembles live here once.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+
+PROMPT_TEMPLATES = (
+    "{}",
+    "a photo of {}.",
+    "a picture of {}.",
+    "an image of {}.",
+    "a close-up photo of {}.",
+    "a photo of the {}.",
+)
+
+
+class Encoder(ABC):
+    """Embeds images and texts into one L2-normalised space.
+
+    ``model_id`` names the exact weights; it is stored with every vector so vectors
+    from different models are never compared.
+    """
+
+    model_id: str
+    dim: int
+    image_size: int
+
+    def __init__(self, device: torch.device, dtype: torch.dtype, batch_size: int = 64) -> None:
+        self.device = device
+        self.dtype = dtype
+        self.batch_size = batch_size
+
+    # --- what a backend implements -------------------------------------------------
+    @abstractmethod
+    def preprocess(self, image: Image.Image) -> torch.Tensor:
+        """The model's own transform for one RGB image: a float32 CHW tensor.
+
+        Public so the indexer can run it in worker threads while the model encodes.
+        """
+
+    @abstractmethod
+    def _embed_pixels(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Unnormalised image embeddings for a preprocessed batch already on device/dtype."""
+
+    @abstractmethod
+    def _embed_texts(self, texts: list[str]) -> torch.Tensor:
+        """Unnormalised text embeddings for one batch of strings."""
+
+    # --- shared machinery -------------------------------------------------------------
+    def _place(self, model: torch.nn.Module) -> torch.nn.Module:
+        return model.to(device=self.device, dtype=self.dtype).eval().requires_grad_(False)
+
+    def encode_pixels(self, pixels: torch.Tensor) -> np.ndarray:
+        """Embed preprocessed pixels (N, C, H, W), batching by ``batch_size``."""
+        out = []
+        with torch.inference_mode():
+            for start in range(0, len(pixels), self.batch_size):
+                batch = pixels[start : start + self.batch_size].to(self.device, self.dtype)
+                out.append(_normalise(self._embed_pixels(batch)))
+        return _to_numpy(out, self.dim)
+
+    def encode_images(self, images: Sequence[Image.Image]) -> np.ndarray:
+        """Embed RGB images; returns float32 (N, dim), rows of unit length."""
+        if not images:
+            return np.zeros((0, self.dim), np.float32)
+        return self.encode_pixels(torch.stack([self.preprocess(image) for image in images]))
+
+    def encode_texts(self, texts: Sequence[str], *, ensemble: bool = False) -> np.ndarray:
+        """Embed texts; with ``ensemble`` each text is averaged over PROMPT_TEMPLATES."""
+        texts = list(texts)
+        if ensemble and texts:
+            prompts = [template.format(text) for text in texts for template in PROMPT_TEMPLATES]
+            per_prompt = self.encode_texts(prompts).reshape(len(texts), len(PROMPT_TEMPLATES), self.dim)
+            mean = per_prompt.mean(axis=1)
+            return (mean / np.linalg.norm(mean, axis=1, keepdims=True)).astype(np.float32)
+        out = []
+        with torch.inference_mode():
+            for start in range(0, len(texts), self.batch_size):
+                out.append(_normalise(self._embed_texts(texts[start : start + self.batch_size])))
+        return _to_numpy(out, self.dim)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.model_id!r}, dim={self.dim}, {self.device}, {self.dtype})"
+
+
+def _normalise(features: torch.Tensor) -> torch.Tensor:
+    features = features.float()
+    return features / features.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+
+
+def _to_numpy(chunks: list[torch.Tensor], dim: int) -> np.ndarray:
+    if not chunks:
+        return np.zeros((0, dim), np.float32)
+    return torch.cat(chunks).cpu().numpy().astype(np.float32, copy=False)

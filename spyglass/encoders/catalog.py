@@ -1,0 +1,62 @@
+"""What models are configured and whether their weights are on this machine, without loading or downloading."""
+
+from __future__ import annotations
+
+import os
+
+from spyglass.encoders import hub
+from spyglass.encoders.spec import ModelSpec, parse_spec
+from spyglass.errors import ModelSpecError
+from spyglass.settings import Settings
+
+HF_WEIGHTS = ["model.safetensors", "pytorch_model.bin"]
+
+
+def describe_models(settings: Settings) -> list[dict]:
+    """One row per model: the configured one and ``builtin:shapes``."""
+    rows = [_describe(settings.model, "configured", settings)]
+    if not settings.model.startswith("builtin:"):
+        rows.append(_describe("builtin:shapes", "offline fallback", settings))
+    return rows
+
+
+def _describe(spec_text: str, role: str, settings: Settings) -> dict:
+    try:
+        spec = parse_spec(spec_text)
+    except ModelSpecError as exc:
+        return {"spec": spec_text, "role": role, "backend": "?", "present": False, "where": str(exc)}
+    present, where = _locate(spec, settings)
+    return {"spec": spec_text, "role": role, "backend": spec.backend, "present": present, "where": where}
+
+
+def _locate(spec: ModelSpec, settings: Settings) -> tuple[bool, str]:
+    if spec.backend == "builtin":
+        from spyglass.encoders.builtin import shapes_model_dir
+
+        directory = shapes_model_dir(settings.models_dir)
+        trained = (directory / "open_clip_config.json").is_file()
+        return trained, str(directory) if trained else f"{directory} (trained on first use, ~15 s)"
+    if spec.local is not None:
+        return spec.local.exists(), str(spec.local)
+    if spec.backend == "hf":
+        found = hub.cached_file(spec.name, HF_WEIGHTS)
+        return found is not None, found or f"{hub.hf_cache_dir()} (not cached)"
+    return _locate_open_clip(spec)
+
+
+def _locate_open_clip(spec: ModelSpec) -> tuple[bool, str]:
+    from spyglass.encoders.openclip import OPENAI_CACHE, open_clip
+
+    if spec.name.startswith("hf-hub:"):
+        found = hub.cached_file(spec.name.removeprefix("hf-hub:"), ["open_clip_model.safetensors", "open_clip_pytorch_model.bin"])
+        return found is not None, found or f"{hub.hf_cache_dir()} (not cached)"
+    cfg = open_clip.get_pretrained_cfg(spec.name, spec.tag or "")
+    if not cfg:
+        return False, f"unknown tag {spec.tag!r} for {spec.name}"
+    if cfg.get("hf_hub"):
+        repo, filename = os.path.split(cfg["hf_hub"])
+        candidates = ["open_clip_model.safetensors", filename or "open_clip_pytorch_model.bin"]
+        found = hub.cached_file(repo, candidates)
+        return found is not None, found or f"{hub.hf_cache_dir()} (not cached)"
+    target = OPENAI_CACHE / os.path.basename(cfg["url"])
+    return target.is_file(), str(target)

@@ -1,0 +1,150 @@
+"""open_clip backend: any open_clip architecture, pretrained tag, hf-hub repo or local checkpoint."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from spyglass._compat import ensure_torchvision_importable
+from spyglass.encoders import hub
+from spyglass.encoders.base import Encoder
+from spyglass.encoders.spec import ModelSpec, fingerprint
+from spyglass.errors import ModelSpecError
+
+ensure_torchvision_importable()
+import open_clip  # noqa: E402
+from open_clip.tokenizer import SimpleTokenizer  # noqa: E402
+from open_clip.transformer import text_global_pool  # noqa: E402
+
+_PREPROCESS_KEYS = ("mean", "std", "interpolation", "resize_mode")
+OPENAI_CACHE = Path(os.path.expanduser("~/.cache/clip"))
+
+
+class OpenClipEncoder(Encoder):
+    """Wraps an open_clip model with its own preprocessing transform and tokenizer."""
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        transform,
+        tokenizer,
+        model_id: str,
+        *,
+        device: torch.device,
+        dtype: torch.dtype,
+        batch_size: int = 64,
+    ) -> None:
+        super().__init__(device, dtype, batch_size)
+        self.model = self._place(model)
+        self.transform = transform
+        self.tokenizer = tokenizer
+        self.model_id = model_id
+        self.image_size = _image_size(model)
+        self._trim = trimmable(model, tokenizer)
+        with torch.inference_mode():
+            self.dim = int(self._embed_texts(["probe"]).shape[-1])
+
+    @classmethod
+    def load(cls, spec: ModelSpec, *, device: torch.device, dtype: torch.dtype, batch_size: int = 64) -> OpenClipEncoder:
+        name, kwargs, model_id = _resolve(spec)
+        model, _, transform = open_clip.create_model_and_transforms(name, **kwargs)
+        tokenizer = open_clip.get_tokenizer(name)
+        return cls(model, transform, tokenizer, model_id, device=device, dtype=dtype, batch_size=batch_size)
+
+    def preprocess(self, image: Image.Image) -> torch.Tensor:
+        return self.transform(image)
+
+    def _embed_pixels(self, pixels: torch.Tensor) -> torch.Tensor:
+        return self.model.encode_image(pixels)
+
+    def _embed_texts(self, texts: list[str]) -> torch.Tensor:
+        tokens = self.tokenizer(texts).to(self.device)
+        return encode_text_trimmed(self.model, tokens) if self._trim else self.model.encode_text(tokens)
+
+    def encode_tokens_padded(self, texts: list[str]) -> torch.Tensor:
+        """The untrimmed reference path (full context length); tests compare against it."""
+        with torch.inference_mode():
+            return self.model.encode_text(self.tokenizer(texts).to(self.device)).float()
+
+
+def encode_text_trimmed(model: torch.nn.Module, tokens: torch.Tensor) -> torch.Tensor:
+    """open_clip's text forward over only the columns up to the longest real sequence.
+
+    Exact for a causal tower pooled at the EOT token (see ``trimmable``): no real
+    token attends to the padding after it, and the EOT position is kept. The causal
+    mask and positional embeddings are cut to the trimmed length.
+    """
+    tower = model if isinstance(model, open_clip.CLIP) else model.text
+    tokens = tokens[:, : int((tokens != 0).sum(dim=1).max())]
+    n = tokens.shape[1]
+    cast = tower.transformer.get_cast_dtype()
+    x = tower.token_embedding(tokens).to(cast) + tower.positional_embedding[:n].to(cast)
+    x = tower.ln_final(tower.transformer(x, attn_mask=tower.attn_mask[:n, :n]))
+    pool, eos = _pooling(tower)
+    x = text_global_pool(x, tokens, pool, eos_token_id=eos)
+    projection = tower.text_projection
+    if projection is None:
+        return x
+    return projection(x) if isinstance(projection, torch.nn.Linear) else x @ projection
+
+
+def trimmable(model: torch.nn.Module, tokenizer) -> bool:
+    """Trimming is exact only for a causal text tower pooled at the EOT token, padded with 0s."""
+    tower = model if isinstance(model, open_clip.CLIP) else getattr(model, "text", None)
+    if tower is None or getattr(tower, "attn_mask", None) is None:
+        return False
+    if getattr(tower, "cls_emb", None) is not None or getattr(tower, "use_pad_mask", False):
+        return False
+    return _pooling(tower)[0] in ("argmax", "eos") and isinstance(tokenizer, SimpleTokenizer)
+
+
+def _resolve(spec: ModelSpec) -> tuple[str, dict, str]:
+    """Turn a spec into open_clip's (model_name, kwargs) with weights already on disk, plus a model_id."""
+    if spec.local is not None and spec.tag is None:  # a local open_clip directory
+        return f"local-dir:{spec.local}", {}, f"open_clip:local/{fingerprint(spec.local)}"
+    if spec.name.startswith("hf-hub:"):
+        repo = spec.name.removeprefix("hf-hub:")
+        hub.hub_file(repo, ["open_clip_config.json"], str(spec))
+        weights = hub.hub_file(repo, ["open_clip_model.safetensors", "open_clip_pytorch_model.bin"], str(spec))
+        return f"local-dir:{Path(weights).parent}", {}, f"open_clip:{spec.name}"
+    if spec.name not in open_clip.list_models():
+        raise ModelSpecError(f"open_clip has no architecture {spec.name!r}; see `python -m open_clip` list_models().")
+    if spec.local is not None:  # architecture + checkpoint file
+        return spec.name, {"pretrained": str(spec.local)}, f"open_clip:{spec.name}/file-{fingerprint(spec.local)}"
+    cfg = open_clip.get_pretrained_cfg(spec.name, spec.tag)
+    if not cfg:
+        tags = ", ".join(open_clip.list_pretrained_tags_by_model(spec.name)) or "none"
+        raise ModelSpecError(f"open_clip has no pretrained tag {spec.tag!r} for {spec.name}; known tags: {tags}.")
+    weights = _tag_weights(cfg, str(spec))
+    kwargs = {
+        "pretrained": weights,
+        "force_quick_gelu": bool(cfg.get("quick_gelu", False)),
+        "force_preprocess_cfg": {k: cfg[k] for k in _PREPROCESS_KEYS if k in cfg},
+    }
+    return spec.name, kwargs, f"open_clip:{spec.name}/{spec.tag}"
+
+
+def _tag_weights(cfg: dict, spec: str) -> str:
+    if cfg.get("hf_hub"):
+        repo, filename = os.path.split(cfg["hf_hub"])  # "org/name/" means the default file name
+        filename = filename or "open_clip_pytorch_model.bin"
+        candidates = [filename]
+        if filename.endswith((".bin", ".pth")):
+            safe = "open_clip_model.safetensors" if filename == "open_clip_pytorch_model.bin" else filename[:-4] + ".safetensors"
+            candidates.insert(0, safe)
+        return hub.hub_file(repo, candidates, spec)
+    return hub.url_file(cfg["url"], OPENAI_CACHE, spec)
+
+
+def _pooling(tower) -> tuple[str, int | None]:
+    if isinstance(tower, open_clip.CLIP):
+        return tower.text_pool_type, getattr(tower, "text_eos_id", None)
+    return tower.pool_type, getattr(tower, "eos_id", None)
+
+
+def _image_size(model: torch.nn.Module) -> int:
+    size = getattr(model.visual, "image_size", 224)
+    return int(size[0] if isinstance(size, (tuple, list)) else size)

@@ -1,0 +1,72 @@
+"""One settings object for every entry point.
+
+Precedence, highest first: explicit arguments (the CLI's flags, ``Settings(...)``),
+``SPYGLASS_*`` environment variables, the TOML config file, defaults. The config
+file is ``$SPYGLASS_CONFIG`` if set, else ``./spyglass.toml`` if present, else
+``config.toml`` in the default data directory.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEFAULT_MODEL = "open_clip:ViT-B-32/laion2b_s34b_b79k"
+
+
+def default_data_dir() -> Path:
+    """XDG data home, so a user's index survives across working directories."""
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "spyglass"
+
+
+def config_file() -> Path:
+    explicit = os.environ.get("SPYGLASS_CONFIG")
+    if explicit:
+        return Path(explicit).expanduser()
+    local = Path("spyglass.toml")
+    return local if local.is_file() else default_data_dir() / "config.toml"
+
+
+class Settings(BaseSettings):
+    """Runtime configuration; see the README's configuration table."""
+
+    model_config = SettingsConfigDict(env_prefix="SPYGLASS_", extra="ignore", validate_default=True)
+
+    data_dir: Path = Field(default_factory=default_data_dir, description="Where the catalog, index and caches live.")
+    model: str = Field(DEFAULT_MODEL, description="Model spec: open_clip:ARCH/TAG, hf:ORG/NAME, a path, builtin:shapes.")
+    device: Literal["auto", "cpu", "cuda", "mps"] = Field("auto", description="Where the encoder runs.")
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        "auto", description="Encoder weight precision; auto picks bf16 where it is fast, else fp32."
+    )
+    batch_size: int = Field(64, ge=1, description="Images or texts per encoder call.")
+    threads: int = Field(0, ge=0, description="Torch CPU threads; 0 keeps torch's default.")
+    prompt_ensemble: bool = Field(False, description="Average text queries over prompt templates.")
+    max_image_pixels: int = Field(
+        178_956_970, ge=1, description="Images with more pixels are refused (decompression-bomb guard)."
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=config_file())
+
+    @property
+    def models_dir(self) -> Path:
+        """Cache for models Spyglass builds itself (e.g. ``builtin:shapes``)."""
+        return self.data_dir / "models"

@@ -1,0 +1,58 @@
+"""Shared fixtures. Tests never touch the network: hub access is forced offline and
+every model is either a tiny random one written to a temp dir or ``builtin:shapes``."""
+
+from __future__ import annotations
+
+import os
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ.setdefault("SPYGLASS_CONFIG", os.devnull)  # a developer's config file must not leak in
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+DATA = SHARED / "data"
+
+
+def shared_path(*parts: str) -> Path:
+    """A path under ../shared, or a skip with the reason when it is not there."""
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"shared data {path} is absent (see ../shared/data/README.md)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def formats_dir() -> Path:
+    return shared_path("data", "formats")
+
+
+@pytest.fixture(scope="session")
+def tiny_open_clip_dir(tmp_path_factory) -> Path:
+    from spyglass.encoders.tiny import write_tiny_open_clip
+
+    return write_tiny_open_clip(tmp_path_factory.mktemp("tiny-open-clip"))
+
+
+@pytest.fixture(scope="session")
+def tiny_hf_dir(tmp_path_factory) -> Path:
+    from spyglass.encoders.tiny import write_tiny_hf_clip
+
+    return write_tiny_hf_clip(tmp_path_factory.mktemp("tiny-hf-clip"), shared_path("models", "clip-tokenizer"))
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory) -> Path:
+    """One data dir for the session, so ``builtin:shapes`` is trained once."""
+    return tmp_path_factory.mktemp("spyglass-data")
+
+
+@pytest.fixture(scope="session")
+def shapes_encoder(data_dir):
+    from spyglass.encoders import load_encoder
+    from spyglass.settings import Settings
+
+    return load_encoder("builtin:shapes", Settings(data_dir=data_dir, precision="fp32"))

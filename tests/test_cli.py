@@ -1,0 +1,76 @@
+"""The CLI as a user runs it: the installed console script in a subprocess, and --json parsed back."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from spyglass import __version__
+
+
+def run(*args: str, data_dir, check: bool = True) -> subprocess.CompletedProcess:
+    exe = shutil.which("spyglass")
+    assert exe, "the spyglass console script is not installed"
+    env = {**os.environ, "SPYGLASS_DATA_DIR": str(data_dir)}
+    result = subprocess.run([exe, *args], capture_output=True, text=True, env=env, timeout=300)
+    if check:
+        assert result.returncode == 0, result.stderr[-2000:]
+    return result
+
+
+def test_help_lists_commands(tmp_path):
+    out = run("--help", data_dir=tmp_path).stdout
+    for command in ("version", "models", "encode"):
+        assert command in out
+
+
+def test_version(tmp_path):
+    assert run("version", data_dir=tmp_path).stdout.strip() == f"spyglass {__version__}"
+
+
+def test_models_reports_presence(data_dir, shapes_encoder):
+    rows = json.loads(run("models", "--json", data_dir=data_dir).stdout)
+    by_spec = {row["spec"]: row for row in rows}
+    assert by_spec["open_clip:ViT-B-32/laion2b_s34b_b79k"]["present"] is False  # nothing downloadable here
+    assert by_spec["builtin:shapes"]["present"] is True  # trained by the shapes_encoder fixture
+    assert str(data_dir) in by_spec["builtin:shapes"]["where"]
+
+
+def test_models_with_local_model_dir(tiny_open_clip_dir, tmp_path):
+    rows = json.loads(run("--model", str(tiny_open_clip_dir), "models", "--json", data_dir=tmp_path).stdout)
+    assert rows[0]["backend"] == "open_clip" and rows[0]["present"] is True
+
+
+def test_encode_finds_the_matching_shape(data_dir, shapes_encoder, tmp_path):
+    from spyglass.training import shapes
+
+    samples = shapes.generate(6, seed=5)
+    red_circle, green_square = samples[0], samples[5]
+    assert (red_circle.label, green_square.label) == ("a red circle", "a green square")
+    red_circle.image.save(tmp_path / "one.png")
+    green_square.image.save(tmp_path / "two.png")
+    result = run(
+        "--model", "builtin:shapes", "encode", "--json", "-t", "a red circle", "-t", "a green square",
+        "-i", str(tmp_path / "one.png"), "-i", str(tmp_path / "two.png"), data_dir=data_dir,
+    )
+    payload = json.loads(result.stdout)
+    similarity = payload["similarity"]
+    assert payload["model_id"] == shapes_encoder.model_id and payload["dim"] == 64
+    assert similarity[0][0] > similarity[0][1] and similarity[1][1] > similarity[1][0]
+
+
+def test_encode_rejects_a_non_image_cleanly(data_dir, shapes_encoder, formats_dir):
+    result = run("--model", "builtin:shapes", "encode", "-i", str(formats_dir / "not-an-image.txt"),
+                 data_dir=data_dir, check=False)
+    assert result.returncode == 1
+    assert "not a recognised image format" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("spec", ["bogus-model", "open_clip:ViT-B-32/no-such-tag"])
+def test_bad_model_spec_is_one_line(spec, tmp_path):
+    result = run("--model", spec, "encode", "-t", "x", data_dir=tmp_path, check=False)
+    assert result.returncode == 1 and len(result.stderr.strip().splitlines()) == 1
