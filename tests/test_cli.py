@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -13,8 +14,8 @@ from spyglass import __version__
 
 
 def run(*args: str, data_dir, check: bool = True) -> subprocess.CompletedProcess:
-    exe = shutil.which("spyglass")
-    assert exe, "the spyglass console script is not installed"
+    exe = Path(sys.executable).with_name("spyglass")  # the script installed beside this interpreter
+    assert exe.is_file(), "the spyglass console script is not installed"
     env = {**os.environ, "SPYGLASS_DATA_DIR": str(data_dir)}
     result = subprocess.run([exe, *args], capture_output=True, text=True, env=env, timeout=300)
     if check:
