@@ -15,3 +15,11 @@ class WeightsUnavailableError(SpyglassError):
 
 class ImageLoadError(SpyglassError):
     """An image that cannot be decoded, is too large, or is not an image at all."""
+
+
+class ModelMismatchError(SpyglassError):
+    """Vectors or queries from a model other than the one the store was opened for."""
+
+
+class ReindexRequiredError(SpyglassError):
+    """The catalog holds vectors of another model only; searching them with this one would be meaningless."""

@@ -1,0 +1,180 @@
+"""The catalog: typed reads and writes over the SQLite tables.
+
+Write methods take the caller's connection, so a whole batch (a document, its
+items, metadata and vectors) commits or rolls back as one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Connection, Engine, delete, func, insert, select, text, update
+
+from spyglass.store.schema import documents, item_metadata, items, meta, sources, tags, vectors
+
+VECTOR_DTYPES = {"float16": np.float16, "float32": np.float32}
+ITEM_FIELDS = ("kind", "page", "bbox", "char_start", "char_end", "timestamp", "text", "parent_id", "content_hash", "thumbnail")
+
+
+class Catalog:
+    """Reads open their own short connections; writes use the connection they are given."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # --- sources and documents ----------------------------------------------------------
+    def ensure_source(self, conn: Connection, kind: str, uri: str) -> int:
+        found = conn.execute(select(sources.c.id).where(sources.c.uri == uri)).scalar()
+        if found is not None:
+            return int(found)
+        return int(conn.execute(insert(sources).values(kind=kind, uri=uri, created_at=time.time())).inserted_primary_key[0])
+
+    def upsert_document(self, conn: Connection, source_id: int, path: str, **fields: Any) -> int:
+        """Insert or update a document row by (source, path); returns its id."""
+        found = conn.execute(
+            select(documents.c.id).where(documents.c.source_id == source_id, documents.c.path == path)
+        ).scalar()
+        fields.setdefault("status", "pending")
+        if found is not None:
+            conn.execute(update(documents).where(documents.c.id == found).values(**fields))
+            return int(found)
+        return int(conn.execute(insert(documents).values(source_id=source_id, path=path, **fields)).inserted_primary_key[0])
+
+    def delete_document(self, conn: Connection, document_id: int) -> None:
+        """Delete a document; items, metadata, tags and vectors go with it (cascades, logged for the index)."""
+        conn.execute(delete(documents).where(documents.c.id == document_id))
+
+    def document(self, document_id: int) -> dict | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(documents).where(documents.c.id == document_id)).mappings().first()
+        return dict(row) if row else None
+
+    # --- items, metadata, tags --------------------------------------------------------------
+    def add_items(self, conn: Connection, document_id: int, rows: Sequence[Mapping[str, Any]]) -> list[int]:
+        """Insert items of one document; ``bbox`` may be a sequence (stored as JSON)."""
+        ids = []
+        for row in rows:
+            values = {key: row[key] for key in ITEM_FIELDS if key in row}
+            if isinstance(values.get("bbox"), (list, tuple)):
+                values["bbox"] = json.dumps([round(float(v), 2) for v in values["bbox"]])
+            ids.append(int(conn.execute(insert(items).values(document_id=document_id, **values)).inserted_primary_key[0]))
+        return ids
+
+    def delete_items(self, conn: Connection, item_ids: Iterable[int]) -> None:
+        conn.execute(delete(items).where(items.c.id.in_(list(item_ids))))
+
+    def set_metadata(self, conn: Connection, document_id: int, values: Mapping[str, Any]) -> None:
+        """Store metadata; numbers (and dates as epoch seconds) also go to ``number`` for range filters."""
+        for key, value in values.items():
+            number = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+            conn.execute(
+                text(
+                    "INSERT INTO metadata (document_id, key, value, number) VALUES (:d, :k, :v, :n) "
+                    "ON CONFLICT (document_id, key) DO UPDATE SET value = excluded.value, number = excluded.number"
+                ),
+                {"d": document_id, "k": key, "v": None if value is None else str(value), "n": number},
+            )
+
+    def add_tags(self, conn: Connection, document_id: int, names: Iterable[str]) -> None:
+        for name in names:
+            conn.execute(text("INSERT OR IGNORE INTO tags (document_id, tag) VALUES (:d, :t)"), {"d": document_id, "t": name})
+
+    def items(self, item_ids: Sequence[int]) -> dict[int, dict]:
+        """Item rows (without thumbnails) with their document's path, keyed by id; missing ids are absent."""
+        columns = [c for c in items.c if c.name != "thumbnail"]
+        query = (
+            select(*columns, documents.c.path, documents.c.mime)
+            .join(documents, documents.c.id == items.c.document_id)
+            .where(items.c.id.in_(select(text("value")).select_from(func.json_each(json.dumps(list(map(int, item_ids)))))))
+        )
+        with self.engine.connect() as conn:
+            return {row["id"]: dict(row) for row in conn.execute(query).mappings()}
+
+    def metadata_of(self, document_id: int) -> dict[str, str | None]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(item_metadata.c.key, item_metadata.c.value).where(item_metadata.c.document_id == document_id))
+            return dict(rows.all())
+
+    # --- vectors --------------------------------------------------------------------------
+    def add_vectors(
+        self, conn: Connection, model_id: str, item_ids: Sequence[int], matrix: np.ndarray, dtype: str = "float16"
+    ) -> None:
+        """Store one vector per item for ``model_id`` (compactly, as ``dtype`` blobs)."""
+        if len(item_ids) != len(matrix):
+            raise ValueError(f"{len(item_ids)} item ids for {len(matrix)} vectors")
+        blobs = np.ascontiguousarray(matrix, dtype=VECTOR_DTYPES[dtype])
+        conn.execute(
+            insert(vectors),
+            [{"item_id": int(i), "model_id": model_id, "dtype": dtype, "data": row.tobytes()} for i, row in zip(item_ids, blobs)],
+        )
+
+    def vectors_for(self, conn: Connection, model_id: str, item_ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, float32 matrix) for those of ``item_ids`` that have a vector of ``model_id``."""
+        query = select(vectors.c.item_id, vectors.c.dtype, vectors.c.data).where(
+            vectors.c.model_id == model_id,
+            vectors.c.item_id.in_(select(text("value")).select_from(func.json_each(json.dumps(list(map(int, item_ids)))))),
+        )
+        return _stack(conn.execute(query).all())
+
+    def iter_vectors(self, conn: Connection, model_id: str, batch: int = 50_000) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """All vectors of ``model_id`` in id order, in batches, within the caller's transaction."""
+        result = conn.execute(
+            select(vectors.c.item_id, vectors.c.dtype, vectors.c.data).where(vectors.c.model_id == model_id).order_by(vectors.c.item_id)
+        )
+        while rows := result.fetchmany(batch):
+            yield _stack(rows)
+
+    def vector_counts(self) -> dict[str, int]:
+        """Number of vectors per model id."""
+        with self.engine.connect() as conn:
+            return dict(conn.execute(select(vectors.c.model_id, func.count()).group_by(vectors.c.model_id)).all())
+
+    # --- text search ------------------------------------------------------------------------
+    def bm25(self, query: str, k: int = 10) -> list[tuple[int, float]]:
+        """Best ``k`` items for a full-text query as (item id, score), higher is better.
+
+        FTS5's ``bm25()`` is lower-is-better; it is negated here. Query words are quoted,
+        so user input cannot inject FTS5 syntax.
+        """
+        terms = [word for word in "".join(c if c.isalnum() else " " for c in query).split() if word]
+        if not terms:
+            return []
+        match = " OR ".join(f'"{term}"' for term in terms)
+        sql = text("SELECT rowid, -bm25(items_fts) AS score FROM items_fts WHERE items_fts MATCH :q ORDER BY score DESC LIMIT :k")
+        with self.engine.connect() as conn:
+            return [(int(r[0]), float(r[1])) for r in conn.execute(sql, {"q": match, "k": k})]
+
+    # --- bookkeeping ----------------------------------------------------------------------
+    def store_id(self) -> str:
+        with self.engine.connect() as conn:
+            return conn.execute(select(meta.c.value).where(meta.c.key == "store_id")).scalar_one()
+
+    def get_meta(self, conn: Connection, key: str) -> str | None:
+        return conn.execute(select(meta.c.value).where(meta.c.key == key)).scalar()
+
+    def set_meta(self, conn: Connection, key: str, value: str) -> None:
+        conn.execute(text("INSERT OR REPLACE INTO meta (key, value) VALUES (:k, :v)"), {"k": key, "v": value})
+
+    def counts(self) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            return {
+                "sources": conn.execute(select(func.count()).select_from(sources)).scalar_one(),
+                "documents": conn.execute(select(func.count()).select_from(documents)).scalar_one(),
+                "items": conn.execute(select(func.count()).select_from(items)).scalar_one(),
+                "tags": conn.execute(select(func.count()).select_from(tags)).scalar_one(),
+            }
+
+
+def _stack(rows: Sequence) -> tuple[np.ndarray, np.ndarray]:
+    if not rows:
+        return np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
+    ids = np.fromiter((row[0] for row in rows), np.int64, len(rows))
+    kinds = {row[1] for row in rows}
+    if len(kinds) == 1:  # the usual case: one buffer, one conversion
+        matrix = np.frombuffer(b"".join(row[2] for row in rows), dtype=VECTOR_DTYPES[kinds.pop()])
+        return ids, matrix.reshape(len(rows), -1).astype(np.float32)
+    return ids, np.stack([np.frombuffer(row[2], dtype=VECTOR_DTYPES[row[1]]).astype(np.float32) for row in rows])

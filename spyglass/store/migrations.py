@@ -1,0 +1,149 @@
+"""Stepwise schema migrations, tracked in SQLite's ``user_version``.
+
+Each step is plain SQL run in one transaction, so a database at any earlier version
+is brought forward one step at a time (rclip's approach); ``schema.py`` mirrors the
+result for queries, and a test checks the two agree. Never edit a shipped step: add one.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+V1 = """
+CREATE TABLE sources (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,
+    uri TEXT NOT NULL UNIQUE,
+    created_at REAL NOT NULL
+);
+CREATE TABLE documents (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    source_id INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
+    path TEXT NOT NULL,
+    content_hash TEXT,
+    size INTEGER,
+    mtime REAL,
+    mime TEXT,
+    status TEXT NOT NULL DEFAULT 'pending',
+    error TEXT,
+    indexed_at REAL,
+    UNIQUE (source_id, path)
+);
+CREATE INDEX documents_hash ON documents(content_hash);
+CREATE TABLE items (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    document_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    kind TEXT NOT NULL,
+    page INTEGER,
+    bbox TEXT,
+    char_start INTEGER,
+    char_end INTEGER,
+    timestamp REAL,
+    text TEXT,
+    parent_id INTEGER REFERENCES items(id) ON DELETE SET NULL,
+    content_hash TEXT,
+    thumbnail BLOB
+);
+CREATE INDEX items_document ON items(document_id);
+CREATE INDEX items_kind ON items(kind);
+CREATE TABLE metadata (
+    document_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    key TEXT NOT NULL,
+    value TEXT,
+    number REAL,
+    PRIMARY KEY (document_id, key)
+);
+CREATE INDEX metadata_value ON metadata(key, value);
+CREATE INDEX metadata_number ON metadata(key, number);
+CREATE TABLE tags (
+    document_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    tag TEXT NOT NULL,
+    PRIMARY KEY (document_id, tag)
+);
+CREATE INDEX tags_tag ON tags(tag);
+CREATE TABLE vectors (
+    item_id INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+    model_id TEXT NOT NULL,
+    dtype TEXT NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (item_id, model_id)
+);
+CREATE INDEX vectors_model ON vectors(model_id);
+-- Every vector insert/delete is logged (cascaded deletes fire triggers too), so the
+-- derived FAISS index can catch up from its last saved position after any crash.
+CREATE TABLE vector_log (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    model_id TEXT NOT NULL,
+    item_id INTEGER NOT NULL,
+    op TEXT NOT NULL
+);
+CREATE INDEX vector_log_model ON vector_log(model_id, seq);
+CREATE TRIGGER vectors_logged_add AFTER INSERT ON vectors BEGIN
+    INSERT INTO vector_log (model_id, item_id, op) VALUES (new.model_id, new.item_id, 'a');
+END;
+CREATE TRIGGER vectors_logged_delete AFTER DELETE ON vectors BEGIN
+    INSERT INTO vector_log (model_id, item_id, op) VALUES (old.model_id, old.item_id, 'd');
+END;
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT INTO meta (key, value) VALUES ('store_id', lower(hex(randomblob(16))));
+"""
+
+# v2: BM25 over item text (chunks now; captions/OCR later) through an external-content
+# FTS5 table kept in step with ``items`` by triggers, back-filled from existing rows.
+V2 = """
+CREATE VIRTUAL TABLE items_fts USING fts5(text, content='items', content_rowid='id', tokenize='porter unicode61');
+INSERT INTO items_fts (rowid, text) SELECT id, text FROM items WHERE text IS NOT NULL;
+CREATE TRIGGER items_fts_insert AFTER INSERT ON items WHEN new.text IS NOT NULL BEGIN
+    INSERT INTO items_fts (rowid, text) VALUES (new.id, new.text);
+END;
+CREATE TRIGGER items_fts_delete AFTER DELETE ON items WHEN old.text IS NOT NULL BEGIN
+    INSERT INTO items_fts (items_fts, rowid, text) VALUES ('delete', old.id, old.text);
+END;
+CREATE TRIGGER items_fts_update AFTER UPDATE OF text ON items BEGIN
+    INSERT INTO items_fts (items_fts, rowid, text) SELECT 'delete', old.id, old.text WHERE old.text IS NOT NULL;
+    INSERT INTO items_fts (rowid, text) SELECT new.id, new.text WHERE new.text IS NOT NULL;
+END;
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2)
+LATEST = len(MIGRATIONS)
+
+
+def version(connection: sqlite3.Connection) -> int:
+    return connection.execute("PRAGMA user_version").fetchone()[0]
+
+
+def migrate(connection: sqlite3.Connection, target: int = LATEST) -> int:
+    """Apply the missing steps up to ``target``, each atomically; returns the new version."""
+    current = version(connection)
+    if current > LATEST:
+        from spyglass.errors import SpyglassError
+
+        raise SpyglassError(
+            f"The catalog's schema version {current} is newer than this Spyglass understands ({LATEST}); upgrade Spyglass."
+        )
+    for step in range(current, target):
+        # executescript would COMMIT on its own; run statements inside one explicit transaction instead.
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _statements(MIGRATIONS[step]):
+                connection.execute(statement)
+            connection.execute(f"PRAGMA user_version = {step + 1}")
+            connection.execute("COMMIT")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+    return version(connection)
+
+
+def _statements(script: str) -> list[str]:
+    """Split a script into complete statements (triggers contain semicolons)."""
+    statements, buffer = [], ""
+    for line in script.splitlines(keepends=True):
+        if line.lstrip().startswith("--"):
+            continue
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            statements.append(buffer.strip())
+            buffer = ""
+    return [s for s in statements if s]

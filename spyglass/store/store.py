@@ -1,0 +1,330 @@
+"""The store: the SQLite catalog (source of truth) plus a FAISS index derived from it.
+
+Consistency comes from one mechanism. Every vector insert or delete is logged by
+SQLite triggers in the same transaction (``vector_log``). The in-memory index
+remembers the last log position it applied; after each write transaction, and when
+the store opens, it replays the log from there. A crash at any point therefore loses
+nothing committed and shows nothing half-written: SQLite's transaction decides what
+exists, and the index catches up. The index file is saved atomically with the log
+position it contains; anything doubtful (missing file, foreign store, position the
+catalog does not vouch for) means a rebuild from the vectors in SQLite.
+
+Concurrency: one writer at a time (a lock, plus SQLite's), many readers. Readers
+see SQLite through WAL snapshots and the index under a readers-writer lock that a
+batch takes once to apply all its changes, so a search sees a batch entirely or not at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import Connection, delete, func, select, text
+
+from spyglass.errors import ModelMismatchError, ReindexRequiredError
+from spyglass.store.catalog import Catalog
+from spyglass.store.db import open_engine
+from spyglass.store.index import VectorIndex, create_index, resolve_kind
+from spyglass.store.index.base import as_vectors
+from spyglass.store.rwlock import RWLock
+from spyglass.store.schema import vector_log, vectors
+
+log = logging.getLogger(__name__)
+
+# Below this many allowed ids, filtered search scores them exactly from SQLite: an
+# ANN index probing a few cells or graph neighbours would miss most of a tiny allow-list.
+EXACT_ALLOW_LIMIT = 20_000
+AUTOSAVE_CHANGES = 50_000
+GROWTH_REBUILD_FACTOR = 4  # an IVF trained for n vectors is rebuilt once it holds 4n
+
+
+@dataclass(frozen=True)
+class Hit:
+    item_id: int
+    score: float
+
+
+class Store:
+    """Open with the model whose vectors you will add and search; see the module docstring."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        model_id: str,
+        dim: int,
+        *,
+        index: str = "auto",
+        index_options: dict | None = None,
+        vector_dtype: str = "float16",
+        autosave_changes: int = AUTOSAVE_CHANGES,
+    ) -> None:
+        resolve_kind(index, 0)  # validate early
+        self.data_dir = Path(data_dir)
+        self.catalog = Catalog(open_engine(self.data_dir / "catalog.sqlite3"))
+        self.model_id, self.dim = model_id, dim
+        self.index_kind, self.index_options = index, dict(index_options or {})
+        self.vector_dtype = vector_dtype
+        self.autosave_changes = autosave_changes
+        self._lock = RWLock()
+        self._writer = threading.Lock()
+        self._index: VectorIndex = create_index("flat", dim, 0)
+        self._seq = 0  # last vector_log position applied to the index
+        self._built_for = 0  # vectors the index was sized/trained for
+        self._unsaved = 0
+        slug = hashlib.sha256(model_id.encode()).hexdigest()[:16]
+        self._index_dir = self.data_dir / "index"
+        self._manifest_path = self._index_dir / f"{slug}.json"
+        self._slug = slug
+        with self._writer:
+            if not self._load_saved():
+                self._rebuild()
+            self._sync()
+
+    # --- writing --------------------------------------------------------------------------
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """One write transaction; on success the index catches up before this returns."""
+        with self._writer:
+            with self.catalog.engine.begin() as conn:
+                yield conn
+            self._sync()
+            if self._unsaved >= self.autosave_changes:
+                self._save()
+
+    def add_vectors(self, conn: Connection, item_ids: Sequence[int], matrix: np.ndarray, model_id: str) -> None:
+        """Record vectors for items inside a ``write()`` transaction; refuses another model's vectors."""
+        if model_id != self.model_id:
+            raise ModelMismatchError(f"this store is open for {self.model_id}; refusing vectors from {model_id}")
+        matrix = np.asarray(matrix)
+        if matrix.ndim != 2 or matrix.shape[1] != self.dim:
+            raise ModelMismatchError(f"vectors of shape {matrix.shape} do not match the store's dimension {self.dim}")
+        self.catalog.add_vectors(conn, model_id, item_ids, matrix, self.vector_dtype)
+
+    # --- searching ------------------------------------------------------------------------
+    def search(self, queries: np.ndarray, k: int = 10, allow: Sequence[int] | np.ndarray | None = None) -> list[list[Hit]]:
+        """Nearest items for each query vector (cosine), best first, restricted to ``allow`` if given."""
+        queries = np.atleast_2d(as_vectors(queries))
+        if queries.shape[1] != self.dim:
+            raise ModelMismatchError(f"query dimension {queries.shape[1]} does not match the store's {self.dim} ({self.model_id})")
+        if self._index.ntotal == 0:
+            self._raise_if_other_models()
+        if allow is not None:
+            allow = np.unique(np.asarray(allow, dtype=np.int64))
+            if len(allow) == 0:
+                return [[] for _ in queries]
+            if len(allow) <= EXACT_ALLOW_LIMIT:
+                return self._exact(queries, k, allow)
+        with self._lock.read():
+            scores, ids = self._index.search(queries, k, allow)
+        return [[Hit(int(i), float(s)) for s, i in zip(row_s, row_i) if i >= 0] for row_s, row_i in zip(scores, ids)]
+
+    def _exact(self, queries: np.ndarray, k: int, allow: np.ndarray) -> list[list[Hit]]:
+        with self.catalog.engine.connect() as conn:
+            ids, matrix = self.catalog.vectors_for(conn, self.model_id, allow.tolist())
+        if not len(ids):
+            return [[] for _ in queries]
+        scores = queries @ matrix.T
+        top = min(k, len(ids))
+        results = []
+        for row in scores:
+            best = np.argpartition(-row, top - 1)[:top]
+            best = best[np.argsort(-row[best], kind="stable")]
+            results.append([Hit(int(ids[j]), float(row[j])) for j in best])
+        return results
+
+    # --- state ----------------------------------------------------------------------------
+    @property
+    def index(self) -> VectorIndex:
+        return self._index
+
+    def status(self) -> dict:
+        """Counts, index state, and whether other models' vectors need a re-index."""
+        by_model = self.catalog.vector_counts()
+        with self.catalog.engine.connect() as conn:
+            missing = conn.execute(
+                text(
+                    "SELECT count(DISTINCT v.item_id) FROM vectors v WHERE v.model_id != :m AND NOT EXISTS "
+                    "(SELECT 1 FROM vectors w WHERE w.item_id = v.item_id AND w.model_id = :m)"
+                ),
+                {"m": self.model_id},
+            ).scalar_one()
+        return {
+            **self.catalog.counts(),
+            "model_id": self.model_id,
+            "dim": self.dim,
+            "index": self._index.kind,
+            "indexed_vectors": self._index.ntotal,
+            "vectors_by_model": by_model,
+            "items_needing_reindex": int(missing),
+            "reindex_needed": bool(missing),
+        }
+
+    def _raise_if_other_models(self) -> None:
+        others = {m: n for m, n in self.catalog.vector_counts().items() if m != self.model_id}
+        if others:
+            listed = ", ".join(f"{m} ({n} items)" for m, n in others.items())
+            raise ReindexRequiredError(
+                f"The catalog's vectors were made by {listed}, not by the configured model {self.model_id}; "
+                "re-index to search with this model, or configure the model that made them."
+            )
+
+    # --- index maintenance ------------------------------------------------------------------
+    def _sync(self) -> None:
+        """Apply logged vector changes after ``self._seq`` to the in-memory index."""
+        with self.catalog.engine.connect() as conn:  # one snapshot for the log and the vectors
+            rows = conn.execute(
+                select(vector_log.c.seq, vector_log.c.item_id, vector_log.c.op)
+                .where(vector_log.c.model_id == self.model_id, vector_log.c.seq > self._seq)
+                .order_by(vector_log.c.seq)
+            ).all()
+            if not rows:
+                return
+            first, last = {}, {}
+            for _, item, op in rows:
+                first.setdefault(item, op)
+                last[item] = op
+            # Ops on one id alternate add/delete: it was indexed iff its first op here is a
+            # delete, and must end up indexed iff its last op is an add.
+            removed = np.fromiter((i for i, op in first.items() if op == "d"), np.int64)
+            ids, matrix = self.catalog.vectors_for(conn, self.model_id, [i for i, op in last.items() if op == "a"])
+        if not self._index.trained or self._grown_out():
+            self._rebuild()
+            return
+        try:
+            with self._lock.write():
+                if len(removed):
+                    self._index.remove(removed)
+                if len(ids):
+                    self._index.add(ids, matrix)
+                self._seq = rows[-1][0]
+        except ValueError as exc:  # e.g. HNSW asked to re-add a tombstoned id
+            log.info("index cannot apply changes incrementally (%s); rebuilding", exc)
+            self._rebuild()
+            return
+        self._unsaved += len(rows)
+        if self._index.needs_rebuild or self._grown_out():
+            self._rebuild()
+
+    def _grown_out(self) -> bool:
+        """True when the collection outgrew the index: auto-kind should change, or IVF cells are overfull."""
+        count = self._index.ntotal
+        wanted = resolve_kind(self.index_kind, count)
+        return wanted != self._index.kind or (self._index.kind == "ivf" and count > GROWTH_REBUILD_FACTOR * max(self._built_for, 1))
+
+    def _rebuild(self) -> None:
+        """Build a fresh index from the vectors in SQLite, then swap it in (readers keep the old one meanwhile)."""
+        with self.catalog.engine.connect() as conn:  # a consistent snapshot of vectors and log position
+            seq = conn.execute(text("SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'vector_log'), 0)")).scalar_one()
+            count = conn.execute(select(func.count()).select_from(vectors).where(vectors.c.model_id == self.model_id)).scalar_one()
+            ids = np.empty(count, np.int64)
+            matrix = np.empty((count, self.dim), np.float32)
+            filled = 0
+            for batch_ids, batch in self.catalog.iter_vectors(conn, self.model_id):
+                ids[filled : filled + len(batch_ids)] = batch_ids
+                matrix[filled : filled + len(batch_ids)] = batch
+                filled += len(batch_ids)
+        index = create_index(self.index_kind, self.dim, count, self.index_options)
+        if count:
+            if not index.trained:
+                index.train(matrix)
+            index.add(ids, matrix)
+        log.info("built %s index over %d vectors for %s", index.kind, count, self.model_id)
+        with self._lock.write():
+            self._index, self._seq, self._built_for = index, seq, count
+        self._unsaved += count or 1  # a rebuilt index is worth saving
+
+    # --- persistence ----------------------------------------------------------------------
+    def flush(self) -> None:
+        """Save the index atomically now (it is also saved every ``autosave_changes`` and on close)."""
+        with self._writer:
+            self._save()
+
+    def close(self) -> None:
+        with self._writer:
+            if self._unsaved:
+                self._save()
+        self.catalog.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _save(self) -> None:
+        self._index_dir.mkdir(parents=True, exist_ok=True)
+        with self._lock.read():  # the index cannot change while it is written
+            seq, index = self._seq, self._index
+            target = self._index_dir / f"{self._slug}-{seq}.faiss"
+            _atomic_write(target, index.save)
+        manifest = {
+            "store_id": self.catalog.store_id(),
+            "model_id": self.model_id,
+            "dim": self.dim,
+            "kind": index.kind,
+            "seq": seq,
+            "file": target.name,
+            "built_for": self._built_for,
+            "settings": index.settings(),
+        }
+        _atomic_write(self._manifest_path, lambda path: path.write_text(json.dumps(manifest)))
+        with self.catalog.engine.begin() as conn:
+            self.catalog.set_meta(conn, f"index_seq:{self.model_id}", str(seq))
+            conn.execute(delete(vector_log).where(vector_log.c.model_id == self.model_id, vector_log.c.seq <= seq))
+        for old in self._index_dir.glob(f"{self._slug}-*.faiss"):
+            if old != target:
+                old.unlink(missing_ok=True)
+        self._unsaved = 0
+
+    def _load_saved(self) -> bool:
+        """Load the saved index if the catalog vouches for it; False means rebuild."""
+        try:
+            manifest = json.loads(self._manifest_path.read_text())
+        except (OSError, ValueError):
+            return False
+        with self.catalog.engine.connect() as conn:
+            vouched = self.catalog.get_meta(conn, f"index_seq:{self.model_id}")
+        file = self._index_dir / str(manifest.get("file", ""))
+        wanted = self.index_kind in ("auto", manifest.get("kind"))
+        if not (
+            manifest.get("store_id") == self.catalog.store_id()
+            and manifest.get("model_id") == self.model_id
+            and manifest.get("dim") == self.dim
+            and vouched is not None
+            and int(vouched) == manifest.get("seq")
+            and wanted
+            and file.is_file()
+        ):
+            log.info("saved index at %s is not usable for this catalog; rebuilding", self._manifest_path)
+            return False
+        from spyglass.store.index import BACKENDS
+
+        try:
+            index = BACKENDS[manifest["kind"]].load(file, self.dim, manifest.get("settings", {}))
+        except (RuntimeError, KeyError) as exc:  # faiss raises RuntimeError on a corrupt file
+            log.warning("saved index %s cannot be read (%s); rebuilding", file, exc)
+            return False
+        self._index, self._seq, self._built_for = index, int(manifest["seq"]), int(manifest.get("built_for", 0))
+        return True
+
+
+def _atomic_write(path: Path, write) -> None:
+    """Write to a temp file, fsync, rename over ``path``, fsync the directory."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    write(temporary)
+    with open(temporary, "rb+") as handle:
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
