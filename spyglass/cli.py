@@ -16,7 +16,7 @@ from spyglass.errors import SpyglassError
 from spyglass.settings import Settings
 
 app = typer.Typer(help="Spyglass: multimodal search and grounded answers over your own files.", no_args_is_help=True)
-console = Console()
+console = Console(soft_wrap=True)
 
 
 def _settings(ctx: typer.Context) -> Settings:
@@ -93,6 +93,79 @@ def encode(
         console.print(table)
     else:
         console.print(f"embedded {len(texts)} text(s) and {len(paths)} image(s)")
+
+
+def _engine(ctx: typer.Context):
+    from spyglass.engine import Engine
+
+    return Engine(_settings(ctx))
+
+
+@app.command()
+def index(
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Argument(help="Folder or file to index.")],
+    include: Annotated[Optional[list[str]], typer.Option(help="Only paths matching this glob (repeatable).")] = None,
+    exclude: Annotated[Optional[list[str]], typer.Option(help="Skip paths matching this glob (repeatable).")] = None,
+    only: Annotated[Optional[list[str]], typer.Option(help="Only these kinds: image, pdf, text, video (repeatable).")] = None,
+    watch: Annotated[bool, typer.Option("--watch", help="Keep the index current as files change.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable report.")] = False,
+) -> None:
+    """Index a folder or file: new and edited files are embedded, renames moved, deleted files removed."""
+    from dataclasses import asdict
+
+    from spyglass.indexer.indexer import KINDS
+
+    for kind in only or []:
+        if kind not in KINDS:
+            raise typer.BadParameter(f"unknown kind {kind!r}; choose from {', '.join(KINDS)}", param_hint="--only")
+    if not path.exists() and not path.is_symlink():
+        raise typer.BadParameter(f"{path} does not exist", param_hint="PATH")
+    engine = _engine(ctx)
+
+    def run():
+        return engine.index(path, include=include or (), exclude=exclude or (), kinds=only, progress=not as_json)
+
+    def show(report) -> None:
+        if as_json:
+            typer.echo(json.dumps(asdict(report)))
+            return
+        console.print(report.summary())
+        for file, reason in report.errors[:20]:
+            console.print(f"  [yellow]skipped[/yellow] {file}: {reason}", highlight=False)
+        if len(report.errors) > 20:
+            console.print(f"  … and {len(report.errors) - 20} more (see `spyglass status`)")
+
+    try:
+        if watch:
+            from spyglass.indexer.watch import watch_and_index
+
+            console.print(f"watching {path} (Ctrl-C to stop)")
+            watch_and_index(path, run, show)
+        else:
+            show(run())
+    except KeyboardInterrupt:
+        pass
+    finally:
+        engine.close()
+
+
+@app.command()
+def status(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False) -> None:
+    """Counts, model, index type, whether a re-index is needed, and files that could not be indexed."""
+    with _engine(ctx) as engine:
+        info = engine.status()
+    if as_json:
+        typer.echo(json.dumps(info, indent=2))
+        return
+    console.print(f"data      {info['data_dir']}")
+    console.print(f"model     {info['model_id']} (dim {info['dim']})")
+    console.print(f"index     {info['index']}, {info['indexed_vectors']} vectors")
+    console.print(f"catalog   {info['sources']} sources, {info['documents']} files, {info['items']} items, {info['errors']} errors")
+    if info["reindex_needed"]:
+        console.print(f"[yellow]{info['items_needing_reindex']} items were embedded by another model; re-index to search them[/yellow]")
+    for error in info["errors_list"][:20]:
+        console.print(f"  [yellow]error[/yellow] {error['path']}: {error['error']}", highlight=False)
 
 
 def main() -> None:

@@ -93,3 +93,15 @@ def _high_depth_to_rgb(image: Image.Image) -> Image.Image:
         pixels = pixels / 257.0  # 16-bit samples
     grey = Image.fromarray(np.clip(pixels + 0.5, 0, 255).astype(np.uint8), mode="L")
     return grey.convert("RGB")
+
+
+THUMBNAIL_SIDE = 256
+
+
+def thumbnail(image: Image.Image, side: int = THUMBNAIL_SIDE) -> bytes:
+    """A small JPEG for result grids; stored in the catalog so the UI never reopens originals."""
+    copy = image.copy()
+    copy.thumbnail((side, side), Image.BICUBIC)
+    buffer = io.BytesIO()
+    copy.save(buffer, "JPEG", quality=82, optimize=True)
+    return buffer.getvalue()

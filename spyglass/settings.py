@@ -51,6 +51,12 @@ class Settings(BaseSettings):
     batch_size: int = Field(64, ge=1, description="Images or texts per encoder call.")
     threads: int = Field(0, ge=0, description="Torch CPU threads; 0 keeps torch's default.")
     prompt_ensemble: bool = Field(False, description="Average text queries over prompt templates.")
+    index: Literal["auto", "flat", "ivf", "hnsw"] = Field(
+        "auto", description="Vector index: exact below 50k items and IVF above (auto), or forced."
+    )
+    index_options: dict[str, int] = Field(
+        default_factory=dict, description="Index knobs: nprobe, nlist (ivf); m, ef_construction, ef_search (hnsw)."
+    )
     max_image_pixels: int = Field(
         178_956_970, ge=1, description="Images with more pixels are refused (decompression-bomb guard)."
     )

@@ -35,14 +35,24 @@ class Catalog:
 
     def upsert_document(self, conn: Connection, source_id: int, path: str, **fields: Any) -> int:
         """Insert or update a document row by (source, path); returns its id."""
-        found = conn.execute(
-            select(documents.c.id).where(documents.c.source_id == source_id, documents.c.path == path)
-        ).scalar()
+        found = self.document_id(conn, source_id, path)
         fields.setdefault("status", "pending")
         if found is not None:
             conn.execute(update(documents).where(documents.c.id == found).values(**fields))
             return int(found)
         return int(conn.execute(insert(documents).values(source_id=source_id, path=path, **fields)).inserted_primary_key[0])
+
+    def update_document(self, conn: Connection, document_id: int, **fields: Any) -> None:
+        conn.execute(update(documents).where(documents.c.id == document_id).values(**fields))
+
+    def document_id(self, conn: Connection, source_id: int, path: str) -> int | None:
+        return conn.execute(
+            select(documents.c.id).where(documents.c.source_id == source_id, documents.c.path == path)
+        ).scalar()
+
+    def document_row(self, conn: Connection, document_id: int) -> dict | None:
+        row = conn.execute(select(documents).where(documents.c.id == document_id)).mappings().first()
+        return dict(row) if row else None
 
     def delete_document(self, conn: Connection, document_id: int) -> None:
         """Delete a document; items, metadata, tags and vectors go with it (cascades, logged for the index)."""
@@ -50,19 +60,68 @@ class Catalog:
 
     def document(self, document_id: int) -> dict | None:
         with self.engine.connect() as conn:
-            row = conn.execute(select(documents).where(documents.c.id == document_id)).mappings().first()
-        return dict(row) if row else None
+            return self.document_row(conn, document_id)
 
     # --- items, metadata, tags --------------------------------------------------------------
     def add_items(self, conn: Connection, document_id: int, rows: Sequence[Mapping[str, Any]]) -> list[int]:
-        """Insert items of one document; ``bbox`` may be a sequence (stored as JSON)."""
-        ids = []
+        """Insert items of one document; ``bbox`` may be a sequence (stored as JSON).
+
+        A row's ``parent_index`` names an earlier row of the same call as its parent.
+        """
+        ids: list[int] = []
         for row in rows:
             values = {key: row[key] for key in ITEM_FIELDS if key in row}
+            if row.get("parent_index") is not None:
+                values["parent_id"] = ids[row["parent_index"]]
             if isinstance(values.get("bbox"), (list, tuple)):
                 values["bbox"] = json.dumps([round(float(v), 2) for v in values["bbox"]])
             ids.append(int(conn.execute(insert(items).values(document_id=document_id, **values)).inserted_primary_key[0]))
         return ids
+
+    def clear_document(self, conn: Connection, document_id: int) -> None:
+        """Remove a document's items (and so their vectors) and extracted metadata; user tags stay."""
+        conn.execute(delete(items).where(items.c.document_id == document_id))
+        conn.execute(delete(item_metadata).where(item_metadata.c.document_id == document_id))
+
+    def copy_items(self, conn: Connection, from_document: int, to_document: int, model_id: str) -> int:
+        """Copy items, metadata and ``model_id`` vectors of identical content to another document (no re-encoding)."""
+        old = conn.execute(select(items).where(items.c.document_id == from_document).order_by(items.c.id)).mappings().all()
+        mapping: dict[int, int] = {}
+        for row in old:
+            values = {key: row[key] for key in ITEM_FIELDS}
+            values["parent_id"] = mapping.get(row["parent_id"]) if row["parent_id"] is not None else None
+            mapping[row["id"]] = int(conn.execute(insert(items).values(document_id=to_document, **values)).inserted_primary_key[0])
+        ids, matrix = self.vectors_for(conn, model_id, list(mapping))
+        if len(ids):
+            self.add_vectors(conn, model_id, [mapping[int(i)] for i in ids], matrix)
+        conn.execute(
+            text("INSERT OR REPLACE INTO metadata (document_id, key, value, number) "
+                 "SELECT :to, key, value, number FROM metadata WHERE document_id = :from"),
+            {"to": to_document, "from": from_document},
+        )
+        return len(mapping)
+
+    def documents_of(self, conn: Connection, source_id: int) -> dict[str, dict]:
+        """A source's documents keyed by path."""
+        rows = conn.execute(select(documents).where(documents.c.source_id == source_id)).mappings()
+        return {row["path"]: dict(row) for row in rows}
+
+    def indexed_by_hash(self, conn: Connection, content_hash: str) -> list[dict]:
+        rows = conn.execute(
+            select(documents).where(documents.c.content_hash == content_hash, documents.c.status == "indexed")
+        ).mappings()
+        return [dict(row) for row in rows]
+
+    def stale_documents(self, conn: Connection, model_id: str) -> set[int]:
+        """Documents with items embedded by another model but not by ``model_id`` (need re-embedding)."""
+        rows = conn.execute(
+            text(
+                "SELECT DISTINCT i.document_id FROM items i JOIN vectors v ON v.item_id = i.id "
+                "WHERE v.model_id != :m AND NOT EXISTS (SELECT 1 FROM vectors w WHERE w.item_id = i.id AND w.model_id = :m)"
+            ),
+            {"m": model_id},
+        )
+        return {int(r[0]) for r in rows}
 
     def delete_items(self, conn: Connection, item_ids: Iterable[int]) -> None:
         conn.execute(delete(items).where(items.c.id.in_(list(item_ids))))
@@ -159,11 +218,21 @@ class Catalog:
     def set_meta(self, conn: Connection, key: str, value: str) -> None:
         conn.execute(text("INSERT OR REPLACE INTO meta (key, value) VALUES (:k, :v)"), {"k": key, "v": value})
 
+    def errors(self, limit: int = 100) -> list[dict]:
+        """Documents that could not be indexed, with the reason, newest first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(documents.c.id, documents.c.path, documents.c.error)
+                .where(documents.c.status == "error").order_by(documents.c.id.desc()).limit(limit)
+            ).mappings()
+            return [dict(row) for row in rows]
+
     def counts(self) -> dict[str, int]:
         with self.engine.connect() as conn:
             return {
                 "sources": conn.execute(select(func.count()).select_from(sources)).scalar_one(),
                 "documents": conn.execute(select(func.count()).select_from(documents)).scalar_one(),
+                "errors": conn.execute(select(func.count()).select_from(documents).where(documents.c.status == "error")).scalar_one(),
                 "items": conn.execute(select(func.count()).select_from(items)).scalar_one(),
                 "tags": conn.execute(select(func.count()).select_from(tags)).scalar_one(),
             }

@@ -1,0 +1,139 @@
+"""Index a folder, a file or a list of files into the store, incrementally.
+
+Flow: walk the source, plan against the catalog (``plan.py``), apply the cheap
+decisions (touch, rename, copy, delete, record problems) in one transaction, then
+run the pipeline for files that need loading. Each pipeline group commits on its
+own, so an interrupted run keeps what it finished and the next run does the rest.
+An edited file's old items are replaced in the same transaction as its new ones.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from spyglass.encoders import Encoder
+from spyglass.indexer.loaders import load
+from spyglass.indexer.pipeline import Outcome, run_pipeline
+from spyglass.indexer.plan import Plan, make_plan
+from spyglass.indexer.progress import IndexProgress
+from spyglass.indexer.walk import FileEntry, walk
+from spyglass.store import Store
+
+KINDS = ("image", "pdf", "text", "video")
+
+
+@dataclass
+class IndexReport:
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    touched: int = 0
+    renamed: int = 0
+    copied: int = 0
+    deleted: int = 0
+    items: int = 0
+    errors: list[tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        parts = [f"{self.added} added", f"{self.updated} updated", f"{self.unchanged + self.touched} unchanged",
+                 f"{self.renamed} renamed", f"{self.copied} copied", f"{self.deleted} removed",
+                 f"{len(self.errors)} errors", f"{self.items} items in {self.seconds:.1f} s"]
+        return ", ".join(parts)
+
+
+class Indexer:
+    def __init__(self, store: Store, encoder: Encoder, *, max_image_pixels: int = 178_956_970,
+                 workers: int | None = None) -> None:
+        if encoder.model_id != store.model_id:
+            raise ValueError(f"encoder {encoder.model_id} does not match the store's model {store.model_id}")
+        self.store, self.encoder = store, encoder
+        self.max_image_pixels = max_image_pixels
+        self.workers = workers or max(2, min(8, os.cpu_count() or 2))
+
+    def index(
+        self,
+        path: Path,
+        *,
+        include: Sequence[str] = (),
+        exclude: Sequence[str] = (),
+        kinds: Sequence[str] | None = None,
+        progress: bool = True,
+    ) -> IndexReport:
+        """Bring the catalog in line with ``path`` (a folder or a single file)."""
+        started = time.monotonic()
+        root = Path(path).expanduser().absolute()
+        if not root.exists() and not root.is_symlink():
+            raise FileNotFoundError(f"{root} does not exist")
+        entries, problems = walk(root, include, exclude)
+        allowed = frozenset(kinds) if kinds else None
+        catalog = self.store.catalog
+        with self.store.write() as conn:
+            source_id = catalog.ensure_source(conn, "folder" if root.is_dir() else "file", str(root))
+            plan = make_plan(conn, catalog, source_id, entries, problems, self.store.model_id)
+            report = self._apply(conn, source_id, plan)
+        existing = {e.path for e, _ in plan.to_load}
+        meter = IndexProgress(len(existing), enabled=progress)
+
+        def load_job(job: tuple[FileEntry, str | None]):
+            return load(job[0].path, kinds=allowed, min_side=self.encoder.image_size, max_pixels=self.max_image_pixels)
+
+        def write(group: list[Outcome]) -> None:
+            with self.store.write() as conn:
+                for outcome in group:
+                    self._write_outcome(conn, source_id, outcome, report)
+            meter.advance(len(group), sum(len(o.document.items) for o in group if o.document))
+
+        try:
+            run_pipeline(plan.to_load, load_job, self.encoder, write, workers=self.workers)
+        finally:
+            meter.close()
+        report.seconds = time.monotonic() - started
+        return report
+
+    def _apply(self, conn, source_id: int, plan: Plan) -> IndexReport:
+        catalog = self.store.catalog
+        report = IndexReport(unchanged=plan.unchanged, touched=len(plan.touched), renamed=len(plan.renamed),
+                             copied=len(plan.copies), deleted=len(plan.deleted))
+        for document_id in plan.deleted:
+            catalog.delete_document(conn, document_id)
+        for document_id, entry in plan.touched + plan.renamed:
+            catalog.update_document(conn, document_id, path=str(entry.path), size=entry.size, mtime=entry.mtime)
+        for twin, entry, digest in plan.copies:
+            twin_row = catalog.document_row(conn, twin)
+            document_id = catalog.upsert_document(conn, source_id, str(entry.path), content_hash=digest, size=entry.size,
+                                                  mtime=entry.mtime, mime=twin_row["mime"], status="indexed",
+                                                  error=None, indexed_at=time.time())
+            catalog.clear_document(conn, document_id)
+            report.items += catalog.copy_items(conn, twin, document_id, self.store.model_id)
+        for problem in plan.problems:
+            catalog.upsert_document(conn, source_id, str(problem.path), status="error", error=problem.reason)
+            report.errors.append((str(problem.path), problem.reason))
+        return report
+
+    def _write_outcome(self, conn, source_id: int, outcome: Outcome, report: IndexReport) -> None:
+        catalog = self.store.catalog
+        entry, digest = outcome.job
+        fields = {"content_hash": digest, "size": entry.size, "mtime": entry.mtime, "indexed_at": time.time()}
+        existed = catalog.document_id(conn, source_id, str(entry.path)) is not None
+        if outcome.document is None:
+            document_id = catalog.upsert_document(conn, source_id, str(entry.path), status="error", error=outcome.error, **fields)
+            catalog.clear_document(conn, document_id)  # a file that turned bad loses its stale items
+            report.errors.append((str(entry.path), outcome.error))
+            return
+        document = outcome.document
+        document_id = catalog.upsert_document(conn, source_id, str(entry.path), status="indexed", error=None,
+                                              mime=document.mime, **fields)
+        catalog.clear_document(conn, document_id)
+        ids = catalog.add_items(conn, document_id, [item.row() for item in document.items])
+        catalog.set_metadata(conn, document_id, {"kind": document.kind, **document.metadata})
+        self.store.add_vectors(conn, [ids[i] for i in outcome.embedded], outcome.vectors, self.store.model_id)
+        report.items += len(ids)
+        if existed:
+            report.updated += 1
+        else:
+            report.added += 1

@@ -1,0 +1,53 @@
+"""Images: one item per file (first frame of animations), EXIF facts as metadata, a thumbnail."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from PIL import ExifTags, Image
+
+from spyglass.errors import ImageLoadError
+from spyglass.images import open_image, thumbnail
+from spyglass.indexer.loaders.base import ItemDraft, LoadedDocument, LoadError
+
+
+def load_image(path: Path, mime: str, *, min_side: int, max_pixels: int) -> LoadedDocument:
+    try:
+        image = open_image(path, min_side=max(min_side, 128), max_pixels=max_pixels)  # 128: thumbnail
+    except ImageLoadError as exc:
+        raise LoadError(str(exc).removeprefix(f"{path}: ")) from None
+    metadata = {"width": image.width, "height": image.height, **exif_metadata(path)}
+    item = ItemDraft(kind="image", image=image, thumbnail=thumbnail(image))
+    return LoadedDocument(path, "image", mime, [item], metadata)
+
+
+def exif_metadata(path: Path) -> dict[str, Any]:
+    """Capture time (epoch seconds), camera, and GPS position in decimal degrees, when present."""
+    try:
+        with Image.open(path) as image:
+            exif = image.getexif()
+    except Exception:  # noqa: BLE001 - EXIF is a bonus; the image itself decoded fine
+        return {}
+    found: dict[str, Any] = {}
+    details = exif.get_ifd(ExifTags.IFD.Exif)
+    taken = details.get(ExifTags.Base.DateTimeOriginal) or exif.get(ExifTags.Base.DateTime)
+    if taken:
+        try:
+            found["taken_at"] = datetime.strptime(str(taken).strip("\x00 "), "%Y:%m:%d %H:%M:%S").replace(tzinfo=timezone.utc).timestamp()
+        except ValueError:
+            pass
+    camera = " ".join(str(exif.get(tag, "")).strip("\x00 ") for tag in (ExifTags.Base.Make, ExifTags.Base.Model)).strip()
+    if camera:
+        found["camera"] = camera
+    gps = exif.get_ifd(ExifTags.IFD.GPSInfo)
+    for key, ref, name in ((2, 1, "gps_lat"), (4, 3, "gps_lon")):
+        if key in gps:
+            try:
+                degrees, minutes, seconds = (float(v) for v in gps[key])
+                value = degrees + minutes / 60 + seconds / 3600
+                found[name] = -value if str(gps.get(ref, "")).upper() in ("S", "W") else value
+            except (TypeError, ValueError, ZeroDivisionError):
+                pass
+    return found

@@ -1,0 +1,123 @@
+"""The ingest pipeline: decode in worker threads, encode in large batches, write in transactions.
+
+Workers load files and run the encoder's own preprocessing (PIL decoding and
+resizing release the GIL), a bounded number of documents ahead of the encoder, so
+memory stays flat and the model is not left waiting. The main thread groups ready
+documents until they hold a full batch of things to embed, encodes them, and hands
+the group to ``write`` for one transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+import numpy as np
+import torch
+
+from spyglass.encoders import Encoder
+from spyglass.indexer.loaders import LoadedDocument, LoadError
+
+log = logging.getLogger(__name__)
+Job = TypeVar("Job")
+
+
+@dataclass
+class Outcome(Generic[Job]):
+    """A loaded document with vectors for its embeddable items, or the reason it failed."""
+
+    job: Job
+    document: LoadedDocument | None = None
+    vectors: np.ndarray | None = None  # one row per embedded item
+    embedded: list[int] | None = None  # indexes (into document.items) of the items those rows belong to
+    error: str | None = None
+
+
+def run_pipeline(
+    jobs: Iterable[Job],
+    load: Callable[[Job], LoadedDocument],
+    encoder: Encoder,
+    write: Callable[[list[Outcome[Job]]], None],
+    *,
+    workers: int = 2,
+    prefetch: int = 16,
+) -> None:
+    """Load, embed and write every job; failures become outcomes with an ``error``, never exceptions."""
+
+    def prepare(job: Job) -> Outcome[Job]:
+        try:
+            document = load(job)
+            for item in document.items:
+                if item.image is not None:
+                    item.pixels = encoder.preprocess(item.image)
+                    item.image = None  # keep only the tensor: memory stays proportional to the batch
+            return Outcome(job, document)
+        except LoadError as exc:
+            return Outcome(job, error=str(exc))
+        except MemoryError:
+            return Outcome(job, error="out of memory while decoding")
+        except OSError as exc:
+            return Outcome(job, error=f"cannot read file: {exc.strerror or exc}")
+        except Exception as exc:  # noqa: BLE001 - one bad file must never stop the batch
+            log.debug("unexpected failure loading %s", job, exc_info=True)
+            return Outcome(job, error=f"unexpected error: {type(exc).__name__}: {exc}")
+
+    pending: deque[Future[Outcome[Job]]] = deque()
+    iterator = iter(jobs)
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="spyglass-load") as pool:
+
+        def refill() -> None:
+            while len(pending) < prefetch and (job := next(iterator, None)) is not None:
+                pending.append(pool.submit(prepare, job))
+
+        refill()
+        group: list[Outcome[Job]] = []
+        embeddable = 0
+        while pending:
+            outcome = pending.popleft().result()
+            refill()
+            group.append(outcome)
+            embeddable += _count(outcome)
+            if embeddable >= encoder.batch_size or not pending:
+                _embed(group, encoder)
+                write(group)
+                group, embeddable = [], 0
+
+
+def _count(outcome: Outcome) -> int:
+    if outcome.document is None:
+        return 0
+    return sum(item.pixels is not None or item.embed_text is not None for item in outcome.document.items)
+
+
+def _embed(group: list[Outcome], encoder: Encoder) -> None:
+    """Encode every image and text of the group in as few large batches as possible."""
+    pixels, texts = [], []
+    for outcome in group:
+        if outcome.document is None:
+            continue
+        for item in outcome.document.items:
+            if item.pixels is not None:
+                pixels.append(item.pixels)
+            elif item.embed_text is not None:
+                texts.append(item.embed_text)
+    image_vectors = iter(encoder.encode_pixels(torch.stack(pixels)) if pixels else [])
+    text_vectors = iter(encoder.encode_texts(texts) if texts else [])
+    for outcome in group:
+        if outcome.document is None:
+            continue
+        rows, outcome.embedded = [], []
+        for index, item in enumerate(outcome.document.items):
+            if item.pixels is not None:
+                rows.append(next(image_vectors))
+                item.pixels = None
+            elif item.embed_text is not None:
+                rows.append(next(text_vectors))
+            else:
+                continue
+            outcome.embedded.append(index)
+        outcome.vectors = np.stack(rows) if rows else np.zeros((0, encoder.dim), np.float32)

@@ -1,0 +1,26 @@
+"""``spyglass index --watch``: re-run the incremental index whenever files under the path change."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from watchfiles import watch
+
+from spyglass.indexer.indexer import IndexReport
+
+log = logging.getLogger(__name__)
+
+
+def watch_and_index(path: Path, run: Callable[[], IndexReport], on_report: Callable[[IndexReport], None],
+                    stop_event=None) -> None:
+    """Index once, then again after every batch of filesystem changes (watchfiles debounces them).
+
+    Re-running the whole incremental index is cheap (unchanged files are skipped by
+    size and mtime) and handles every kind of change, including renames, uniformly.
+    """
+    on_report(run())
+    for changes in watch(path, stop_event=stop_event, recursive=True):
+        log.info("%d changes under %s", len(changes), path)
+        on_report(run())
