@@ -128,7 +128,7 @@ def index(
 
     def show(report) -> None:
         if as_json:
-            typer.echo(json.dumps(asdict(report)))
+            print(json.dumps(asdict(report)), flush=True)  # one line per run, even through a pipe (--watch)
             return
         console.print(report.summary())
         for file, reason in report.errors[:20]:
@@ -140,7 +140,8 @@ def index(
         if watch:
             from spyglass.indexer.watch import watch_and_index
 
-            console.print(f"watching {path} (Ctrl-C to stop)")
+            if not as_json:
+                console.print(f"watching {path} (Ctrl-C to stop)")
             watch_and_index(path, run, show)
         else:
             show(run())

@@ -3,9 +3,10 @@
 Everything Pillow opens is accepted. Three things make this more than ``Image.open``:
 
 * ``draft()``: a 12-megapixel JPEG decoded at 1/4 or 1/8 scale by the JPEG decoder
-  itself is several times faster than a full decode followed by a resize, and the
-  encoder only needs a few hundred pixels. We ask for at least twice the model's
-  input size so the model's own resize still does the final, exact step.
+  itself (an area average in the DCT domain) is several times faster than a full
+  decode followed by a resize, and the encoder only needs a few hundred pixels. The
+  shorter side stays at least the model's input size, so the model's own resize
+  and crop still do the final step.
 * EXIF orientation is applied, so a portrait photo is not embedded sideways.
 * Modes are converted faithfully: transparency is flattened onto white (not black),
   16-bit and float images are rescaled instead of clipped to white.
@@ -33,7 +34,7 @@ def open_image(source: ImageSource, *, min_side: int | None = None, max_pixels: 
     """Open ``source`` as an oriented RGB image.
 
     ``min_side`` lets JPEG decoding skip detail the caller will discard: the result's
-    shorter side stays at least ``2 * min_side``. Raises :class:`ImageLoadError` with a
+    shorter side stays at least ``min_side``. Raises :class:`ImageLoadError` with a
     reason for anything that is not a decodable image within ``max_pixels``.
     """
     name = str(source) if isinstance(source, (str, Path)) else "image data"
@@ -49,7 +50,7 @@ def open_image(source: ImageSource, *, min_side: int | None = None, max_pixels: 
                     f"{name}: {width}x{height} pixels exceeds the limit of {max_pixels:,} (possible decompression bomb)."
                 )
             if min_side and image.format == "JPEG":
-                scale = min(width, height) / (2 * min_side)
+                scale = min(width, height) / min_side
                 if scale >= 2:
                     image.draft("RGB", (max(1, int(width / scale)), max(1, int(height / scale))))
             image.load()
@@ -101,7 +102,7 @@ THUMBNAIL_SIDE = 256
 def thumbnail(image: Image.Image, side: int = THUMBNAIL_SIDE) -> bytes:
     """A small JPEG for result grids; stored in the catalog so the UI never reopens originals."""
     copy = image.copy()
-    copy.thumbnail((side, side), Image.BICUBIC)
+    copy.thumbnail((side, side), Image.BILINEAR, reducing_gap=2.0)  # fast; a thumbnail needs no more
     buffer = io.BytesIO()
-    copy.save(buffer, "JPEG", quality=82, optimize=True)
+    copy.save(buffer, "JPEG", quality=80)
     return buffer.getvalue()

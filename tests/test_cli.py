@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import queue
+import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -16,7 +19,7 @@ from spyglass import __version__
 def run(*args: str, data_dir, check: bool = True) -> subprocess.CompletedProcess:
     exe = Path(sys.executable).with_name("spyglass")  # the script installed beside this interpreter
     assert exe.is_file(), "the spyglass console script is not installed"
-    env = {**os.environ, "SPYGLASS_DATA_DIR": str(data_dir)}
+    env = {**os.environ, "SPYGLASS_DATA_DIR": str(data_dir), "COLUMNS": "400"}  # no wrapped messages
     result = subprocess.run([exe, *args], capture_output=True, text=True, env=env, timeout=300)
     if check:
         assert result.returncode == 0, result.stderr[-2000:]
@@ -75,3 +78,52 @@ def test_encode_rejects_a_non_image_cleanly(data_dir, shapes_encoder, formats_di
 def test_bad_model_spec_is_one_line(spec, tmp_path):
     result = run("--model", spec, "encode", "-t", "x", data_dir=tmp_path, check=False)
     assert result.returncode == 1 and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_index_and_status_json(data_dir, shapes_encoder, formats_dir, tmp_path):
+    env_dir = tmp_path / "data"
+    shutil.copytree(data_dir / "models", env_dir / "models")  # reuse the trained builtin model
+    report = json.loads(run("--model", "builtin:shapes", "index", str(formats_dir), "--only", "image", "--json",
+                            data_dir=env_dir).stdout)
+    assert report["added"] == 22 and report["items"] == 22 and len(report["errors"]) == 1
+    status = json.loads(run("--model", "builtin:shapes", "status", "--json", data_dir=env_dir).stdout)
+    assert status["documents"] == 23 and status["indexed_vectors"] == 22 and status["errors"] == 1
+    assert status["errors_list"][0]["path"].endswith("not-an-image.txt")
+    human = run("--model", "builtin:shapes", "status", data_dir=env_dir).stdout
+    assert "22 vectors" in human and "not-an-image.txt" in human
+
+
+def test_index_rejects_bad_arguments(tmp_path):
+    missing = run("index", str(tmp_path / "nope"), data_dir=tmp_path, check=False)
+    assert missing.returncode == 2 and "does not exist" in missing.stderr
+    kind = run("index", str(tmp_path), "--only", "sound", data_dir=tmp_path, check=False)
+    assert kind.returncode == 2 and "unknown kind 'sound'" in kind.stderr
+
+
+def test_index_watch_picks_up_new_files(data_dir, shapes_encoder, tmp_path):
+    from spyglass.training import shapes
+
+    env_dir = tmp_path / "data"
+    shutil.copytree(data_dir / "models", env_dir / "models")
+    folder = tmp_path / "watched"
+    folder.mkdir()
+    samples = shapes.generate(2, seed=8)
+    samples[0].image.save(folder / "first.png")
+    exe = Path(sys.executable).with_name("spyglass")
+    env = {**os.environ, "SPYGLASS_DATA_DIR": str(env_dir), "SPYGLASS_MODEL": "builtin:shapes"}
+    process = subprocess.Popen([str(exe), "index", str(folder), "--watch", "--json"], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in process.stdout], daemon=True).start()
+    try:
+        first = json.loads(lines.get(timeout=120))
+        assert first["added"] == 1
+        samples[1].image.save(folder / "second.png")
+        second = json.loads(lines.get(timeout=60))
+        assert second["added"] == 1 and second["unchanged"] == 1
+        (folder / "first.png").unlink()
+        third = json.loads(lines.get(timeout=60))
+        assert third["deleted"] == 1
+    finally:
+        process.kill()
+        process.wait()

@@ -15,7 +15,7 @@ from spyglass.indexer.loaders.base import ItemDraft, LoadedDocument, LoadError
 
 def load_image(path: Path, mime: str, *, min_side: int, max_pixels: int) -> LoadedDocument:
     try:
-        image = open_image(path, min_side=max(min_side, 128), max_pixels=max_pixels)  # 128: thumbnail
+        image = open_image(path, min_side=max(min_side, 192), max_pixels=max_pixels)  # 192: enough for a 256 thumbnail
     except ImageLoadError as exc:
         raise LoadError(str(exc).removeprefix(f"{path}: ")) from None
     metadata = {"width": image.width, "height": image.height, **exif_metadata(path)}

@@ -18,7 +18,7 @@ REBUILD_FRACTION = 0.2
 class HNSWIndex(VectorIndex):
     kind = "hnsw"
 
-    def __init__(self, dim: int, m: int = 32, ef_construction: int = 80, ef_search: int = 64) -> None:
+    def __init__(self, dim: int, m: int = 32, ef_construction: int = 80, ef_search: int = 128) -> None:
         graph = faiss.IndexHNSWFlat(dim, m, faiss.METRIC_INNER_PRODUCT)
         graph.hnsw.efConstruction = ef_construction
         super().__init__(faiss.IndexIDMap2(graph), dim)
@@ -61,5 +61,5 @@ class HNSWIndex(VectorIndex):
         return {"ef_search": self.ef_search, "tombstones": sorted(self.tombstones)}
 
     def _restore(self, settings: dict) -> None:
-        self.ef_search = int(settings.get("ef_search", 64))
+        self.ef_search = int(settings.get("ef_search", 128))
         self.tombstones = set(settings.get("tombstones", []))

@@ -1,0 +1,102 @@
+"""Ingest throughput: end-to-end images/s (walk, decode, preprocess, encode, write) next to
+encoder-only images/s measured in the same run, with ViT-B-32 random weights.
+
+    python benchmarks/ingest.py                       # Flickr8k-1k from ../shared/data
+    python benchmarks/ingest.py --large 40            # plus 40 generated 12-megapixel JPEGs
+    python benchmarks/ingest.py --precision fp32
+
+Target on the dev machine (bf16): end-to-end >= 0.8 x encoder-only, >= 100 images/s on Flickr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from spyglass._compat import ensure_torchvision_importable
+
+ensure_torchvision_importable()
+import open_clip  # noqa: E402
+
+from spyglass.encoders.openclip import OpenClipEncoder  # noqa: E402
+from spyglass.encoders.precision import resolve_dtype  # noqa: E402
+from spyglass.images import open_image  # noqa: E402
+from spyglass.indexer import Indexer  # noqa: E402
+from spyglass.store import Store  # noqa: E402
+
+FLICKR = Path(__file__).resolve().parents[2] / "shared" / "data" / "flickr8k-1k" / "images"
+
+
+def large_photos(folder: Path, count: int) -> Path:
+    """12-megapixel JPEGs with photo-like content (smooth gradients plus noise)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for n in range(count):
+        small = rng.integers(0, 255, (6, 8, 3), dtype=np.uint8)
+        image = Image.fromarray(small).resize((4000, 3000), Image.BICUBIC)
+        noise = rng.normal(0, 8, (3000, 4000, 3))
+        Image.fromarray(np.clip(np.asarray(image) + noise, 0, 255).astype(np.uint8)).save(folder / f"large-{n:03d}.jpg", quality=90)
+    return folder
+
+
+def encoder_only(encoder: OpenClipEncoder, files: list[Path]) -> float:
+    """Images/s of the model alone on already preprocessed pixels (the ceiling for ingest)."""
+    pixels = torch.stack([encoder.preprocess(open_image(f, min_side=encoder.image_size)) for f in files])
+    encoder.encode_pixels(pixels[: encoder.batch_size])  # warm-up
+    start = time.perf_counter()
+    encoder.encode_pixels(pixels)
+    return len(files) / (time.perf_counter() - start)
+
+
+def end_to_end(encoder: OpenClipEncoder, folder: Path) -> tuple[float, int]:
+    with tempfile.TemporaryDirectory() as scratch, Store(Path(scratch), encoder.model_id, encoder.dim) as store:
+        start = time.perf_counter()
+        report = Indexer(store, encoder).index(folder, progress=False)
+        elapsed = time.perf_counter() - start
+    assert not report.errors, report.errors[:3]
+    return report.added / elapsed, report.added
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--folder", type=Path, default=FLICKR)
+    parser.add_argument("--limit", type=int, default=0, help="use only the first N images of --folder")
+    parser.add_argument("--large", type=int, default=0, help="also ingest N generated 12-megapixel JPEGs")
+    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
+    parser.add_argument("--batch-size", type=int, default=64)
+    args = parser.parse_args()
+    if not args.folder.is_dir():
+        raise SystemExit(f"{args.folder} not found (see ../shared/data/README.md)")
+
+    dtype = resolve_dtype(args.precision, torch.device("cpu"))
+    model, _, transform = open_clip.create_model_and_transforms("ViT-B-32")
+    encoder = OpenClipEncoder(model, transform, open_clip.get_tokenizer("ViT-B-32"), "random:ViT-B-32",
+                              device=torch.device("cpu"), dtype=dtype, batch_size=args.batch_size)
+    print(f"ViT-B-32 random weights, {dtype}, batch {args.batch_size}, {torch.get_num_threads()} threads")
+    with tempfile.TemporaryDirectory() as work:
+        sets = [("flickr", args.folder)]
+        if args.limit:
+            subset = Path(work, "subset")
+            subset.mkdir()
+            for file in sorted(args.folder.glob("*.jpg"))[: args.limit]:
+                shutil.copy(file, subset)
+            sets = [("flickr", subset)]
+        if args.large:
+            sets.append(("12MP", large_photos(Path(work, "large"), args.large)))
+        for name, folder in sets:
+            files = sorted(p for p in folder.iterdir() if p.is_file())
+            ceiling = encoder_only(encoder, files)
+            rate, count = end_to_end(encoder, folder)
+            print(f"{name:>7}: {count} images  end-to-end {rate:6.1f} img/s  encoder-only {ceiling:6.1f} img/s  "
+                  f"ratio {rate / ceiling:.2f}")
+
+
+if __name__ == "__main__":
+    main()
