@@ -152,6 +152,77 @@ def index(
 
 
 @app.command()
+def search(
+    ctx: typer.Context,
+    text: Annotated[Optional[str], typer.Argument(help='Query text; "a cat + night - day" adds and subtracts terms.')] = None,
+    image: Annotated[Optional[list[Path]], typer.Option("--image", "-i", help="Query image (repeatable).")] = None,
+    item: Annotated[Optional[int], typer.Option(help="An indexed item id: find similar items.")] = None,
+    k: Annotated[int, typer.Option("--k", "-k", min=1, max=1000, help="Number of results.")] = 10,
+    offset: Annotated[int, typer.Option(min=0, help="Skip this many results (pagination).")] = 0,
+    filter_: Annotated[Optional[list[str]], typer.Option("--filter", "-f", help="kind=photo, type=pdf, path=/dir, tag=x, after=2023-01-01, key=value.")] = None,
+    image_weight: Annotated[float, typer.Option(help="Weight of the image part of a combined query.")] = 1.0,
+    text_weight: Annotated[float, typer.Option(help="Weight of the text part of a combined query.")] = 1.0,
+    diversity: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="MMR lambda (1: relevance only).")] = None,
+    dense_only: Annotated[bool, typer.Option("--dense-only", help="No BM25 fusion.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Search the index by text, image, item, or a combination."""
+    from dataclasses import asdict
+
+    from spyglass.retriever import Query, RankingOptions
+    from spyglass.retriever.filters import parse_filter_args
+
+    try:
+        filters = parse_filter_args(filter_ or [])
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--filter") from None
+    query = Query(text=text, images=list(image or []), item_id=item, image_weight=image_weight, text_weight=text_weight)
+    options = RankingOptions(hybrid=not dense_only, diversity=diversity)
+    with _engine(ctx) as engine:
+        response = engine.search(query, filters, k=k, offset=offset, options=options)
+    if as_json:
+        payload = asdict(response)
+        for result, original in zip(payload["results"], response.results):
+            result["thumbnail_url"] = original.thumbnail_url
+        typer.echo(json.dumps(payload, indent=2))
+        return
+    if response.no_match:
+        console.print(response.message)
+        return
+    for rank, result in enumerate(response.results, start=offset + 1):
+        where = f" p.{result.page}" if result.page else ""
+        where += f" @{result.timestamp:.1f}s" if result.timestamp is not None else ""
+        dense = f"{result.dense:.3f}" if result.dense is not None else "-"
+        console.print(f"{rank:>3}. [{result.kind}] {result.path}{where}  (item {result.item_id}, cosine {dense})",
+                      highlight=False)
+        if result.snippet:
+            console.print(f"     {result.snippet}", highlight=False, markup=False)
+
+
+@app.command(name="eval")
+def eval_(
+    ctx: typer.Context,
+    dataset: Annotated[Path, typer.Argument(help="Folder with captions.csv (image,caption), or a COCO captions JSON.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Text->image and image->text Recall@1/5/10 and MRR on a captioned image set (CLIP_benchmark definitions)."""
+    from dataclasses import asdict
+
+    with _engine(ctx) as engine:
+        report = engine.evaluate(dataset)
+        model_id = engine.encoder.model_id
+    if as_json:
+        typer.echo(json.dumps({"model_id": model_id, **asdict(report)}, indent=2))
+        return
+    console.print(f"{model_id}: {report.images} images, {report.captions} captions, {report.seconds:.1f} s")
+    table = Table("direction", "R@1", "R@5", "R@10", "MRR")
+    for direction in ("text_to_image", "image_to_text"):
+        m = report.metrics
+        table.add_row(direction.replace("_", " "), *[f"{100 * m[f'{direction}_{key}']:.2f}" for key in ("R@1", "R@5", "R@10", "MRR")])
+    console.print(table)
+
+
+@app.command()
 def status(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False) -> None:
     """Counts, model, index type, whether a re-index is needed, and files that could not be indexed."""
     with _engine(ctx) as engine:

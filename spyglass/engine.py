@@ -12,6 +12,8 @@ from pathlib import Path
 
 from spyglass.encoders import Encoder, load_encoder
 from spyglass.indexer import IndexReport, Indexer
+from spyglass.retriever import Filters, Query, RankingOptions, Retriever, SearchResponse
+from spyglass.retriever.evaluation import EvalReport, evaluate
 from spyglass.settings import Settings
 from spyglass.store import Store
 
@@ -37,6 +39,21 @@ class Engine:
         indexer = Indexer(self.store, self.encoder, max_image_pixels=self.settings.max_image_pixels,
                           workers=self.settings.threads or None)
         return indexer.index(Path(path), include=include, exclude=exclude, kinds=kinds, progress=progress)
+
+    @cached_property
+    def retriever(self) -> Retriever:
+        return Retriever(self.store, self.encoder, ensemble=self.settings.prompt_ensemble,
+                         max_pixels=self.settings.max_image_pixels)
+
+    def search(self, query: Query | str, filters: Filters | None = None, *, k: int = 10, offset: int = 0,
+               options: RankingOptions | None = None) -> SearchResponse:
+        """Search with text, images, an item id, or a combination; see :class:`spyglass.retriever.Retriever`."""
+        query = Query(text=query) if isinstance(query, str) else query
+        return self.retriever.search(query, filters, k=k, offset=offset, options=options)
+
+    def evaluate(self, dataset: str | Path) -> EvalReport:
+        """Recall@k and MRR of the configured model on a captioned image set."""
+        return evaluate(self.encoder, Path(dataset), ensemble=self.settings.prompt_ensemble)
 
     def status(self) -> dict:
         """Counts, model, index type, re-index needs and the latest errors."""

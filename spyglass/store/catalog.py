@@ -146,7 +146,7 @@ class Catalog:
         """Item rows (without thumbnails) with their document's path, keyed by id; missing ids are absent."""
         columns = [c for c in items.c if c.name != "thumbnail"]
         query = (
-            select(*columns, documents.c.path, documents.c.mime)
+            select(*columns, documents.c.path, documents.c.mime, documents.c.content_hash.label("document_hash"))
             .join(documents, documents.c.id == items.c.document_id)
             .where(items.c.id.in_(select(text("value")).select_from(func.json_each(json.dumps(list(map(int, item_ids)))))))
         )
@@ -193,19 +193,28 @@ class Catalog:
             return dict(conn.execute(select(vectors.c.model_id, func.count()).group_by(vectors.c.model_id)).all())
 
     # --- text search ------------------------------------------------------------------------
-    def bm25(self, query: str, k: int = 10) -> list[tuple[int, float]]:
+    def bm25(self, query: str, k: int = 10, *, kinds: Sequence[str] | None = None,
+             allow: Sequence[int] | None = None) -> list[tuple[int, float]]:
         """Best ``k`` items for a full-text query as (item id, score), higher is better.
 
         FTS5's ``bm25()`` is lower-is-better; it is negated here. Query words are quoted,
-        so user input cannot inject FTS5 syntax.
+        so user input cannot inject FTS5 syntax. ``kinds`` and ``allow`` restrict the items.
         """
         terms = [word for word in "".join(c if c.isalnum() else " " for c in query).split() if word]
         if not terms:
             return []
-        match = " OR ".join(f'"{term}"' for term in terms)
-        sql = text("SELECT rowid, -bm25(items_fts) AS score FROM items_fts WHERE items_fts MATCH :q ORDER BY score DESC LIMIT :k")
+        sql = ("SELECT f.rowid, -bm25(items_fts) AS score FROM items_fts f JOIN items i ON i.id = f.rowid "
+               "WHERE items_fts MATCH :q")
+        params: dict[str, Any] = {"q": " OR ".join(f'"{term}"' for term in terms), "k": k}
+        if kinds is not None:
+            sql += " AND i.kind IN (SELECT value FROM json_each(:kinds))"
+            params["kinds"] = json.dumps(list(kinds))
+        if allow is not None:
+            sql += " AND f.rowid IN (SELECT value FROM json_each(:allow))"
+            params["allow"] = json.dumps([int(i) for i in allow])
         with self.engine.connect() as conn:
-            return [(int(r[0]), float(r[1])) for r in conn.execute(sql, {"q": match, "k": k})]
+            rows = conn.execute(text(sql + " ORDER BY score DESC LIMIT :k"), params)
+            return [(int(r[0]), float(r[1])) for r in rows]
 
     # --- bookkeeping ----------------------------------------------------------------------
     def store_id(self) -> str:

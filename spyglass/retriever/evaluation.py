@@ -1,0 +1,116 @@
+"""Retrieval evaluation on a captioned image set, with CLIP_benchmark's definitions.
+
+Text->image Recall@k: the fraction of captions whose image is in the top k.
+Image->text Recall@k: the fraction of images with *any* of their captions in the top k.
+MRR: the mean of 1/rank of the first correct hit. Ties count in the query's favour,
+as with a top-k that happens to list the correct item first.
+
+Datasets: a folder with ``captions.csv`` (``image,caption``; images beside it or in
+``images/``), or a COCO-style captions JSON (``images`` with ``id``/``file_name`` and
+``annotations`` with ``image_id``/``caption``).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from spyglass.encoders import Encoder
+from spyglass.errors import SpyglassError
+
+KS = (1, 5, 10)
+
+
+@dataclass
+class Dataset:
+    images: list[Path]
+    captions: list[str]
+    caption_image: np.ndarray  # for each caption, the index of its image
+
+
+@dataclass
+class EvalReport:
+    images: int
+    captions: int
+    metrics: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def ranks(scores: np.ndarray, positives: list[np.ndarray]) -> np.ndarray:
+    """0-based rank of the best-scoring positive in each row (number of items scoring strictly higher)."""
+    out = np.empty(len(scores), np.int64)
+    for row, (values, good) in enumerate(zip(scores, positives)):
+        out[row] = int((values > values[good].max()).sum())
+    return out
+
+
+def retrieval_metrics(scores: np.ndarray, caption_image: np.ndarray, ks: tuple[int, ...] = KS) -> dict[str, float]:
+    """Metrics from a (captions x images) score matrix and each caption's image index."""
+    caption_image = np.asarray(caption_image)
+    text_ranks = ranks(scores, [np.array([i]) for i in caption_image])
+    by_image = [np.flatnonzero(caption_image == i) for i in range(scores.shape[1])]
+    image_ranks = ranks(scores.T, by_image)
+    metrics = {}
+    for name, found in (("text_to_image", text_ranks), ("image_to_text", image_ranks)):
+        for k in ks:
+            metrics[f"{name}_R@{k}"] = float((found < k).mean())
+        metrics[f"{name}_MRR"] = float((1.0 / (found + 1)).mean())
+    return metrics
+
+
+def load_dataset(path: Path) -> Dataset:
+    path = Path(path)
+    if path.is_dir() and (path / "captions.csv").is_file():
+        folder = path / "images" if (path / "images").is_dir() else path
+        pairs = []
+        with open(path / "captions.csv", newline="", encoding="utf-8") as handle:
+            for row in csv.DictReader(handle):
+                pairs.append((row["image"], row["caption"]))
+    elif path.suffix == ".json" and path.is_file():
+        data = json.loads(path.read_text())
+        folder = path.parent / "images" if (path.parent / "images").is_dir() else path.parent
+        names = {image["id"]: image["file_name"] for image in data["images"]}
+        pairs = [(names[a["image_id"]], a["caption"]) for a in data["annotations"]]
+    else:
+        raise SpyglassError(f"{path} is neither a folder with captions.csv nor a COCO captions JSON file.")
+    order = sorted({name for name, _ in pairs})
+    index = {name: i for i, name in enumerate(order)}
+    missing = [name for name in order if not (folder / name).is_file()]
+    if missing:
+        raise SpyglassError(f"{len(missing)} images named in the captions are missing from {folder} (e.g. {missing[0]}).")
+    return Dataset([folder / name for name in order], [c for _, c in pairs], np.array([index[n] for n, _ in pairs]))
+
+
+def evaluate(encoder: Encoder, dataset_path: Path, *, ensemble: bool = False, progress: bool = False) -> EvalReport:
+    """Index the images into a temporary store, embed the captions, and score every pair."""
+    from spyglass.indexer import Indexer
+    from spyglass.store import Store
+
+    started = time.monotonic()
+    data = load_dataset(dataset_path)
+    with tempfile.TemporaryDirectory(prefix="spyglass-eval-") as scratch, \
+            Store(Path(scratch), encoder.model_id, encoder.dim) as store:
+        indexer = Indexer(store, encoder)
+        folder = data.images[0].parent
+        names = {p.name for p in data.images}
+        report = indexer.index(folder, include=sorted(names), kinds=["image"], progress=progress)
+        if report.errors:
+            raise SpyglassError(f"{len(report.errors)} images could not be indexed, e.g. {report.errors[0][0]}: {report.errors[0][1]}")
+        with store.catalog.engine.connect() as conn:
+            from sqlalchemy import text
+
+            item_of = {row[1]: row[0] for row in conn.execute(text(
+                "SELECT i.id, d.path FROM items i JOIN documents d ON d.id = i.document_id"))}
+            ids = [item_of[str(p.absolute())] for p in data.images]
+            found, matrix = store.catalog.vectors_for(conn, store.model_id, ids)
+        position = {int(i): row for i, row in zip(found, matrix)}
+        image_vectors = np.stack([position[i] for i in ids])
+    caption_vectors = encoder.encode_texts(data.captions, ensemble=ensemble)
+    metrics = retrieval_metrics(caption_vectors @ image_vectors.T, data.caption_image)
+    return EvalReport(len(data.images), len(data.captions), metrics, time.monotonic() - started)

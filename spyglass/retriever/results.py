@@ -1,0 +1,71 @@
+"""Search results: everything a UI or the generator needs about each hit."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+
+SNIPPET_CHARS = 240
+
+
+@dataclass
+class SearchResult:
+    item_id: int
+    kind: str
+    score: float  # the fused score that ordered the results
+    dense: float | None  # cosine similarity to the query vector
+    bm25: float | None  # BM25 score of the text match
+    dense_rank: int | None
+    bm25_rank: int | None
+    document_id: int
+    path: str
+    mime: str | None
+    page: int | None = None
+    bbox: list[float] | None = None
+    timestamp: float | None = None
+    text: str | None = None
+    snippet: str | None = None
+    highlights: list[tuple[int, int]] = field(default_factory=list)  # [start, end) in the snippet
+    has_thumbnail: bool = False
+
+    @property
+    def thumbnail_url(self) -> str | None:
+        return f"/v1/items/{self.item_id}/thumbnail" if self.has_thumbnail else None
+
+
+@dataclass
+class SearchResponse:
+    results: list[SearchResult]
+    no_match: bool = False
+    message: str | None = None
+    floors: dict[str, float] = field(default_factory=dict)
+    offset: int = 0
+    k: int = 10
+
+
+def snippet(text: str | None, words: list[str]) -> tuple[str | None, list[tuple[int, int]]]:
+    """A window of ``text`` around the first query word found, and where the words are in it."""
+    if not text:
+        return None, []
+    terms = [re.escape(_stem(w)) for w in words if len(w) > 1]
+    pattern = re.compile(r"\b(" + "|".join(terms) + r")\w*", re.IGNORECASE) if terms else None
+    first = pattern.search(text) if pattern else None
+    start = max(0, (first.start() if first else 0) - SNIPPET_CHARS // 3)
+    window = text[start : start + SNIPPET_CHARS]
+    prefix = "…" if start else ""
+    window = prefix + window + ("…" if start + SNIPPET_CHARS < len(text) else "")
+    spans = [(m.start(), m.end()) for m in pattern.finditer(window)] if pattern else []
+    return window, spans
+
+
+def _stem(word: str) -> str:
+    """A crude suffix strip so highlights match what FTS5's porter stemmer matched (Berbers ~ Berber)."""
+    for suffix in ("ing", "es", "ed", "s"):
+        if word.lower().endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[: -len(suffix)]
+    return word
+
+
+def parse_bbox(raw: str | None) -> list[float] | None:
+    return json.loads(raw) if raw else None

@@ -1,0 +1,184 @@
+"""End-to-end retrieval with builtin:shapes over generated shapes and the real wiki100 text."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from spyglass.engine import Engine
+from spyglass.retriever import Filters, Query, QueryError, RankingOptions
+from spyglass.retriever.calibration import nonsense_queries
+from spyglass.settings import Settings
+from spyglass.training import shapes
+from conftest import shared_path
+
+
+@pytest.fixture(scope="module")
+def shape_folder(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("shapes")
+    for n, sample in enumerate(shapes.generate(96, seed=31)):
+        sample.image.save(folder / f"{n:03d}-{sample.colour}-{sample.shape}.png")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory, shapes_encoder, shape_folder):
+    with Engine(Settings(data_dir=tmp_path_factory.mktemp("retriever")), encoder=shapes_encoder) as opened:
+        opened.index(shape_folder, progress=False)
+        yield opened
+
+
+def label(result) -> str:
+    colour, shape = Path(result.path).stem.split("-")[1:]
+    return f"{colour} {shape}"
+
+
+@pytest.mark.parametrize("query", ["a red circle", "a blue square", "a green triangle", "a yellow cross"])
+def test_text_finds_the_right_shapes(engine, query):
+    response = engine.search(query, k=4)
+    assert not response.no_match
+    assert [label(r) for r in response.results] == [query.removeprefix("a ")] * 4  # 4 of each class exist
+
+
+def test_results_carry_what_a_ui_needs(engine):
+    result = engine.search("a red circle", k=1).results[0]
+    assert result.kind == "image" and result.has_thumbnail and result.thumbnail_url == f"/v1/items/{result.item_id}/thumbnail"
+    assert result.dense == pytest.approx(result.dense) and result.dense_rank == 1 and result.bm25 is None
+    assert Path(result.path).exists() and result.document_id > 0
+
+
+def test_image_query_and_more_like_this(engine, shape_folder):
+    probe = shapes.generate(200, seed=77)[2]  # an unseen red triangle
+    by_image = engine.search(Query(images=[_png(probe.image)]), k=3)
+    assert [label(r) for r in by_image.results] == ["red triangle"] * 3
+    seed_item = by_image.results[0].item_id
+    similar = engine.search(Query(item_id=seed_item), k=3)
+    assert seed_item not in [r.item_id for r in similar.results]
+    assert all(label(r) == "red triangle" for r in similar.results)
+    with pytest.raises(QueryError, match="does not exist"):
+        engine.search(Query(item_id=10**9))
+    with pytest.raises(QueryError, match="empty"):
+        engine.search(Query(text="  "))
+
+
+def _png(image: Image.Image) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def test_combined_and_negative_queries_move_results(engine):
+    red_circle = _png(shapes.generate(1, seed=5)[0].image)
+    plain = engine.search(Query(images=[red_circle]), k=8)
+    assert label(plain.results[0]) == "red circle"
+    steered = engine.search(Query(images=[red_circle], text="a blue circle - a red circle", text_weight=1.5), k=4)
+    assert label(steered.results[0]) == "blue circle"
+
+    def reds(response):
+        return sum(label(r).startswith("red") for r in response.results)
+
+    off = RankingOptions(relevance_floor=False)
+    both = engine.search("a red circle + a blue circle", k=8, options=off)
+    minus_red = engine.search("a red circle + a blue circle - red", k=8, options=off)
+    assert reds(both) >= 3 and reds(minus_red) < reds(both)
+
+
+def test_pagination_is_consistent(engine):
+    whole = [r.item_id for r in engine.search("a red circle", k=12, options=RankingOptions(relevance_floor=False)).results]
+    pages = [r.item_id for offset in (0, 4, 8) for r in
+             engine.search("a red circle", k=4, offset=offset, options=RankingOptions(relevance_floor=False)).results]
+    assert pages == whole and len(set(pages)) == 12
+
+
+def test_relevance_floor_says_no_good_match_for_nonsense(engine):
+    assert engine.search("a red circle").no_match is False
+    unseen = ["zorblax quimfet", "vrrk tlonp", "glibber snoot wazzle"]
+    assert set(unseen).isdisjoint(nonsense_queries())  # not the calibration set itself
+    for nonsense in unseen:
+        response = engine.search(nonsense)
+        assert response.no_match and response.results == [] and "No good match" in response.message
+        assert response.floors["image"] > 0
+
+
+def test_duplicates_collapse(engine, shape_folder, tmp_path):
+    copies = tmp_path / "copies"
+    copies.mkdir()
+    original = sorted(shape_folder.glob("*-red-circle.png"))[0]
+    (copies / "again.png").write_bytes(original.read_bytes())
+    engine.index(copies, progress=False)
+    query = Query(images=[original.read_bytes()])
+    collapsed = [r.path for r in engine.search(query, k=3).results]
+    both = [r.path for r in engine.search(query, k=3, options=RankingOptions(dedupe=False)).results]
+    assert str(copies / "again.png") in both[:2] and str(original) in both[:2]
+    assert len({str(copies / "again.png"), str(original)} & set(collapsed)) == 1
+    # a re-encoded copy has another hash; the cosine threshold catches it
+    Image.open(original).convert("RGB").save(copies / "reencoded.jpg", quality=90)
+    engine.index(copies, progress=False)
+    near = [r.path for r in engine.search(query, k=3, options=RankingOptions(duplicate_cosine=0.995)).results]
+    assert str(copies / "reencoded.jpg") not in near and str(copies / "reencoded.jpg") in \
+        [r.path for r in engine.search(query, k=3).results]
+
+
+def test_modality_filter(engine):
+    response = engine.search("a red circle", Filters(modality="text"), k=5, options=RankingOptions(relevance_floor=False))
+    assert all(r.kind == "chunk" for r in response.results)  # none: only images are indexed here
+    assert response.results == []
+
+
+def test_filters_are_applied_inside_the_search_even_when_selective(tmp_path, shapes_encoder):
+    """10,000 items; one is tagged. A filtered search returns it and only it."""
+    from store_helpers import clustered
+
+    with Engine(Settings(data_dir=tmp_path), encoder=shapes_encoder) as engine:
+        store = engine.store
+        vectors = clustered(10_000, shapes_encoder.dim, seed=2)
+        red = shapes_encoder.encode_texts(["a red circle"])[0]
+        with store.write() as conn:
+            source = store.catalog.ensure_source(conn, "folder", "/photos")
+            for n in range(10):
+                document = store.catalog.upsert_document(conn, source, f"/photos/{'2019' if n == 7 else 'misc'}/batch{n}.jpg",
+                                                         status="indexed", mime="image/jpeg", mtime=1_600_000_000 + n)
+                ids = store.catalog.add_items(conn, document, [{"kind": "image"}] * 1000)
+                block = vectors[n * 1000 : (n + 1) * 1000].copy()
+                if n == 7:
+                    block[0] = -red  # the needle points away from the query
+                    store.catalog.add_tags(conn, document, ["holiday"])
+                    store.catalog.set_metadata(conn, document, {"camera": "Pentax K1", "taken_at": 1_262_304_000})
+                store.add_vectors(conn, ids, block, store.model_id)
+        no_floor = RankingOptions(relevance_floor=False)
+        tagged = engine.search("a red circle", Filters(tags=("holiday",)), k=5, options=no_floor).results
+        assert len(tagged) == 5 and all("/2019/" in r.path for r in tagged)
+        camera = engine.search("a red circle", Filters(metadata=(("camera", "Pentax K1"),)), k=3, options=no_floor).results
+        assert {r.path for r in camera} == {"/photos/2019/batch7.jpg"}
+        folder = engine.search("a red circle", Filters(path_prefix="/photos/2019"), k=2000, options=no_floor).results
+        assert len(folder) == 1000 and {r.path for r in folder} == {"/photos/2019/batch7.jpg"}
+        dated = engine.search("a red circle", Filters(date_to=1_300_000_000), k=3, options=no_floor).results
+        assert {r.path for r in dated} == {"/photos/2019/batch7.jpg"}
+        needle = engine.search("a red circle", Filters(tags=("holiday",)), k=1000, options=no_floor).results[-1]
+        assert needle.dense < -0.9  # even the worst-matching allowed item is reachable
+        assert engine.search("a red circle", Filters(types=("pdf",)), k=5, options=no_floor).results == []
+        assert len(engine.search("a red circle", Filters(types=("jpg",)), k=5, options=no_floor).results) == 5
+
+
+def test_bm25_finds_a_rare_word_that_dense_search_misses(engine):
+    wiki = shared_path("data", "wiki100")
+    engine.index(wiki, progress=False)
+    word = "Berbers"  # appears in a handful of chunks only
+    containing = {r.item_id for r in engine.search(word, Filters(modality="text"), k=50,
+                                                   options=RankingOptions(relevance_floor=False)).results
+                  if r.text and re.search(r"\bBerber", r.text)}  # porter stemming: Berber(s)
+    assert containing
+    dense = engine.search(word, k=10, options=RankingOptions(hybrid=False, relevance_floor=False)).results
+    assert not {r.item_id for r in dense} & containing  # the tiny shapes model knows no such word
+    fused = engine.search(word, k=10).results
+    kept = [r for r in fused if r.item_id in containing]
+    assert kept and kept[0].bm25_rank == 1 and fused.index(kept[0]) <= 1  # RRF ties the two list heads
+    assert "berber" in kept[0].snippet.lower()
+    start, end = kept[0].highlights[0]
+    assert kept[0].snippet[start:end].lower().startswith("berber")
