@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from functools import partial
 
 import torch
 
@@ -74,8 +75,8 @@ def main() -> None:
             )
             pixels = torch.randn(batch, 3, encoder.image_size, encoder.image_size)
             texts = (CAPTIONS * batch)[:batch]
-            images_per_s = rate(lambda: encoder.encode_pixels(pixels), batch, args.seconds)
-            texts_per_s = rate(lambda: encoder.encode_texts(texts), batch, args.seconds)
+            images_per_s = rate(partial(encoder.encode_pixels, pixels), batch, args.seconds)
+            texts_per_s = rate(partial(encoder.encode_texts, texts), batch, args.seconds)
             fraction = images_per_s * image_flops(encoder) / peak
             if baseline is None:
                 baseline = images_per_s

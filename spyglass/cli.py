@@ -95,6 +95,15 @@ def encode(
         console.print(f"embedded {len(texts)} text(s) and {len(paths)} image(s)")
 
 
+def _filters(values: Optional[list[str]]):
+    from spyglass.retriever.filters import parse_filter_args
+
+    try:
+        return parse_filter_args(values or [])
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--filter") from None
+
+
 def _engine(ctx: typer.Context):
     from spyglass.engine import Engine
 
@@ -170,12 +179,7 @@ def search(
     from dataclasses import asdict
 
     from spyglass.retriever import Query, RankingOptions
-    from spyglass.retriever.filters import parse_filter_args
-
-    try:
-        filters = parse_filter_args(filter_ or [])
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--filter") from None
+    filters = _filters(filter_)
     query = Query(text=text, images=list(image or []), item_id=item, image_weight=image_weight, text_weight=text_weight)
     options = RankingOptions(hybrid=not dense_only, diversity=diversity)
     with _engine(ctx) as engine:
@@ -220,6 +224,55 @@ def eval_(
         m = report.metrics
         table.add_row(direction.replace("_", " "), *[f"{100 * m[f'{direction}_{key}']:.2f}" for key in ("R@1", "R@5", "R@10", "MRR")])
     console.print(table)
+
+
+@app.command()
+def ask(
+    ctx: typer.Context,
+    question: Annotated[str, typer.Argument(help="Your question.")],
+    image: Annotated[Optional[list[Path]], typer.Option("--image", "-i", help="An image of your own (repeatable).")] = None,
+    look: Annotated[bool, typer.Option("--look", help="Ask about --image only, without searching the collection.")] = False,
+    filter_: Annotated[Optional[list[str]], typer.Option("--filter", "-f", help="Restrict the evidence, as in search.")] = None,
+    step_by_step: Annotated[bool, typer.Option("--step-by-step", help="Ask the model to reason step by step.")] = False,
+    few_shot: Annotated[bool, typer.Option("--few-shot", help="Show the model an example of a cited answer.")] = False,
+    stream: Annotated[bool, typer.Option("--stream/--no-stream", help="Print the answer as it is generated.")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Answer a question from your files, citing the images, pages and passages used."""
+    from spyglass.generator import Answer, PromptOptions
+    filters = _filters(filter_)
+    options = PromptOptions(step_by_step=step_by_step, few_shot=few_shot)
+    with _engine(ctx) as engine:
+        events = engine.ask_stream(question, images=list(image or []), filters=filters, options=options, look=look)
+        answer = None
+        for event in events:
+            if isinstance(event, Answer):
+                answer = event
+            elif stream and not as_json:
+                console.file.write(event)
+                console.file.flush()
+    if as_json:
+        typer.echo(json.dumps(answer.public(), indent=2))
+        return
+    if stream:
+        console.print()
+    if not stream or not answer.supported or answer.invalid_citations:
+        console.print(answer.text, highlight=False, markup=False)  # the checked text, when it differs from the stream
+    if answer.invalid_citations:
+        console.print(f"[yellow]removed citations to missing evidence: {answer.invalid_citations}[/yellow]")
+    for piece in answer.cited:
+        console.print(f"  [{piece.number}] {piece.label} — {piece.path}", highlight=False, markup=False)
+
+
+@app.command()
+def demo(ctx: typer.Context) -> None:
+    """Index a small built-in sample and run a few searches (offline: with builtin:shapes)."""
+    from spyglass.demo import run_demo
+
+    def say(line: str) -> None:
+        console.print(line, highlight=False, markup=False)
+
+    run_demo(_settings(ctx), say).close()
 
 
 @app.command()

@@ -6,13 +6,15 @@ model, and exposes the operations (index, status, and later search and ask).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from functools import cached_property
 from pathlib import Path
 
 from spyglass.encoders import Encoder, load_encoder
+from spyglass.generator import Answer, Generator, PromptOptions
+from spyglass.images import ImageSource
 from spyglass.indexer import IndexReport, Indexer
-from spyglass.retriever import Filters, Query, RankingOptions, Retriever, SearchResponse
+from spyglass.retriever import Filters, Query, QueryError, RankingOptions, Retriever, SearchResponse
 from spyglass.retriever.evaluation import EvalReport, evaluate
 from spyglass.settings import Settings
 from spyglass.store import Store
@@ -50,6 +52,34 @@ class Engine:
         """Search with text, images, an item id, or a combination; see :class:`spyglass.retriever.Retriever`."""
         query = Query(text=query) if isinstance(query, str) else query
         return self.retriever.search(query, filters, k=k, offset=offset, options=options)
+
+    @cached_property
+    def generator(self) -> Generator:
+        from spyglass.generator.backends import GenerationParams, make_backend
+
+        settings = self.settings
+        params = GenerationParams(max_tokens=settings.max_answer_tokens, temperature=settings.temperature)
+        return Generator(self.retriever, make_backend(settings), max_images=settings.ask_max_images,
+                         max_chars=settings.ask_max_chars, image_side=settings.ask_image_side, params=params)
+
+    def ask(self, question: str, *, images: Sequence[ImageSource] = (), filters: Filters | None = None,
+            options: PromptOptions | None = None, look: bool = False) -> Answer:
+        """Answer from the collection with citations; ``look`` asks about ``images`` alone, without retrieval."""
+        request = self._request(question, images, filters, options, look)
+        return self.generator.answer(request, retrieval=not look)
+
+    def ask_stream(self, question: str, *, images: Sequence[ImageSource] = (), filters: Filters | None = None,
+                   options: PromptOptions | None = None, look: bool = False) -> Iterator[str | Answer]:
+        """Like :meth:`ask`, streamed: text pieces, then the checked :class:`Answer`."""
+        request = self._request(question, images, filters, options, look)
+        return self.generator.stream(request, retrieval=not look)
+
+    def _request(self, question, images, filters, options, look):
+        if look:
+            if not images:
+                raise QueryError("look mode needs at least one image")
+            return self.generator.look(question, list(images), options)
+        return self.generator.prepare(question, list(images), filters, options=options)
 
     def evaluate(self, dataset: str | Path) -> EvalReport:
         """Recall@k and MRR of the configured model on a captioned image set."""

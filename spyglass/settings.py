@@ -57,6 +57,18 @@ class Settings(BaseSettings):
     index_options: dict[str, int] = Field(
         default_factory=dict, description="Index knobs: nprobe, nlist (ivf); m, ef_construction, ef_search (hnsw)."
     )
+    generator: Literal["extractive", "openai", "transformers"] = Field(
+        "extractive", description="Answer backend: extractive (no model), openai (any compatible server), transformers."
+    )
+    generator_model: str = Field("", description="VLM name on the server, or a hub id / local dir for transformers.")
+    generator_base_url: str = Field("http://127.0.0.1:11434/v1", description="OpenAI-compatible base URL (Ollama's default).")
+    generator_timeout: float = Field(120.0, gt=0, description="Seconds per generation request.")
+    generator_retries: int = Field(3, ge=0, description="Retries on 429/5xx and connection errors.")
+    max_answer_tokens: int = Field(512, ge=1, description="Generation length limit.")
+    temperature: float = Field(0.2, ge=0, description="Sampling temperature (0: greedy).")
+    ask_max_images: int = Field(4, ge=0, description="Images shown to the VLM per question.")
+    ask_max_chars: int = Field(6000, ge=0, description="Characters of passages shown to the VLM per question.")
+    ask_image_side: int = Field(768, ge=64, description="Longest side of each image sent to the VLM.")
     max_image_pixels: int = Field(
         178_956_970, ge=1, description="Images with more pixels are refused (decompression-bomb guard)."
     )

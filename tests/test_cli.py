@@ -127,3 +127,18 @@ def test_index_watch_picks_up_new_files(data_dir, shapes_encoder, tmp_path):
     finally:
         process.kill()
         process.wait()
+
+
+def test_demo_runs_offline_with_the_builtin_model(data_dir, shapes_encoder, tmp_path):
+    env_dir = tmp_path / "data"
+    shutil.copytree(data_dir / "models", env_dir / "demo" / "models")  # skip retraining
+    result = run("demo", data_dir=env_dir)
+    out = result.stdout
+    assert out.count("\n") > 10
+    assert out.startswith("Pretrained weights for open_clip:ViT-B-32/laion2b_s34b_b79k are not on this machine")
+    red = out.split('search "a red circle"')[1].split("search")[0]
+    assert "red-circle" in red and "blue" not in red
+    by_image = out.split("search by image")[1]
+    assert by_image.splitlines()[1].strip().startswith("1. green-circle-04.png")
+    second = run("demo", data_dir=env_dir).stdout  # incremental: the second run re-indexes nothing
+    assert "0 added" in second and "50 unchanged" in second

@@ -35,10 +35,13 @@ class Encoder(ABC):
     dim: int
     image_size: int
 
-    def __init__(self, device: torch.device, dtype: torch.dtype, batch_size: int = 64) -> None:
+    def __init__(self, model: torch.nn.Module, model_id: str, *, device: torch.device, dtype: torch.dtype,
+                 batch_size: int = 64) -> None:
         self.device = device
         self.dtype = dtype
         self.batch_size = batch_size
+        self.model_id = model_id
+        self.model = model.to(device=device, dtype=dtype).eval().requires_grad_(False)
 
     # --- what a backend implements -------------------------------------------------
     @abstractmethod
@@ -57,9 +60,6 @@ class Encoder(ABC):
         """Unnormalised text embeddings for one batch of strings."""
 
     # --- shared machinery -------------------------------------------------------------
-    def _place(self, model: torch.nn.Module) -> torch.nn.Module:
-        return model.to(device=self.device, dtype=self.dtype).eval().requires_grad_(False)
-
     def encode_pixels(self, pixels: torch.Tensor) -> np.ndarray:
         """Embed preprocessed pixels (N, C, H, W), batching by ``batch_size``."""
         out = []

@@ -29,11 +29,9 @@ class HFEncoder(Encoder):
         dtype: torch.dtype,
         batch_size: int = 64,
     ) -> None:
-        super().__init__(device, dtype, batch_size)
-        self.model = self._place(model)
+        super().__init__(model, model_id, device=device, dtype=dtype, batch_size=batch_size)
         self.image_processor = image_processor
         self.tokenizer = tokenizer
-        self.model_id = model_id
         self.dim = int(model.config.projection_dim if hasattr(model.config, "projection_dim") else 0) or int(
             model.config.text_config.hidden_size
         )

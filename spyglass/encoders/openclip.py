@@ -37,11 +37,9 @@ class OpenClipEncoder(Encoder):
         dtype: torch.dtype,
         batch_size: int = 64,
     ) -> None:
-        super().__init__(device, dtype, batch_size)
-        self.model = self._place(model)
+        super().__init__(model, model_id, device=device, dtype=dtype, batch_size=batch_size)
         self.transform = transform
         self.tokenizer = tokenizer
-        self.model_id = model_id
         self.image_size = _image_size(model)
         self._trim = trimmable(model, tokenizer)
         with torch.inference_mode():

@@ -19,8 +19,14 @@ def watch_and_index(path: Path, run: Callable[[], IndexReport], on_report: Calla
 
     Re-running the whole incremental index is cheap (unchanged files are skipped by
     size and mtime) and handles every kind of change, including renames, uniformly.
+    The first index runs only once the watcher is active (its first, empty, timeout
+    yield), so a change made while it runs is not missed.
     """
-    on_report(run())
-    for changes in watch(path, stop_event=stop_event, recursive=True):
-        log.info("%d changes under %s", len(changes), path)
-        on_report(run())
+    started = False
+    for changes in watch(path, stop_event=stop_event, recursive=True, yield_on_timeout=True, rust_timeout=200):
+        if not started:
+            started = True
+            on_report(run())
+        elif changes:
+            log.info("%d changes under %s", len(changes), path)
+            on_report(run())

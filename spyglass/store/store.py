@@ -273,6 +273,7 @@ class Store:
             "seq": seq,
             "file": target.name,
             "built_for": self._built_for,
+            "count": index.ntotal,
             "settings": index.settings(),
         }
         _atomic_write(self._manifest_path, lambda path: path.write_text(json.dumps(manifest)))
@@ -293,7 +294,7 @@ class Store:
         with self.catalog.engine.connect() as conn:
             vouched = self.catalog.get_meta(conn, f"index_seq:{self.model_id}")
         file = self._index_dir / str(manifest.get("file", ""))
-        wanted = self.index_kind in ("auto", manifest.get("kind"))
+        wanted = manifest.get("kind") == resolve_kind(self.index_kind, int(manifest.get("count", 0)))
         if not (
             manifest.get("store_id") == self.catalog.store_id()
             and manifest.get("model_id") == self.model_id

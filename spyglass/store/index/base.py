@@ -35,11 +35,12 @@ class VectorIndex(ABC):
     def train(self, sample: np.ndarray) -> None:  # noqa: B027 - most indexes need no training
         """Fit quantisers on a representative sample (only IVF needs it)."""
 
-    @abstractmethod
-    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None: ...
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        self.index.add_with_ids(as_vectors(vectors), as_ids(ids))
 
-    @abstractmethod
-    def remove(self, ids: np.ndarray) -> None: ...
+    def remove(self, ids: np.ndarray) -> None:
+        """Remove ids (unknown ids are ignored); backends that cannot remove override this."""
+        self.index.remove_ids(selector(ids))
 
     @abstractmethod
     def search(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import faiss
 import numpy as np
 
-from spyglass.store.index.base import VectorIndex, as_ids, as_vectors, selector
+from spyglass.store.index.base import VectorIndex, as_vectors, selector
 
 
 class FlatIndex(VectorIndex):
@@ -13,12 +13,6 @@ class FlatIndex(VectorIndex):
 
     def __init__(self, dim: int) -> None:
         super().__init__(faiss.IndexIDMap2(faiss.IndexFlatIP(dim)), dim)
-
-    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
-        self.index.add_with_ids(as_vectors(vectors), as_ids(ids))
-
-    def remove(self, ids: np.ndarray) -> None:
-        self.index.remove_ids(selector(ids))
 
     def search(self, queries: np.ndarray, k: int, allow: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         sel = selector(allow) if allow is not None else None  # referenced until the search returns

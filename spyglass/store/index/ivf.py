@@ -11,7 +11,7 @@ import math
 import faiss
 import numpy as np
 
-from spyglass.store.index.base import VectorIndex, as_ids, as_vectors, selector
+from spyglass.store.index.base import VectorIndex, as_vectors, selector
 
 TRAIN_POINTS_PER_CELL = 64  # faiss warns below 39; more adds build time with little recall gain
 
@@ -35,12 +35,6 @@ class IVFIndex(VectorIndex):
         if len(sample) > limit:
             sample = sample[np.random.default_rng(0).choice(len(sample), limit, replace=False)]
         self.index.train(sample)
-
-    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
-        self.index.add_with_ids(as_vectors(vectors), as_ids(ids))
-
-    def remove(self, ids: np.ndarray) -> None:
-        self.index.remove_ids(selector(ids))
 
     def search(self, queries: np.ndarray, k: int, allow: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         sel = selector(allow) if allow is not None else None  # referenced until the search returns

@@ -1,0 +1,117 @@
+"""Evidence: the numbered images and passages a model may use, chosen within budgets.
+
+Each piece is labelled so both the model and the user can check it: ``[1] image
+photos/cat.jpg``, ``[2] page 4 of manual.pdf``, ``[3] figure on page 2 of paper.pdf``,
+``[4] passage from notes.md``. Text evidence is the chunk's parent passage (more
+context than the 45-word chunk), each passage used once.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PIL import Image
+
+from spyglass.content import item_image, jpeg_bytes
+from spyglass.errors import SpyglassError
+from spyglass.retriever import SearchResult
+from spyglass.store import Store
+
+
+@dataclass
+class Evidence:
+    number: int
+    item_id: int
+    kind: str
+    path: str
+    label: str
+    page: int | None = None
+    bbox: list[float] | None = None
+    timestamp: float | None = None
+    text: str | None = None
+    image: Image.Image | None = field(default=None, repr=False)
+    score: float | None = None
+
+    @property
+    def is_image(self) -> bool:
+        return self.image is not None
+
+    def data_url(self) -> str:
+        return "data:image/jpeg;base64," + base64.b64encode(jpeg_bytes(self.image)).decode()
+
+    def public(self) -> dict:
+        """What an API or CLI shows for this evidence (no pixels)."""
+        return {"number": self.number, "item_id": self.item_id, "kind": self.kind, "path": self.path,
+                "label": self.label, "page": self.page, "bbox": self.bbox, "timestamp": self.timestamp,
+                "text": self.text, "score": self.score,
+                "thumbnail_url": f"/v1/items/{self.item_id}/thumbnail" if self.kind != "chunk" else None}
+
+
+def label(result: SearchResult) -> str:
+    name = Path(result.path).name
+    if result.kind == "page":
+        return f"page {result.page} of {name}"
+    if result.kind == "figure":
+        return f"figure on page {result.page} of {name}"
+    if result.kind == "keyframe":
+        return f"frame at {result.timestamp:.1f} s of {name}"
+    if result.kind == "chunk":
+        return f"passage from {name}" + (f", page {result.page}" if result.page else "")
+    return f"image {name}"
+
+
+def select_evidence(results: list[SearchResult], store: Store, *, max_images: int = 4, max_chars: int = 6000,
+                    max_side: int = 768) -> list[Evidence]:
+    """Number the best results, within an image count and a text budget."""
+    evidence: list[Evidence] = []
+    images = chars = 0
+    passages_used: set[int] = set()
+    parents = store.catalog.items([r.item_id for r in results if r.kind == "chunk"])
+    for result in results:
+        if result.kind == "chunk":
+            row = parents.get(result.item_id, {})
+            parent = row.get("parent_id")
+            if parent in passages_used:
+                continue
+            text = result.text or ""
+            if parent is not None:
+                passage = store.catalog.items([parent]).get(parent)
+                text = passage["text"] if passage and passage["text"] else text
+                passages_used.add(parent)
+            if chars + len(text) > max_chars:
+                text = text[: max(0, max_chars - chars)]
+            if not text:
+                continue
+            chars += len(text)
+            evidence.append(Evidence(len(evidence) + 1, result.item_id, result.kind, result.path, label(result),
+                                     page=result.page, text=text, score=result.dense))
+        elif images < max_images:
+            try:
+                picture = item_image(_row(result, store), max_side=max_side)
+            except SpyglassError:
+                continue  # the original moved or broke since indexing: offer what we can still show
+            images += 1
+            evidence.append(Evidence(len(evidence) + 1, result.item_id, result.kind, result.path, label(result),
+                                     page=result.page, bbox=result.bbox, timestamp=result.timestamp, image=picture,
+                                     score=result.dense))
+    return evidence
+
+
+def _row(result: SearchResult, store: Store) -> dict:
+    row = store.catalog.items([result.item_id]).get(result.item_id) or {}
+    if result.kind == "keyframe":
+        from sqlalchemy import select
+
+        from spyglass.store.schema import items
+
+        with store.catalog.engine.connect() as conn:
+            row = {**row, "thumbnail": conn.execute(select(items.c.thumbnail).where(items.c.id == result.item_id)).scalar()}
+    return {**row, "path": result.path, "kind": result.kind, "page": result.page}
+
+
+def image_evidence(images: list[Image.Image], name: str = "your image") -> list[Evidence]:
+    """Evidence for the 'look at this image' mode: the user's own pictures, no retrieval."""
+    return [Evidence(n, 0, "upload", name, f"{name}" + (f" {n}" if len(images) > 1 else ""), image=image)
+            for n, image in enumerate(images, start=1)]
