@@ -16,7 +16,9 @@ demo: $(VENV)/.installed
 	$(VENV)/bin/spyglass models
 	$(VENV)/bin/spyglass demo
 
+# Tests also drive the web page in Debian's Chromium: installed here when missing (as root).
 test: $(VENV)/.installed
+	./scripts/test-deps.sh
 	HF_HUB_OFFLINE=1 $(PY) -m pytest
 
 clean:

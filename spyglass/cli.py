@@ -264,15 +264,48 @@ def ask(
         console.print(f"  [{piece.number}] {piece.label} — {piece.path}", highlight=False, markup=False)
 
 
+def _serve(engine, host: str, port: int, insecure: bool) -> None:
+    import uvicorn
+
+    from spyglass.api import create_app
+
+    settings = engine.settings
+    if host not in ("127.0.0.1", "localhost", "::1") and not (settings.api_keys or settings.admin_keys) and not insecure:
+        raise typer.BadParameter(
+            f"refusing to listen on {host} without API keys; set SPYGLASS_API_KEYS/SPYGLASS_ADMIN_KEYS or pass --insecure",
+            param_hint="--host")
+    console.print(f"Spyglass on http://{host}:{port}/  (API docs at /docs)")
+    uvicorn.run(create_app(engine), host=host, port=port, log_level="warning")
+
+
 @app.command()
-def demo(ctx: typer.Context) -> None:
-    """Index a small built-in sample and run a few searches (offline: with builtin:shapes)."""
+def serve(
+    ctx: typer.Context,
+    host: Annotated[Optional[str], typer.Option(help="Bind address (default 127.0.0.1).")] = None,
+    port: Annotated[Optional[int], typer.Option(help="Port (default 8077).")] = None,
+    insecure: Annotated[bool, typer.Option("--insecure", help="Allow a public bind without API keys.")] = False,
+) -> None:
+    """Run the HTTP API and the web page; the model is loaded once."""
+    engine = _engine(ctx)
+    _serve(engine, host or engine.settings.host, port or engine.settings.port, insecure)
+
+
+@app.command()
+def demo(
+    ctx: typer.Context,
+    serve_after: Annotated[bool, typer.Option("--serve", help="Then serve the web page over the sample.")] = False,
+) -> None:
+    """Index a small built-in sample and run a few searches and an ask (offline: with builtin:shapes)."""
     from spyglass.demo import run_demo
 
     def say(line: str) -> None:
         console.print(line, highlight=False, markup=False)
 
-    run_demo(_settings(ctx), say).close()
+    engine = run_demo(_settings(ctx), say)
+    if serve_after:
+        _serve(engine, engine.settings.host, engine.settings.port, insecure=False)
+    else:
+        engine.close()
 
 
 @app.command()

@@ -64,6 +64,11 @@ def run_demo(settings: Settings, say: Callable[[str], None]) -> Engine:
     picture = sorted((sample / "pictures").glob("green-circle-*.png"))[0]
     say(f"\nsearch by image {picture.name}")
     _show(engine.search(Query(images=[picture]), k=3), say)
+    question = "which picture shows a red circle?"
+    answer = engine.ask(question)
+    say(f'\nask "{question}" ({answer.backend})\n  {answer.text}')
+    for piece in answer.cited:
+        say(f"  [{piece.number}] {piece.label}")
     return engine
 
 

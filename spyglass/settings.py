@@ -69,6 +69,13 @@ class Settings(BaseSettings):
     ask_max_images: int = Field(4, ge=0, description="Images shown to the VLM per question.")
     ask_max_chars: int = Field(6000, ge=0, description="Characters of passages shown to the VLM per question.")
     ask_image_side: int = Field(768, ge=64, description="Longest side of each image sent to the VLM.")
+    host: str = Field("127.0.0.1", description="Address `spyglass serve` binds to (0.0.0.0 needs API keys or --insecure).")
+    port: int = Field(8077, ge=1, le=65535, description="Port of `spyglass serve`.")
+    api_keys: list[str] = Field(default_factory=list, description="Bearer keys allowed to read (search, ask, items).")
+    admin_keys: list[str] = Field(default_factory=list, description="Bearer keys allowed to read and write (upload, index, delete).")
+    allowed_roots: list[Path] = Field(default_factory=list, description="Server folders POST /v1/sources may index.")
+    max_upload_mb: float = Field(200.0, gt=0, description="Largest accepted upload request.")
+    cors_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS (none: same origin only).")
     max_image_pixels: int = Field(
         178_956_970, ge=1, description="Images with more pixels are refused (decompression-bomb guard)."
     )

@@ -142,3 +142,8 @@ def test_demo_runs_offline_with_the_builtin_model(data_dir, shapes_encoder, tmp_
     assert by_image.splitlines()[1].strip().startswith("1. green-circle-04.png")
     second = run("demo", data_dir=env_dir).stdout  # incremental: the second run re-indexes nothing
     assert "0 added" in second and "50 unchanged" in second
+
+
+def test_serve_refuses_a_public_bind_without_keys(tmp_path):
+    result = run("--model", "builtin:shapes", "serve", "--host", "0.0.0.0", data_dir=tmp_path, check=False)
+    assert result.returncode == 2 and "refusing to listen on 0.0.0.0 without API keys" in result.stderr

@@ -68,17 +68,16 @@ def select_evidence(results: list[SearchResult], store: Store, *, max_images: in
     evidence: list[Evidence] = []
     images = chars = 0
     passages_used: set[int] = set()
-    parents = store.catalog.items([r.item_id for r in results if r.kind == "chunk"])
+    chunks = store.catalog.items([r.item_id for r in results if r.kind == "chunk"])
+    parents = store.catalog.items([row["parent_id"] for row in chunks.values() if row["parent_id"] is not None])
     for result in results:
         if result.kind == "chunk":
-            row = parents.get(result.item_id, {})
-            parent = row.get("parent_id")
+            parent = chunks.get(result.item_id, {}).get("parent_id")
             if parent in passages_used:
                 continue
             text = result.text or ""
-            if parent is not None:
-                passage = store.catalog.items([parent]).get(parent)
-                text = passage["text"] if passage and passage["text"] else text
+            if parent in parents and parents[parent]["text"]:
+                text = parents[parent]["text"]
                 passages_used.add(parent)
             if chars + len(text) > max_chars:
                 text = text[: max(0, max_chars - chars)]

@@ -1,0 +1,49 @@
+"""Bearer API keys: read keys may search and ask; admin keys may also upload, index and delete.
+
+With no keys configured every request is allowed, and ``spyglass serve`` then binds
+to 127.0.0.1 only unless told otherwise.
+"""
+
+from __future__ import annotations
+
+import hmac
+
+from fastapi import Depends, HTTPException, Request
+
+
+def _presented(request: Request) -> str | None:
+    """The bearer token, or a ``key`` query parameter (an <img> tag cannot send headers)."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return request.query_params.get("key") or None
+
+
+def _matches(token: str, keys: list[str]) -> bool:
+    return any(hmac.compare_digest(token, key) for key in keys)
+
+
+def role(request: Request) -> str:
+    """'admin', 'read', or 401."""
+    settings = request.app.state.engine.settings
+    if not settings.api_keys and not settings.admin_keys:
+        return "admin"
+    token = _presented(request)
+    if token is None:
+        raise HTTPException(401, "missing bearer API key", headers={"WWW-Authenticate": "Bearer"})
+    if _matches(token, settings.admin_keys):
+        return "admin"
+    if _matches(token, settings.api_keys):
+        return "read"
+    raise HTTPException(401, "invalid API key", headers={"WWW-Authenticate": "Bearer"})
+
+
+def reader(who: str = Depends(role)) -> str:
+    return who
+
+
+def admin(who: str = Depends(role)) -> str:
+    if who != "admin":
+        raise HTTPException(403, "this API key may only read")
+    return who

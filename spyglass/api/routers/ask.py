@@ -1,0 +1,42 @@
+"""POST /v1/ask: an answer with citations, or with ?stream=true server-sent events."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+from fastapi import APIRouter, Depends, Query as Param, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
+
+from spyglass.api.auth import reader
+from spyglass.api.schemas import AskBody
+from spyglass.generator import Answer, PromptOptions
+
+router = APIRouter(prefix="/v1", tags=["ask"], dependencies=[Depends(reader)])
+
+
+@router.post("/ask", summary="Answer a question from the collection, citing images, pages and passages",
+             responses={200: {"content": {"text/event-stream": {}}}})
+async def ask(body: AskBody, request: Request, stream: bool = Param(False, description="Server-sent events")):
+    engine = request.app.state.engine
+    options = PromptOptions(step_by_step=body.step_by_step, few_shot=body.few_shot)
+    filters = body.filters.to_filters()
+    if not stream:
+        answer = await run_in_threadpool(engine.ask, body.question, filters=filters, options=options)
+        return answer.public()
+    events = await run_in_threadpool(engine.ask_stream, body.question, filters=filters, options=options)
+    return StreamingResponse(_sse(events), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+def _sse(events: Iterator[str | Answer]) -> Iterator[str]:
+    """``token`` events with text pieces, then one ``answer`` event with the checked answer and citations."""
+    try:
+        for event in events:
+            if isinstance(event, Answer):
+                yield f"event: answer\ndata: {json.dumps(event.public())}\n\n"
+            else:
+                yield f"event: token\ndata: {json.dumps({'text': event})}\n\n"
+    except Exception as exc:  # noqa: BLE001 - the stream has started; report in-band
+        yield f"event: error\ndata: {json.dumps({'message': str(exc)})}\n\n"

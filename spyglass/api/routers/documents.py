@@ -1,0 +1,84 @@
+"""Uploads, server folders and deletions, ingested by background jobs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+from fastapi import APIRouter, Depends, File, HTTPException, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
+
+from spyglass.api.auth import admin
+from spyglass.api.errors import not_found
+from spyglass.api.schemas import DocumentId, SourceBody
+from spyglass.api.uploads import read_upload, safe_name
+
+router = APIRouter(prefix="/v1", tags=["documents"], dependencies=[Depends(admin)])
+
+
+@router.post("/documents", status_code=202, summary="Upload files; they are indexed in the background")
+async def upload(request: Request, files: list[UploadFile] = File(...)) -> dict:
+    engine = request.app.state.engine
+    folder = engine.settings.data_dir / "uploads" / uuid.uuid4().hex[:12]
+    contents = [(safe_name(f.filename, f"upload-{n}"), await read_upload(f, engine.settings)) for n, f in enumerate(files)]
+    folder.mkdir(parents=True)
+    names = set()
+    for name, data in contents:
+        while name in names:
+            name = f"_{name}"
+        names.add(name)
+        (folder / name).write_bytes(data)
+    job = request.app.state.jobs.submit("upload", str(folder), lambda: engine.index(folder, progress=False))
+    return {"job_id": job.id, "files": sorted(names), "status_url": f"/v1/jobs/{job.id}"}
+
+
+@router.post("/sources", status_code=202, summary="Index a server folder inside the allowed roots")
+async def add_source(body: SourceBody, request: Request) -> dict:
+    engine = request.app.state.engine
+    path = allowed_path(body.path, engine.settings.allowed_roots)
+    job = request.app.state.jobs.submit(
+        "source", str(path), lambda: engine.index(path, include=body.include, exclude=body.exclude, progress=False))
+    return {"job_id": job.id, "path": str(path), "status_url": f"/v1/jobs/{job.id}"}
+
+
+@router.get("/jobs/{job_id}", summary="Progress and result of an ingest job")
+async def job_status(job_id: str, request: Request) -> dict:
+    job = request.app.state.jobs.get(job_id)
+    if job is None:
+        raise not_found(f"job {job_id}")
+    return job.public()
+
+
+@router.delete("/documents/{document_id}", summary="Remove a document and its items from the index")
+async def delete_document(document_id: DocumentId, request: Request) -> dict:
+    engine = request.app.state.engine
+    document = engine.store.catalog.document(document_id)
+    if document is None:
+        raise not_found(f"document {document_id}")
+
+    def remove() -> None:
+        with engine.store.write() as conn:
+            engine.store.catalog.delete_document(conn, document_id)
+
+    await run_in_threadpool(remove)
+    uploads = (engine.settings.data_dir / "uploads").resolve()
+    path = Path(document["path"]).resolve()
+    if path.is_relative_to(uploads) and path.is_file():  # our own copy of an upload goes too
+        path.unlink()
+        if not any(path.parent.iterdir()):
+            shutil.rmtree(path.parent, ignore_errors=True)
+    return {"deleted": document_id, "path": document["path"]}
+
+
+def allowed_path(raw: str, roots: list[Path]) -> Path:
+    """The real path of ``raw`` if it lies inside one of ``roots`` (symlinks and ``..`` resolved), else 403."""
+    if not roots:
+        raise HTTPException(403, "no allowed roots are configured on this server (SPYGLASS_ALLOWED_ROOTS)")
+    path = Path(os.path.realpath(os.path.expanduser(raw)))
+    if not any(path.is_relative_to(Path(os.path.realpath(root))) for root in roots):
+        raise HTTPException(403, f"{raw} is outside the allowed roots")
+    if not path.exists():
+        raise HTTPException(404, f"{raw} does not exist")
+    return path

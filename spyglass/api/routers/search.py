@@ -1,0 +1,57 @@
+"""POST /v1/search (JSON) and POST /v1/search/image (multipart)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
+
+from spyglass.api.auth import reader
+from spyglass.api.schemas import FilterBody, SearchBody
+from spyglass.api.uploads import read_upload
+from spyglass.retriever import Query, RankingOptions, SearchResponse
+
+router = APIRouter(prefix="/v1", tags=["search"], dependencies=[Depends(reader)])
+
+
+def payload(response: SearchResponse) -> dict:
+    body = asdict(response)
+    for result, original in zip(body["results"], response.results):
+        result["thumbnail_url"] = original.thumbnail_url
+        result["content_url"] = f"/v1/items/{original.item_id}/content" if original.has_thumbnail else None
+    return body
+
+
+@router.post("/search", summary="Search by text, an indexed item, or both")
+async def search(body: SearchBody, request: Request) -> dict:
+    engine = request.app.state.engine
+    query = Query(text=body.text, item_id=body.item_id, negative=body.negative, text_weight=body.text_weight,
+                  image_weight=body.image_weight)
+    response = await run_in_threadpool(engine.search, query, body.filters.to_filters(), k=body.k, offset=body.offset,
+                                       options=body.options())
+    return payload(response)
+
+
+@router.post("/search/image", summary="Search by an uploaded image, optionally with text")
+async def search_image(
+    request: Request,
+    image: UploadFile = File(..., description="The query image"),
+    text: str | None = Form(None, max_length=2000),
+    k: int = Form(10, ge=1, le=200),
+    offset: int = Form(0, ge=0),
+    filters: str = Form("{}", description="FilterBody as JSON"),
+    image_weight: float = Form(1.0, ge=0, le=10),
+    text_weight: float = Form(1.0, ge=0, le=10),
+) -> dict:
+    engine = request.app.state.engine
+    data = await read_upload(image, engine.settings, images_only=True)
+    try:
+        parsed = FilterBody.model_validate(json.loads(filters))
+    except ValueError as exc:
+        raise ValueError(f"filters must be a JSON object of filter fields ({exc.__class__.__name__})") from None
+    query = Query(text=text, images=[data], image_weight=image_weight, text_weight=text_weight)
+    response = await run_in_threadpool(engine.search, query, parsed.to_filters(), k=k, offset=offset,
+                                       options=RankingOptions(relevance_floor=False))
+    return payload(response)

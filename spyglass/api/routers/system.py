@@ -1,0 +1,38 @@
+"""Health, readiness, stats and Prometheus metrics."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from spyglass import __version__
+from spyglass.api.auth import reader
+
+router = APIRouter(tags=["system"])
+
+
+@router.get("/healthz", summary="The process is up")
+async def healthz() -> dict:
+    return {"status": "ok", "version": __version__}
+
+
+@router.get("/readyz", summary="The model is loaded and the index is open")
+async def readyz(request: Request, response: Response) -> dict:
+    engine = request.app.state.engine
+    ready = "encoder" in engine.__dict__ and "store" in engine.__dict__
+    response.status_code = 200 if ready else 503
+    return {"ready": ready}
+
+
+@router.get("/v1/stats", summary="Counts, model, index", dependencies=[Depends(reader)])
+async def stats(request: Request) -> dict:
+    status = request.app.state.engine.status()
+    status.pop("errors_list", None)
+    return {**status, "jobs_active": request.app.state.jobs.active()}
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+async def metrics(request: Request) -> Response:
+    app_metrics = request.app.state.metrics
+    app_metrics.index_size.set(request.app.state.engine.store.index.ntotal)
+    return Response(generate_latest(app_metrics.registry), media_type=CONTENT_TYPE_LATEST)

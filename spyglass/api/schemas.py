@@ -1,0 +1,61 @@
+"""Request bodies of the HTTP API (responses are the library's own dataclasses as JSON)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import Path
+from pydantic import BaseModel, Field
+
+from spyglass.retriever import Filters, RankingOptions
+
+
+MAX_ID = 2**63 - 1  # SQLite's INTEGER range
+ItemId = Annotated[int, Path(ge=1, le=MAX_ID, description="An item id from search results")]
+DocumentId = Annotated[int, Path(ge=1, le=MAX_ID, description="A document id from search results")]
+
+
+class FilterBody(BaseModel):
+    modality: Literal["image", "text"] | None = None
+    kinds: list[str] = Field(default_factory=list, description="image, page, figure, chunk, keyframe (or photo)")
+    path_prefix: str | None = None
+    types: list[str] = Field(default_factory=list, description="extensions (jpg, pdf) or MIME prefixes (image/)")
+    date_from: float | None = Field(None, description="epoch seconds")
+    date_to: float | None = None
+    tags: list[str] = Field(default_factory=list)
+    metadata: dict[str, str] = Field(default_factory=dict)
+
+    def to_filters(self) -> Filters:
+        return Filters(modality=self.modality, kinds=tuple(self.kinds), path_prefix=self.path_prefix,
+                       types=tuple(self.types), date_from=self.date_from, date_to=self.date_to, tags=tuple(self.tags),
+                       metadata=tuple(sorted(self.metadata.items())))
+
+
+class SearchBody(BaseModel):
+    text: str | None = Field(None, max_length=2000, description='Query; "a + b - c" adds and subtracts terms.')
+    item_id: int | None = Field(None, ge=1, le=MAX_ID, description="Find items similar to this indexed item.")
+    negative: list[str] = Field(default_factory=list)
+    text_weight: float = Field(1.0, ge=0, le=10)
+    image_weight: float = Field(1.0, ge=0, le=10)
+    filters: FilterBody = Field(default_factory=FilterBody)
+    k: int = Field(10, ge=1, le=200)
+    offset: int = Field(0, ge=0, le=10_000)
+    hybrid: bool = True
+    diversity: float | None = Field(None, gt=0, le=1)
+    relevance_floor: bool = True
+
+    def options(self) -> RankingOptions:
+        return RankingOptions(hybrid=self.hybrid, diversity=self.diversity, relevance_floor=self.relevance_floor)
+
+
+class AskBody(BaseModel):
+    question: str = Field(..., min_length=1, max_length=4000)
+    filters: FilterBody = Field(default_factory=FilterBody)
+    step_by_step: bool = False
+    few_shot: bool = False
+
+
+class SourceBody(BaseModel):
+    path: str = Field(..., min_length=1, max_length=4096, description="A folder inside the configured allowed roots.")
+    include: list[str] = Field(default_factory=list)
+    exclude: list[str] = Field(default_factory=list)

@@ -1,0 +1,113 @@
+"""The web page in a real headless Chromium (Debian's package) against the app served by uvicorn."""
+
+from __future__ import annotations
+
+import io
+import shutil
+from pathlib import Path
+
+import httpx
+import pytest
+
+from live_server import LiveServer
+from spyglass.api import create_app
+from spyglass.engine import Engine
+from spyglass.settings import Settings
+from spyglass.training import shapes
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, shapes_encoder):
+    folder = tmp_path_factory.mktemp("web-shapes")
+    for n, sample in enumerate(shapes.generate(48, seed=17)):
+        sample.image.save(folder / f"{sample.colour}-{sample.shape}-{n:02d}.png")
+    (folder / "notes.md").write_text("# Circles\n\nA red circle has no corners.\n")
+    engine = Engine(Settings(data_dir=tmp_path_factory.mktemp("web-data")), encoder=shapes_encoder)
+    engine.index(folder, progress=False)
+    with LiveServer(create_app(engine)) as live:
+        yield live
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed (make test installs it: apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        yield launched
+        launched.close()
+
+
+def test_search_upload_and_ask_in_the_page(server, browser, tmp_path):
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    page.goto(server.url + "/")
+    page.fill("#q", "a red circle")  # live search, no Enter needed
+    page.wait_for_function("document.querySelectorAll('#results .card').length > 0")
+    first = page.locator("#results .card img").first
+    assert "red-circle" in first.get_attribute("alt")
+    page.wait_for_function("[...document.querySelectorAll('#results img')].every(i => i.complete && i.naturalWidth > 0)")
+    page.screenshot(path=str(tmp_path / "search.png"), full_page=True)
+
+    # detail view and "more like this"
+    page.locator("#results .card:has(img)").first.click()
+    page.wait_for_selector("dialog[open] #detail-image")
+    assert "red-circle" in page.text_content("#detail-meta")
+    page.click("#more-like")
+    page.wait_for_function("document.querySelector('#search-status').textContent.endsWith('results')")
+
+    # search by image: the hidden file input behind the drop zone
+    probe = tmp_path / "probe.png"
+    sample = shapes.generate(30, seed=3)[5]
+    assert sample.label == "a green square"  # unseen: a different seed from the indexed set
+    sample.image.save(probe)
+    page.fill("#q", "")
+    page.set_input_files("#image-file", str(probe))
+    page.wait_for_function("(document.querySelector('#results .card img') || {}).alt?.includes('green-square')")
+
+    # ask: the answer streams in and citation cards appear
+    page.click("#tab-ask")
+    page.fill("#question", "which picture shows a red circle?")
+    page.click("#ask-form button")
+    page.wait_for_function("document.querySelectorAll('#citations .card').length > 0")
+    assert "red-circle" in page.text_content("#answer")
+    assert any("red-circle" in (alt or "") for alt in page.locator("#citations img").evaluate_all("e => e.map(i => i.alt)"))
+    page.screenshot(path=str(tmp_path / "ask.png"), full_page=True)
+    assert (tmp_path / "ask.png").stat().st_size > 5000
+
+
+def test_keyboard_and_phone_width(server, browser, tmp_path):
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    page.goto(server.url + "/")
+    page.focus("#tab-search")
+    page.keyboard.press("ArrowRight")
+    assert page.evaluate("document.activeElement.id") == "tab-ask"
+    assert page.is_visible("#panel-ask") and not page.is_visible("#panel-search")
+    page.keyboard.press("ArrowLeft")
+    page.fill("#q", "a blue square")
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.querySelectorAll('#results .card').length > 0")
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390  # no horizontal scrolling on a phone
+    page.screenshot(path=str(tmp_path / "phone.png"), full_page=True)
+
+
+def test_live_server_upload_and_schema_over_real_http(server):
+    with httpx.Client(base_url=server.url, timeout=60) as http:
+        schema = http.get("/openapi.json").json()
+        assert schema["info"]["title"] == "Spyglass"
+        buffer = io.BytesIO()
+        shapes.generate(5, seed=8)[4].image.save(buffer, "PNG")
+        job = http.post("/v1/documents", files={"files": ("new.png", buffer.getvalue(), "image/png")}).json()
+        for _ in range(600):
+            state = http.get(job["status_url"]).json()
+            if state["state"] in ("done", "failed"):
+                break
+            import time
+
+            time.sleep(0.1)
+        assert state["state"] == "done" and state["report"]["added"] == 1
