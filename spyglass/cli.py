@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from spyglass import __version__
@@ -87,9 +88,9 @@ def encode(
         return
     console.print(f"model {result['model_id']} · dim {encoder.dim} · {result['device']} {result['dtype']}")
     if similarity:
-        table = Table("text \\ image", *[p.name for p in paths])
+        table = Table("text \\ image", *[escape(p.name) for p in paths])
         for label, row in zip(texts, similarity):
-            table.add_row(label, *[f"{value:.3f}" for value in row])
+            table.add_row(escape(label), *[f"{value:.3f}" for value in row])
         console.print(table)
     else:
         console.print(f"embedded {len(texts)} text(s) and {len(paths)} image(s)")
@@ -141,7 +142,7 @@ def index(
             return
         console.print(report.summary())
         for file, reason in report.errors[:20]:
-            console.print(f"  [yellow]skipped[/yellow] {file}: {reason}", highlight=False)
+            console.print(f"  [yellow]skipped[/yellow] {escape(file)}: {escape(reason)}", highlight=False)
         if len(report.errors) > 20:
             console.print(f"  … and {len(report.errors) - 20} more (see `spyglass status`)")
 
@@ -150,7 +151,7 @@ def index(
             from spyglass.indexer.watch import watch_and_index
 
             if not as_json:
-                console.print(f"watching {path} (Ctrl-C to stop)")
+                console.print(f"watching {escape(str(path))} (Ctrl-C to stop)")
             watch_and_index(path, run, show)
         else:
             show(run())
@@ -198,7 +199,7 @@ def search(
         where += f" @{result.timestamp:.1f}s" if result.timestamp is not None else ""
         dense = f"{result.dense:.3f}" if result.dense is not None else "-"
         console.print(f"{rank:>3}. [{result.kind}] {result.path}{where}  (item {result.item_id}, cosine {dense})",
-                      highlight=False)
+                      highlight=False, markup=False)
         if result.snippet:
             console.print(f"     {result.snippet}", highlight=False, markup=False)
 
@@ -316,14 +317,14 @@ def status(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json", h
     if as_json:
         typer.echo(json.dumps(info, indent=2))
         return
-    console.print(f"data      {info['data_dir']}")
-    console.print(f"model     {info['model_id']} (dim {info['dim']})")
+    console.print(f"data      {escape(info['data_dir'])}")
+    console.print(f"model     {escape(info['model_id'])} (dim {info['dim']})")
     console.print(f"index     {info['index']}, {info['indexed_vectors']} vectors")
     console.print(f"catalog   {info['sources']} sources, {info['documents']} files, {info['items']} items, {info['errors']} errors")
     if info["reindex_needed"]:
         console.print(f"[yellow]{info['items_needing_reindex']} items were embedded by another model; re-index to search them[/yellow]")
     for error in info["errors_list"][:20]:
-        console.print(f"  [yellow]error[/yellow] {error['path']}: {error['error']}", highlight=False)
+        console.print(f"  [yellow]error[/yellow] {escape(error['path'])}: {escape(error['error'] or '')}", highlight=False)
 
 
 def main() -> None:

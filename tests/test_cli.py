@@ -147,3 +147,28 @@ def test_demo_runs_offline_with_the_builtin_model(data_dir, shapes_encoder, tmp_
 def test_serve_refuses_a_public_bind_without_keys(tmp_path):
     result = run("--model", "builtin:shapes", "serve", "--host", "0.0.0.0", data_dir=tmp_path, check=False)
     assert result.returncode == 2 and "refusing to listen on 0.0.0.0 without API keys" in result.stderr
+
+
+def test_search_json_and_human(data_dir, shapes_encoder, tmp_path):
+    from spyglass.training import shapes
+
+    env_dir = tmp_path / "data"
+    shutil.copytree(data_dir / "models", env_dir / "models")
+    folder = tmp_path / "pics"
+    folder.mkdir()
+    for n, sample in enumerate(shapes.generate(24, seed=12)):
+        sample.image.save(folder / f"{sample.colour}-{sample.shape}-{n:02d}.png")
+    run("--model", "builtin:shapes", "index", str(folder), data_dir=env_dir)
+    payload = json.loads(run("--model", "builtin:shapes", "search", "a red circle", "-k", "1", "--json",
+                             data_dir=env_dir).stdout)
+    top = payload["results"][0]
+    assert top["path"].startswith(str(folder / "red-circle")) and top["thumbnail_url"].endswith("/thumbnail")
+    by_image = json.loads(run("--model", "builtin:shapes", "search", "--image", top["path"], "-k", "2", "-f", "kind=photo",
+                              "--json", data_dir=env_dir).stdout)
+    assert by_image["results"][0]["path"] == top["path"]
+    human = run("--model", "builtin:shapes", "search", "a blue square", "-k", "2", data_dir=env_dir).stdout
+    assert human.startswith("  1. [image]") and "blue-square" in human
+    nothing = run("--model", "builtin:shapes", "search", "zorblax quimfet", data_dir=env_dir).stdout
+    assert "No good match" in nothing
+    bad = run("--model", "builtin:shapes", "search", "x", "-f", "nokeyvalue", data_dir=env_dir, check=False)
+    assert bad.returncode == 2 and "not key=value" in bad.stderr
