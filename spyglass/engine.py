@@ -13,7 +13,7 @@ from pathlib import Path
 from spyglass.encoders import Encoder, load_encoder
 from spyglass.generator import Answer, Generator, PromptOptions
 from spyglass.images import ImageSource
-from spyglass.indexer import IndexReport, Indexer
+from spyglass.indexer import Indexer, IndexReport
 from spyglass.retriever import Filters, Query, QueryError, RankingOptions, Retriever, SearchResponse
 from spyglass.retriever.evaluation import EvalReport, evaluate
 from spyglass.settings import Settings

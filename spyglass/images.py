@@ -29,6 +29,13 @@ ImageSource = str | Path | bytes | BinaryIO
 # Our own pixel cap replaces Pillow's global one, which only warns below 2x its limit.
 Image.MAX_IMAGE_PIXELS = None
 
+try:  # HEIC/HEIF (iPhone photos) when the optional pillow-heif is installed; AVIF Pillow reads itself
+    from pillow_heif import register_heif_opener
+except ImportError:
+    pass
+else:
+    register_heif_opener()
+
 
 def open_image(source: ImageSource, *, min_side: int | None = None, max_pixels: int = 178_956_970) -> Image.Image:
     """Open ``source`` as an oriented RGB image.

@@ -74,7 +74,7 @@ class Settings(BaseSettings):
     api_keys: list[str] = Field(default_factory=list, description="Bearer keys allowed to read (search, ask, items).")
     admin_keys: list[str] = Field(default_factory=list, description="Bearer keys allowed to read and write (upload, index, delete).")
     allowed_roots: list[Path] = Field(default_factory=list, description="Server folders POST /v1/sources may index.")
-    max_upload_mb: float = Field(200.0, gt=0, description="Largest accepted upload request.")
+    max_upload_mb: float = Field(200.0, gt=0, description="Largest accepted uploaded file (each file of a request).")
     cors_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS (none: same origin only).")
     max_image_pixels: int = Field(
         178_956_970, ge=1, description="Images with more pixels are refused (decompression-bomb guard)."

@@ -25,6 +25,18 @@ def shared_path(*parts: str) -> Path:
     return path
 
 
+def write_shapes(folder: Path, count: int, seed: int, note: str | None = None) -> Path:
+    """Generated shape images named ``colour-shape-NN.png`` (the truth is in the name), plus an optional note."""
+    from spyglass.training import shapes
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for n, sample in enumerate(shapes.generate(count, seed=seed)):
+        sample.image.save(folder / f"{sample.colour}-{sample.shape}-{n:02d}.png")
+    if note is not None:
+        (folder / "notes.md").write_text(note)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def formats_dir() -> Path:
     return shared_path("data", "formats")

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import write_shapes
 from fastapi.testclient import TestClient
 from PIL import Image
 
@@ -25,9 +26,7 @@ def png(image: Image.Image) -> bytes:
 @pytest.fixture(scope="module")
 def roots(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("allowed")
-    (root / "shapes").mkdir()
-    for n, sample in enumerate(shapes.generate(24, seed=41)):
-        sample.image.save(root / "shapes" / f"{sample.colour}-{sample.shape}-{n:02d}.png")
+    write_shapes(root / "shapes", 24, seed=41)
     (root / "notes.md").write_text("# Circles\n\nA red circle has no corners.\n")
     return root
 
@@ -129,6 +128,23 @@ def test_upload_job_search_delete(client):
     assert again["results"][0]["item_id"] != top["item_id"]
     assert client.get(f"/v1/items/{top['item_id']}").status_code == 404
     assert client.delete(f"/v1/documents/{top['document_id']}").status_code == 404
+
+
+def test_search_stays_responsive_during_an_ingest_job(client, tmp_path):
+    folder = write_shapes(tmp_path / "bulk", 240, seed=123)
+    for picture in folder.glob("*.png"):  # larger files make the job last long enough to overlap
+        Image.open(picture).resize((768, 768)).save(picture)
+    files = [("files", (p.name, p.read_bytes(), "image/png")) for p in sorted(folder.glob("*.png"))]
+    job = client.post("/v1/documents", files=files).json()
+    answered_while_running = 0
+    while client.get(job["status_url"]).json()["state"] in ("queued", "running"):
+        started = time.monotonic()
+        response = client.post("/v1/search", json={"text": "a red circle", "k": 3})
+        assert response.status_code == 200 and time.monotonic() - started < 10
+        if client.get(job["status_url"]).json()["state"] == "running":
+            answered_while_running += 1
+    assert answered_while_running >= 1
+    assert wait(client, job["job_id"])["report"]["added"] == 240
 
 
 def test_error_statuses_share_one_shape(client):

@@ -12,6 +12,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from conftest import write_shapes
 
 from spyglass import __version__
 
@@ -150,14 +151,10 @@ def test_serve_refuses_a_public_bind_without_keys(tmp_path):
 
 
 def test_search_json_and_human(data_dir, shapes_encoder, tmp_path):
-    from spyglass.training import shapes
 
     env_dir = tmp_path / "data"
     shutil.copytree(data_dir / "models", env_dir / "models")
-    folder = tmp_path / "pics"
-    folder.mkdir()
-    for n, sample in enumerate(shapes.generate(24, seed=12)):
-        sample.image.save(folder / f"{sample.colour}-{sample.shape}-{n:02d}.png")
+    folder = write_shapes(tmp_path / "pics", 24, seed=12)
     run("--model", "builtin:shapes", "index", str(folder), data_dir=env_dir)
     payload = json.loads(run("--model", "builtin:shapes", "search", "a red circle", "-k", "1", "--json",
                              data_dir=env_dir).stdout)

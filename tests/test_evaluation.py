@@ -10,10 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import shared_path
 
 from spyglass.errors import SpyglassError
 from spyglass.retriever.evaluation import load_dataset, retrieval_metrics
-from conftest import shared_path
 
 
 def test_perfect_and_reversed_rankings():

@@ -13,9 +13,10 @@ import time
 from pathlib import Path
 
 import pytest
+from chat_server import ChatServer
+from conftest import write_shapes
 from PIL import Image
 
-from chat_server import ChatServer
 from spyglass.engine import Engine
 from spyglass.generator import NOT_FOUND, Generator, PromptOptions
 from spyglass.generator.backends import GenerationParams, Request
@@ -30,9 +31,7 @@ from spyglass.training import shapes
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory, shapes_encoder):
     folder = tmp_path_factory.mktemp("ask-shapes")
-    for n, sample in enumerate(shapes.generate(48, seed=13)):
-        sample.image.save(folder / f"{sample.colour}-{sample.shape}-{n:02d}.png")
-    (folder / "notes.md").write_text("# Circles\n\nA red circle has no corners. Squares have four corners.\n")
+    write_shapes(folder, 48, seed=13, note="# Circles\n\nA red circle has no corners. Squares have four corners.\n")
     with Engine(Settings(data_dir=tmp_path_factory.mktemp("ask-data")), encoder=shapes_encoder) as opened:
         opened.index(folder, progress=False)
         yield opened

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import shared_path
 from PIL import Image
 
 from spyglass.indexer import Indexer
 from spyglass.store import Store
 from spyglass.training import shapes
-from conftest import shared_path
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+from conftest import shared_path
 from PIL import Image
 
 from spyglass.engine import Engine
@@ -13,7 +14,6 @@ from spyglass.retriever import Filters, Query, QueryError, RankingOptions
 from spyglass.retriever.calibration import nonsense_queries
 from spyglass.settings import Settings
 from spyglass.training import shapes
-from conftest import shared_path
 
 
 @pytest.fixture(scope="module")

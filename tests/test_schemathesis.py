@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from live_server import LiveServer
+
 from spyglass.api import create_app
 from spyglass.engine import Engine
 from spyglass.settings import Settings

@@ -8,12 +8,12 @@ import threading
 
 import numpy as np
 import pytest
+from store_helpers import add_batch, clustered, exact_top
 
 from spyglass.errors import ModelMismatchError, ReindexRequiredError
 from spyglass.store import Store
 from spyglass.store import store as store_module
 from spyglass.store.migrations import LATEST, migrate
-from store_helpers import add_batch, clustered, exact_top
 
 KINDS = ["flat", "ivf", "hnsw"]
 DIM = 32

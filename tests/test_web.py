@@ -8,8 +8,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-
+from conftest import write_shapes
 from live_server import LiveServer
+
 from spyglass.api import create_app
 from spyglass.engine import Engine
 from spyglass.settings import Settings
@@ -23,9 +24,7 @@ FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, shapes_encoder):
     folder = tmp_path_factory.mktemp("web-shapes")
-    for n, sample in enumerate(shapes.generate(48, seed=17)):
-        sample.image.save(folder / f"{sample.colour}-{sample.shape}-{n:02d}.png")
-    (folder / "notes.md").write_text("# Circles\n\nA red circle has no corners.\n")
+    write_shapes(folder, 48, seed=17, note="# Circles\n\nA red circle has no corners.\n")
     engine = Engine(Settings(data_dir=tmp_path_factory.mktemp("web-data")), encoder=shapes_encoder)
     engine.index(folder, progress=False)
     with LiveServer(create_app(engine)) as live:

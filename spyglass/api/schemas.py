@@ -9,7 +9,6 @@ from pydantic import BaseModel, Field
 
 from spyglass.retriever import Filters, RankingOptions
 
-
 MAX_ID = 2**63 - 1  # SQLite's INTEGER range
 ItemId = Annotated[int, Path(ge=1, le=MAX_ID, description="An item id from search results")]
 DocumentId = Annotated[int, Path(ge=1, le=MAX_ID, description="A document id from search results")]

@@ -23,8 +23,15 @@ TEMPLATE = ("{% for m in messages %}{{ m['role'] }} : {% for c in m['content'] %
 
 def write_tiny_llava(directory: Path, seed: int = 0) -> Path:
     from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import (CLIPImageProcessor, CLIPVisionConfig, LlamaConfig, LlavaConfig,
-                              LlavaForConditionalGeneration, LlavaProcessor, PreTrainedTokenizerFast)
+    from transformers import (
+        CLIPImageProcessor,
+        CLIPVisionConfig,
+        LlamaConfig,
+        LlavaConfig,
+        LlavaForConditionalGeneration,
+        LlavaProcessor,
+        PreTrainedTokenizerFast,
+    )
 
     vocab = {word: index for index, word in enumerate(WORDS)}
     backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))

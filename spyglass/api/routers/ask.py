@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
-from fastapi import APIRouter, Depends, Query as Param, Request
+from fastapi import APIRouter, Depends, Request
+from fastapi import Query as Param
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
