@@ -242,3 +242,25 @@ def test_video_keyframes_with_timestamps(indexer, store, tmp_path):
     keyframes = items_of(store, path)
     assert [k["kind"] for k in keyframes] == ["keyframe"] * 3
     assert [round(k["timestamp"], 1) for k in keyframes] == [0.0, 1.5, 3.0]
+
+
+def test_changing_the_model_reembeds_on_the_next_index_run(tmp_path, tiny_open_clip_dir, shapes_encoder):
+    """Vectors of the old model stay apart; `index` again embeds every file with the new one."""
+    from spyglass.encoders import load_encoder
+    from spyglass.errors import ReindexRequiredError
+    from spyglass.settings import Settings
+
+    folder = tmp_path / "pics"
+    _write_shapes(folder, 6)
+    old = load_encoder(str(tiny_open_clip_dir), Settings(data_dir=tmp_path, precision="fp32"))
+    with Store(tmp_path / "data", old.model_id, old.dim) as first:
+        Indexer(first, old).index(folder, progress=False)
+    with Store(tmp_path / "data", shapes_encoder.model_id, shapes_encoder.dim) as second:
+        assert second.status()["items_needing_reindex"] == 6
+        with pytest.raises(ReindexRequiredError):
+            second.search(shapes_encoder.encode_texts(["a red circle"])[0], 3)
+        report = Indexer(second, shapes_encoder).index(folder, progress=False)
+        assert report.updated == 6 and not report.errors
+        status = second.status()
+        assert status["reindex_needed"] is False and status["indexed_vectors"] == 6
+        assert second.search(shapes_encoder.encode_texts(["a red circle"])[0], 1)[0][0].score > 0.5

@@ -148,14 +148,16 @@ class Store:
     def status(self) -> dict:
         """Counts, index state, and whether other models' vectors need a re-index."""
         by_model = self.catalog.vector_counts()
-        with self.catalog.engine.connect() as conn:
-            missing = conn.execute(
-                text(
-                    "SELECT count(DISTINCT v.item_id) FROM vectors v WHERE v.model_id != :m AND NOT EXISTS "
-                    "(SELECT 1 FROM vectors w WHERE w.item_id = v.item_id AND w.model_id = :m)"
-                ),
-                {"m": self.model_id},
-            ).scalar_one()
+        missing = 0
+        if set(by_model) - {self.model_id}:  # only then is the (full-scan) count worth running
+            with self.catalog.engine.connect() as conn:
+                missing = conn.execute(
+                    text(
+                        "SELECT count(DISTINCT v.item_id) FROM vectors v WHERE v.model_id != :m AND NOT EXISTS "
+                        "(SELECT 1 FROM vectors w WHERE w.item_id = v.item_id AND w.model_id = :m)"
+                    ),
+                    {"m": self.model_id},
+                ).scalar_one()
         return {
             **self.catalog.counts(),
             "model_id": self.model_id,
