@@ -80,13 +80,14 @@ class Retriever:
         return SearchResponse(results, floors=floors, offset=offset, k=k)
 
     def _rerank(self, order: list[int], fused: dict[int, float], rows: dict[int, dict], options: RankingOptions) -> list[int]:
-        with self.store.catalog.engine.connect() as conn:
-            ids, matrix = self.store.catalog.vectors_for(conn, self.store.model_id, order)
-        vectors = {int(i): v for i, v in zip(ids, matrix)}
+        vectors: dict[int, np.ndarray] = {}
+        if options.duplicate_cosine or options.diversity:  # only these compare candidates' vectors
+            with self.store.catalog.engine.connect() as conn:
+                ids, matrix = self.store.catalog.vectors_for(conn, self.store.model_id, order)
+            vectors = {int(i): v for i, v in zip(ids, matrix)}
         if options.dedupe:
             hashes = {i: rows[i]["document_hash"] if rows[i]["kind"] == "image" else None for i in order}
-            order = collapse_duplicates(order, hashes, vectors if options.duplicate_cosine else {},
-                                        options.duplicate_cosine or 1.0)
+            order = collapse_duplicates(order, hashes, vectors, options.duplicate_cosine or 1.0)
         if options.diversity:
             top = max(fused.values(), default=1.0)
             order = mmr(order, {i: fused[i] / top for i in order}, vectors, options.diversity, len(order))
