@@ -257,3 +257,28 @@ def test_saved_manifest_is_tied_to_its_catalog(tmp_path):
         Store._rebuild = original
     assert rebuilt and reopened.index.ntotal == 100
     reopened.close()
+
+
+def test_a_second_process_writes_are_seen_by_searches(tmp_path, monkeypatch):
+    """Two stores on one data dir stand for `spyglass serve` and `spyglass index` in two processes."""
+    monkeypatch.setattr(store_module, "REFRESH_INTERVAL_S", 0.0)
+    server = Store(tmp_path, "m", DIM)
+    indexer = Store(tmp_path, "m", DIM)
+    vectors = clustered(300, DIM, seed=8)
+    first = add_batch(indexer, vectors[:100], "a")
+    assert server.search(vectors[5], 1)[0][0].item_id == first[5]
+    indexer.flush()  # saves the index and trims the log the server has not read past
+    second = add_batch(indexer, vectors[100:], "b")
+    with indexer.write() as conn:
+        indexer.catalog.delete_items(conn, first[:10])
+    indexer.flush()
+    assert server.search(vectors[150], 1)[0][0].item_id == second[50]
+    assert server.index.ntotal == 290
+    assert first[3] not in {h.item_id for h in server.search(vectors[3], 20)[0]}
+    third = add_batch(indexer, vectors[:5], "c")
+    indexer.flush()
+    server.flush()  # a store that is behind catches up before it saves, never saving an older index
+    server.close()
+    indexer.close()
+    with Store(tmp_path, "m", DIM) as reopened:
+        assert reopened.index.ntotal == 295 and reopened.search(vectors[0], 2)[0][0].item_id in (first[0], third[0])

@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ log = logging.getLogger(__name__)
 # ANN index probing a few cells or graph neighbours would miss most of a tiny allow-list.
 EXACT_ALLOW_LIMIT = 20_000
 AUTOSAVE_CHANGES = 50_000
+REFRESH_INTERVAL_S = 0.5  # how often a search checks for other processes' writes
 GROWTH_REBUILD_FACTOR = 4  # an IVF trained for n vectors is rebuilt once it holds 4n
 
 
@@ -79,6 +81,7 @@ class Store:
         self._seq = 0  # last vector_log position applied to the index
         self._built_for = 0  # vectors the index was sized/trained for
         self._unsaved = 0
+        self._checked = 0.0  # monotonic time of the last look for other processes' writes
         slug = hashlib.sha256(model_id.encode()).hexdigest()[:16]
         self._index_dir = self.data_dir / "index"
         self._manifest_path = self._index_dir / f"{slug}.json"
@@ -112,6 +115,7 @@ class Store:
     def search(self, queries: np.ndarray, k: int = 10, allow: Sequence[int] | np.ndarray | None = None) -> list[list[Hit]]:
         """Nearest items for each query vector (cosine), best first, restricted to ``allow`` if given."""
         queries = np.atleast_2d(as_vectors(queries))
+        self.refresh()
         if queries.shape[1] != self.dim:
             raise ModelMismatchError(f"query dimension {queries.shape[1]} does not match the store's {self.dim} ({self.model_id})")
         if self._index.ntotal == 0:
@@ -139,6 +143,39 @@ class Store:
             best = best[np.argsort(-row[best], kind="stable")]
             results.append([Hit(int(ids[j]), float(row[j])) for j in best])
         return results
+
+    def refresh(self) -> None:
+        """Catch up with vectors written by other processes (`spyglass index` beside `spyglass serve`).
+
+        Cheap and throttled: two indexed lookups at most every REFRESH_INTERVAL_S.
+        """
+        now = time.monotonic()
+        if now - self._checked < REFRESH_INTERVAL_S:
+            return
+        self._checked = now
+        if not self._writer.acquire(blocking=False):
+            return  # a write of this process is under way and syncs the index itself; never make a search wait
+        try:
+            self._catch_up()
+        finally:
+            self._writer.release()
+
+    def _catch_up(self) -> None:
+        """Apply what other processes committed; if one also saved the index (trimming the log), load it.
+
+        Runs under the writer lock. Saving calls it first, so a store never saves an index
+        older than one another process already saved.
+        """
+        with self.catalog.engine.connect() as conn:
+            saved = int(self.catalog.get_meta(conn, f"index_seq:{self.model_id}") or 0)
+            latest = conn.execute(
+                select(func.max(vector_log.c.seq)).where(vector_log.c.model_id == self.model_id)
+            ).scalar() or 0
+        if max(saved, latest) <= self._seq:
+            return
+        if saved > self._seq and not self._load_saved():
+            self._rebuild()
+        self._sync()
 
     # --- state ----------------------------------------------------------------------------
     @property
@@ -262,6 +299,7 @@ class Store:
         self.close()
 
     def _save(self) -> None:
+        self._catch_up()
         self._index_dir.mkdir(parents=True, exist_ok=True)
         with self._lock.read():  # the index cannot change while it is written
             seq, index = self._seq, self._index
