@@ -52,6 +52,16 @@ def test_search_upload_and_ask_in_the_page(server, browser, tmp_path):
     page.wait_for_function("[...document.querySelectorAll('#results img')].every(i => i.complete && i.naturalWidth > 0)")
     page.screenshot(path=str(tmp_path / "search.png"), full_page=True)
 
+    # filters: text only, then a folder that holds nothing
+    page.select_option("#modality", "text")
+    page.wait_for_function("document.querySelectorAll('#results img').length === 0 && "
+                           "document.querySelectorAll('#results .card').length > 0")
+    page.fill("#folder", "/nowhere")
+    page.dispatch_event("#folder", "change")
+    page.wait_for_function("document.querySelector('#search-status').textContent.startsWith('No good match')")
+    page.fill("#folder", "")
+    page.select_option("#modality", "")
+
     # detail view and "more like this"
     page.locator("#results .card:has(img)").first.click()
     page.wait_for_selector("dialog[open] #detail-image")
