@@ -162,6 +162,20 @@ def index(
 
 
 @app.command()
+def tag(
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Argument(help="An indexed file, or a folder: every indexed file under it.")],
+    tags: Annotated[list[str], typer.Argument(help="One or more tags (search with -f tag=NAME).")],
+) -> None:
+    """Tag indexed files, for filtering searches with -f tag=NAME."""
+    with _engine(ctx) as engine:
+        count = engine.tag(path, tags)
+    if not count:
+        raise typer.BadParameter(f"nothing indexed at {path}", param_hint="PATH")
+    console.print(f"tagged {count} file(s): {escape(', '.join(tags))}")
+
+
+@app.command()
 def search(
     ctx: typer.Context,
     text: Annotated[Optional[str], typer.Argument(help='Query text; "a cat + night - day" adds and subtracts terms.')] = None,

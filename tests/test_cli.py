@@ -165,6 +165,13 @@ def test_search_json_and_human(data_dir, shapes_encoder, tmp_path):
     assert by_image["results"][0]["path"] == top["path"]
     human = run("--model", "builtin:shapes", "search", "a blue square", "-k", "2", data_dir=env_dir).stdout
     assert human.startswith("  1. [image]") and "blue-square" in human
+    assert run("--model", "builtin:shapes", "tag", str(folder / "red-circle-00.png"), "favourite",
+               data_dir=env_dir).stdout.strip() == "tagged 1 file(s): favourite"
+    tagged = json.loads(run("--model", "builtin:shapes", "search", "a red circle", "-f", "tag=favourite", "--json",
+                            data_dir=env_dir).stdout)
+    assert [Path(r["path"]).name for r in tagged["results"]] == ["red-circle-00.png"]
+    untagged = run("--model", "builtin:shapes", "tag", str(tmp_path / "nowhere"), "x", data_dir=env_dir, check=False)
+    assert untagged.returncode == 2 and "nothing indexed" in untagged.stderr
     nothing = run("--model", "builtin:shapes", "search", "zorblax quimfet", data_dir=env_dir).stdout
     assert "No good match" in nothing
     bad = run("--model", "builtin:shapes", "search", "x", "-f", "nokeyvalue", data_dir=env_dir, check=False)

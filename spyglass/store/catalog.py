@@ -138,6 +138,14 @@ class Catalog:
                 {"d": document_id, "k": key, "v": None if value is None else str(value), "n": number},
             )
 
+    def documents_under(self, conn: Connection, path: str) -> list[int]:
+        """Ids of documents at ``path`` or inside it (a folder), any source."""
+        prefix = path.rstrip("/")
+        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        rows = conn.execute(select(documents.c.id).where(
+            (documents.c.path == prefix) | documents.c.path.like(f"{escaped}/%", escape="\\")))
+        return [int(r[0]) for r in rows]
+
     def add_tags(self, conn: Connection, document_id: int, names: Iterable[str]) -> None:
         for name in names:
             conn.execute(text("INSERT OR IGNORE INTO tags (document_id, tag) VALUES (:d, :t)"), {"d": document_id, "t": name})
