@@ -74,10 +74,12 @@ class Indexer:
         catalog = self.store.catalog
         with self.store.write() as conn:
             source_id = catalog.ensure_source(conn, "folder" if root.is_dir() else "file", str(root))
+        # Planning hashes new files, which can take minutes: do it on a read snapshot, not holding the write lock.
+        with catalog.engine.connect() as conn:
             plan = make_plan(conn, catalog, source_id, entries, problems, self.store.model_id)
+        with self.store.write() as conn:
             report = self._apply(conn, source_id, plan)
-        existing = {e.path for e, _ in plan.to_load}
-        meter = IndexProgress(len(existing), enabled=progress)
+        meter = IndexProgress(len(plan.to_load), enabled=progress)
 
         def load_job(job: tuple[FileEntry, str | None]):
             return load(job[0].path, kinds=allowed, min_side=self.encoder.image_size, max_pixels=self.max_image_pixels)
