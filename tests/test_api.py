@@ -152,6 +152,7 @@ def test_error_statuses_share_one_shape(client):
         (client.post("/v1/documents", files={"files": ("big.png", b"\x89PNG\r\n\x1a\n" + b"0" * (2 << 20), "image/png")}), 413),
         (client.post("/v1/documents", files={"files": ("x.bin", b"\x00\x01\x02\x03", "application/octet-stream")}), 415),
         (client.post("/v1/search/image", files={"image": ("x.txt", b"just text", "text/plain")}), 415),
+        (client.post("/v1/search/image", files={"image": ("bad.jpg", b"\xff\xd8\xff\xe0broken", "image/jpeg")}), 422),
         (client.post("/v1/search", json={"k": 0}), 422),
         (client.post("/v1/search", json={}), 422),  # no text, no item
         (client.post("/v1/search", json={"text": "x", "filters": {"modality": "sound"}}), 422),
