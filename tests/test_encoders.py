@@ -108,3 +108,16 @@ def test_preprocess_is_the_models_own(tiny_open_clip_dir, tiny_hf_dir, tmp_path)
     expected = CLIPImageProcessor.from_pretrained(tiny_hf_dir)(images=image, return_tensors="pt")["pixel_values"][0]
     assert hf.preprocess(image).equal(expected)
     assert tuple(encoder.preprocess(image).shape) == (3, encoder.image_size, encoder.image_size)
+
+
+def test_hf_siglip_pads_to_max_length_so_batch_mates_do_not_matter(tmp_path):
+    """SigLIP pools without a causal mask, so padding must be the fixed length it was trained with."""
+    from spyglass.encoders.tiny import write_tiny_hf_siglip
+
+    encoder = _load(write_tiny_hf_siglip(tmp_path / "siglip"), tmp_path)
+    assert encoder.padding == "max_length" and encoder.model_id.startswith("hf:local/")
+    alone = encoder.encode_texts(["a dog"])
+    with_longer = encoder.encode_texts(["a dog", "the photo of a red circle on grass"])
+    np.testing.assert_allclose(alone[0], with_longer[0], atol=1e-5)
+    images = encoder.encode_images(_images(3))
+    assert images.shape == (3, encoder.dim) and np.allclose(np.linalg.norm(images, axis=1), 1, atol=1e-5)
