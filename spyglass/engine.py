@@ -1,7 +1,7 @@
 """``Engine``: the one facade the CLI, the API and library users share.
 
 It owns the settings, loads the encoder once, opens the store for that encoder's
-model, and exposes the operations (index, status, and later search and ask).
+model, and exposes the operations: index, tag, search, ask, evaluate, status.
 """
 
 from __future__ import annotations
@@ -38,8 +38,7 @@ class Engine:
     def index(self, path: str | Path, *, include: Sequence[str] = (), exclude: Sequence[str] = (),
               kinds: Sequence[str] | None = None, progress: bool = True) -> IndexReport:
         """Index a folder or file incrementally; see :class:`spyglass.indexer.Indexer`."""
-        indexer = Indexer(self.store, self.encoder, max_image_pixels=self.settings.max_image_pixels,
-                          workers=self.settings.threads or None)
+        indexer = Indexer(self.store, self.encoder, max_image_pixels=self.settings.max_image_pixels)
         return indexer.index(Path(path), include=include, exclude=exclude, kinds=kinds, progress=progress)
 
     @cached_property

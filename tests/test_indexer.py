@@ -264,3 +264,19 @@ def test_changing_the_model_reembeds_on_the_next_index_run(tmp_path, tiny_open_c
         status = second.status()
         assert status["reindex_needed"] is False and status["indexed_vectors"] == 6
         assert second.search(shapes_encoder.encode_texts(["a red circle"])[0], 1)[0][0].score > 0.5
+
+
+def test_identical_new_files_in_one_run_are_embedded_once(store, shapes_encoder, tmp_path):
+    encoder = CountingEncoder(shapes_encoder)
+    folder = tmp_path / "twins"
+    _write_shapes(folder, 2)
+    first = sorted(folder.iterdir())[0]
+    (folder / "sub").mkdir()
+    shutil.copy(first, folder / "sub" / "same.png")
+    (folder / "bad-a.jpg").write_bytes(b"\xff\xd8\xff broken")
+    (folder / "bad-b.jpg").write_bytes(b"\xff\xd8\xff broken")
+    report = Indexer(store, encoder).index(folder, progress=False)
+    assert encoder.calls == 2 and report.added == 2 and report.copied == 1
+    assert {Path(p).name for p, _ in report.errors} == {"bad-a.jpg", "bad-b.jpg"}
+    assert len({reason for _, reason in report.errors}) == 1  # the copy reports the original's reason
+    assert store.index.ntotal == 3

@@ -94,6 +94,9 @@ class Indexer:
             run_pipeline(plan.to_load, load_job, self.encoder, write, workers=self.workers)
         finally:
             meter.close()
+        if plan.later_copies:
+            with self.store.write() as conn:
+                self._copy_twins(conn, source_id, plan.later_copies, report)
         report.seconds = time.monotonic() - started
         return report
 
@@ -106,16 +109,35 @@ class Indexer:
         for document_id, entry in plan.touched + plan.renamed:
             catalog.update_document(conn, document_id, path=str(entry.path), size=entry.size, mtime=entry.mtime)
         for twin, entry, digest in plan.copies:
-            twin_row = catalog.document_row(conn, twin)
-            document_id = catalog.upsert_document(conn, source_id, str(entry.path), content_hash=digest, size=entry.size,
-                                                  mtime=entry.mtime, mime=twin_row["mime"], status="indexed",
-                                                  error=None, indexed_at=time.time())
-            catalog.clear_document(conn, document_id)
-            report.items += catalog.copy_items(conn, twin, document_id, self.store.model_id)
+            self._copy(conn, source_id, twin, entry, digest, report)
         for problem in plan.problems:
             catalog.upsert_document(conn, source_id, str(problem.path), status="error", error=problem.reason)
             report.errors.append((str(problem.path), problem.reason))
         return report
+
+    def _copy(self, conn, source_id: int, twin: int, entry: FileEntry, digest: str, report: IndexReport) -> None:
+        """Record ``entry`` as identical content to the indexed document ``twin``: its items and vectors copied."""
+        catalog = self.store.catalog
+        document_id = catalog.upsert_document(conn, source_id, str(entry.path), content_hash=digest, size=entry.size,
+                                              mtime=entry.mtime, mime=catalog.document_row(conn, twin)["mime"],
+                                              status="indexed", error=None, indexed_at=time.time())
+        catalog.clear_document(conn, document_id)
+        report.items += catalog.copy_items(conn, twin, document_id, self.store.model_id)
+
+    def _copy_twins(self, conn, source_id: int, pending: list[tuple[FileEntry, str]], report: IndexReport) -> None:
+        """Copies of files loaded in this run; if the original failed, the copy fails the same way."""
+        catalog = self.store.catalog
+        for entry, digest in pending:
+            twin = next(iter(catalog.documents_by_hash(conn, digest)), None)
+            if twin is not None:
+                self._copy(conn, source_id, twin["id"], entry, digest, report)
+                report.copied += 1
+                continue
+            failed = catalog.documents_by_hash(conn, digest, status="error")
+            reason = failed[0]["error"] if failed else "its identical twin could not be indexed"
+            catalog.upsert_document(conn, source_id, str(entry.path), content_hash=digest, size=entry.size,
+                                    mtime=entry.mtime, status="error", error=reason)
+            report.errors.append((str(entry.path), reason))
 
     def _write_outcome(self, conn, source_id: int, outcome: Outcome, report: IndexReport) -> None:
         catalog = self.store.catalog

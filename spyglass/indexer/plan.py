@@ -4,7 +4,8 @@ Cheap checks first: a file whose size and mtime match its row is skipped without
 reading it. Otherwise its SHA-256 decides: same content as before (touched), the
 content of a document that vanished from this source (renamed: the row moves,
 vectors stay), the content of any other indexed document (copied: no re-encoding),
-or new content to load.
+or new content to load; a second file with content already being loaded in this run
+is copied from the first once that is indexed.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ class Plan:
     renamed: list[tuple[int, FileEntry]] = field(default_factory=list)
     copies: list[tuple[int, FileEntry, str]] = field(default_factory=list)
     to_load: list[tuple[FileEntry, str | None]] = field(default_factory=list)
+    # same content as a file loaded in this very run: copied from it once it is indexed
+    later_copies: list[tuple[FileEntry, str]] = field(default_factory=list)
     deleted: list[int] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
 
@@ -49,6 +52,7 @@ def make_plan(
     seen = {str(entry.path) for entry in entries} | {str(p.path) for p in problems}
     vanished = {row["content_hash"]: row for path, row in existing.items()
                 if path not in seen and row["status"] == "indexed" and row["content_hash"]}
+    loading: set[str] = set()
     for entry in entries:
         row = existing.get(str(entry.path))
         if row and row["id"] not in stale and row["size"] == entry.size and row["mtime"] == entry.mtime \
@@ -64,9 +68,12 @@ def make_plan(
             plan.touched.append((row["id"], entry))
         elif digest in vanished and vanished[digest]["id"] not in stale:
             plan.renamed.append((vanished.pop(digest)["id"], entry))
-        elif twin := next((d for d in catalog.indexed_by_hash(conn, digest) if d["id"] not in stale), None):
+        elif twin := next((d for d in catalog.documents_by_hash(conn, digest) if d["id"] not in stale), None):
             plan.copies.append((twin["id"], entry, digest))
+        elif digest in loading:
+            plan.later_copies.append((entry, digest))
         else:
+            loading.add(digest)
             plan.to_load.append((entry, digest))
     if prune:
         moved = {doc for doc, _ in plan.renamed}

@@ -106,9 +106,9 @@ class Catalog:
         rows = conn.execute(select(documents).where(documents.c.source_id == source_id)).mappings()
         return {row["path"]: dict(row) for row in rows}
 
-    def indexed_by_hash(self, conn: Connection, content_hash: str) -> list[dict]:
+    def documents_by_hash(self, conn: Connection, content_hash: str, status: str = "indexed") -> list[dict]:
         rows = conn.execute(
-            select(documents).where(documents.c.content_hash == content_hash, documents.c.status == "indexed")
+            select(documents).where(documents.c.content_hash == content_hash, documents.c.status == status)
         ).mappings()
         return [dict(row) for row in rows]
 
