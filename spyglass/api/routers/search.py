@@ -50,7 +50,7 @@ async def search_image(
     try:
         parsed = FilterBody.model_validate(json.loads(filters))
     except ValueError as exc:
-        raise ValueError(f"filters must be a JSON object of filter fields ({exc.__class__.__name__})") from None
+        raise ValueError(f"filters must be a JSON object of filter fields: {str(exc).splitlines()[0][:200]}") from None
     query = Query(text=text, images=[data], image_weight=image_weight, text_weight=text_weight)
     response = await run_in_threadpool(engine.search, query, parsed.to_filters(), k=k, offset=offset,
                                        options=RankingOptions(relevance_floor=False))
