@@ -188,6 +188,7 @@ def search(
     text_weight: Annotated[float, typer.Option(help="Weight of the text part of a combined query.")] = 1.0,
     diversity: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="MMR lambda (1: relevance only).")] = None,
     dense_only: Annotated[bool, typer.Option("--dense-only", help="No BM25 fusion.")] = False,
+    show_all: Annotated[bool, typer.Option("--all", help="Also show matches below the relevance floor.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Search the index by text, image, item, or a combination."""
@@ -196,7 +197,7 @@ def search(
     from spyglass.retriever import Query, RankingOptions
     filters = _filters(filter_)
     query = Query(text=text, images=list(image or []), item_id=item, image_weight=image_weight, text_weight=text_weight)
-    options = RankingOptions(hybrid=not dense_only, diversity=diversity)
+    options = RankingOptions(hybrid=not dense_only, diversity=diversity, relevance_floor=not show_all)
     with _engine(ctx) as engine:
         response = engine.search(query, filters, k=k, offset=offset, options=options)
     if as_json:

@@ -68,3 +68,28 @@ def shapes_encoder(data_dir):
     from spyglass.settings import Settings
 
     return load_encoder("builtin:shapes", Settings(data_dir=data_dir, precision="fp32"))
+
+
+@pytest.fixture(scope="session")
+def real_layout_home(tmp_path_factory) -> dict:
+    """An ``HF_HOME`` whose hub cache holds random weights for every spec form the README documents.
+
+    Full-size ViT-B-32 weights are made once per session (seeded) and shared by hard
+    links; returns the ``HF_HOME`` and the local directory and checkpoint file specs use.
+    """
+    from real_layouts import place_in_hub_cache, tag_location, write_random_hf_clip, write_random_vitb32
+
+    from spyglass.encoders.tiny import write_tiny_hf_siglip
+
+    root = tmp_path_factory.mktemp("real-layouts")
+    hf_home = root / "hf"
+    local_dir = root / "local-vitb32"
+    weights, config = write_random_vitb32(local_dir)
+    for tag in ("laion2b_s34b_b79k", "openai"):
+        repo, filename = tag_location("ViT-B-32", tag)
+        place_in_hub_cache(hf_home, repo, {filename: weights, "open_clip_config.json": config})
+    hf_clip = write_random_hf_clip(root / "hf-clip", shared_path("models", "clip-tokenizer"))
+    place_in_hub_cache(hf_home, "openai/clip-vit-base-patch32", {p.name: p for p in hf_clip.iterdir()})
+    siglip = write_tiny_hf_siglip(root / "siglip")
+    place_in_hub_cache(hf_home, "google/siglip-base-patch16-224", {p.name: p for p in siglip.iterdir()})
+    return {"hf_home": hf_home, "local_dir": local_dir, "checkpoint": weights}

@@ -19,7 +19,10 @@ import open_clip  # noqa: E402
 from open_clip.tokenizer import SimpleTokenizer  # noqa: E402
 from open_clip.transformer import text_global_pool  # noqa: E402
 
-_PREPROCESS_KEYS = ("mean", "std", "interpolation", "resize_mode")
+# The pretrained config's preprocessing, as create_model_and_transforms' keyword arguments. A tag
+# resolved to a weights file loses open_clip's own lookup of these, so they are passed back in.
+_PREPROCESS_ARGS = {"mean": "image_mean", "std": "image_std", "interpolation": "image_interpolation",
+                    "resize_mode": "image_resize_mode"}
 OPENAI_CACHE = Path(os.path.expanduser("~/.cache/clip"))
 
 
@@ -120,7 +123,7 @@ def _resolve(spec: ModelSpec) -> tuple[str, dict, str]:
     kwargs = {
         "pretrained": weights,
         "force_quick_gelu": bool(cfg.get("quick_gelu", False)),
-        "force_preprocess_cfg": {k: cfg[k] for k in _PREPROCESS_KEYS if k in cfg},
+        **{arg: cfg[key] for key, arg in _PREPROCESS_ARGS.items() if key in cfg},
     }
     return spec.name, kwargs, f"open_clip:{spec.name}/{spec.tag}"
 

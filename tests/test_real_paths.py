@@ -1,0 +1,93 @@
+"""Every model spec form the README documents, loaded through the path a real user's weights take.
+
+The weights are random but sit where the libraries look for real ones (see
+``real_layouts``); the CLI runs as a user runs it, offline, with ``HF_HOME`` pointing
+at that cache. A loading bug on the default spec (like passing open_clip an argument
+it builds itself) fails here before it can reach anyone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import write_shapes
+
+EXE = Path(sys.executable).with_name("spyglass")
+
+SPECS = {
+    # spec -> (model_id the README promises, or None for a fingerprint with this prefix; dimension)
+    "open_clip:ViT-B-32/laion2b_s34b_b79k": ("open_clip:ViT-B-32/laion2b_s34b_b79k", 512),
+    "open_clip:ViT-B-32/openai": ("open_clip:ViT-B-32/openai", 512),
+    "open_clip:hf-hub:laion/CLIP-ViT-B-32-laion2B-s34B-b79K": ("open_clip:hf-hub:laion/CLIP-ViT-B-32-laion2B-s34B-b79K", 512),
+    "hf:openai/clip-vit-base-patch32": ("hf:openai/clip-vit-base-patch32", 512),
+    "hf:google/siglip-base-patch16-224": ("hf:google/siglip-base-patch16-224", 32),  # a tiny SigLIP in the real layout
+    "LOCAL_DIR": ("open_clip:local/", 512),
+    "open_clip:ViT-B-32/CHECKPOINT": ("open_clip:ViT-B-32/file-", 512),
+}
+
+
+def _spec(name: str, layout: dict) -> str:
+    return name.replace("LOCAL_DIR", str(layout["local_dir"])).replace("CHECKPOINT", str(layout["checkpoint"]))
+
+
+def spyglass(layout: dict, spec: str, data_dir: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HOME": str(layout["hf_home"]), "HF_HUB_OFFLINE": "1", "SPYGLASS_MODEL": spec,
+           "SPYGLASS_DATA_DIR": str(data_dir), "SPYGLASS_PRECISION": "fp32", "COLUMNS": "400"}
+    result = subprocess.run([str(EXE), *args], capture_output=True, text=True, env=env, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+@pytest.fixture(scope="module")
+def small_folder(tmp_path_factory) -> Path:
+    return write_shapes(tmp_path_factory.mktemp("small"), 4, seed=3, note="# Notes\n\nA red circle and a blue square.")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(SPECS))
+def test_spec_encodes_and_indexes(name, real_layout_home, small_folder, tmp_path):
+    spec = _spec(name, real_layout_home)
+    expected_id, dim = SPECS[name]
+    image = next(small_folder.glob("*.png"))
+    encoded = json.loads(spyglass(real_layout_home, spec, tmp_path, "encode", "-t", "a dog", "-t", "a cat",
+                                  "-i", str(image), "--json").stdout)
+    assert encoded["dim"] == dim
+    assert encoded["model_id"].startswith(expected_id) if expected_id.endswith(("/", "-")) else encoded["model_id"] == expected_id
+    assert len(encoded["similarity"]) == 2 and len(encoded["similarity"][0]) == 1
+
+    report = json.loads(spyglass(real_layout_home, spec, tmp_path, "index", str(small_folder), "--json").stdout)
+    assert report["errors"] == [] and report["added"] == 5 and report["items"] >= 5
+
+
+@pytest.mark.slow
+def test_default_spec_end_to_end_on_real_photos(real_layout_home, formats_dir, tmp_path):
+    """The default model, as shipped, over ../shared/data/formats: index, search, ask."""
+    from spyglass.settings import DEFAULT_MODEL
+
+    report = json.loads(spyglass(real_layout_home, DEFAULT_MODEL, tmp_path, "index", str(formats_dir), "--json").stdout)
+    assert report["added"] >= 20 and len(report["errors"]) <= 1, report["errors"]
+    found = json.loads(spyglass(real_layout_home, DEFAULT_MODEL, tmp_path, "search", "a cat", "--json",
+                                "--all").stdout)
+    assert len(found["results"]) >= 5
+    status = json.loads(spyglass(real_layout_home, DEFAULT_MODEL, tmp_path, "status", "--json").stdout)
+    assert set(status["vectors_by_model"]) == {DEFAULT_MODEL}
+    answer = json.loads(spyglass(real_layout_home, DEFAULT_MODEL, tmp_path, "ask", "what animals are there?", "--json").stdout)
+    assert answer["answer"] and "citations" in answer
+
+
+def test_a_real_path_fixture_cannot_pass_by_accident(real_layout_home):
+    """The cache really is where huggingface_hub looks: its own lookup finds the weights."""
+    from huggingface_hub import try_to_load_from_cache
+    from real_layouts import tag_location
+
+    repo, filename = tag_location("ViT-B-32", "laion2b_s34b_b79k")
+    assert (repo, filename) == ("laion/CLIP-ViT-B-32-laion2B-s34B-b79K", "open_clip_model.safetensors")
+    found = try_to_load_from_cache(repo, filename, cache_dir=str(real_layout_home["hf_home"] / "hub"))
+    assert isinstance(found, str) and Path(found).resolve().stat().st_size > 100_000_000
+    assert shutil.which(str(EXE))
