@@ -50,7 +50,7 @@ def version() -> None:
 @app.command()
 def models(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False) -> None:
     """List the configured model and the built-in one, and whether their weights are on this machine."""
-    from spyglass.encoders.catalog import describe_models
+    from spyglass.encoders.availability import describe_models
 
     rows = describe_models(_settings(ctx))
     if as_json:
@@ -97,7 +97,7 @@ def encode(
 
 
 def _filters(values: Optional[list[str]]):
-    from spyglass.retriever.filters import parse_filter_args
+    from spyglass.filters import parse_filter_args
 
     try:
         return parse_filter_args(values or [])

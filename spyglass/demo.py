@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from spyglass.encoders.catalog import describe_models
+from spyglass.encoders.availability import describe_models
 from spyglass.engine import Engine
 from spyglass.retriever import Query
 from spyglass.settings import Settings

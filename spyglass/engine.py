@@ -86,16 +86,11 @@ class Engine:
 
     def tag(self, path: str | Path, tags: Sequence[str]) -> int:
         """Tag the documents at ``path`` (a file, or every file under a folder); returns how many."""
-        catalog = self.store.catalog
-        with self.store.write() as conn:
-            documents = catalog.documents_under(conn, str(Path(path).expanduser().absolute()))
-            for document in documents:
-                catalog.add_tags(conn, document, tags)
-        return len(documents)
+        return self.store.tag(str(Path(path).expanduser().absolute()), tags)
 
     def status(self) -> dict:
         """Counts, model, index type, re-index needs and the latest errors."""
-        return {**self.store.status(), "data_dir": str(self.settings.data_dir), "errors_list": self.store.catalog.errors()}
+        return {**self.store.status(), "data_dir": str(self.settings.data_dir), "errors_list": self.store.errors()}
 
     def close(self) -> None:
         if "store" in self.__dict__:

@@ -15,13 +15,13 @@ from spyglass.store import Store
 data_dir, dim = Path(sys.argv[1]), int(sys.argv[2])
 store = Store(data_dir, "crash-model", dim, index=sys.argv[3], autosave_changes=700)
 rng = np.random.default_rng()
-start = store.catalog.counts()["documents"]
+start = store.counts()["documents"]
 for n in range(start, start + 10_000):
     batch = np.eye(dim, dtype=np.float32)[n % dim] + 0.05 * rng.standard_normal((100, dim)).astype(np.float32)
     batch /= np.linalg.norm(batch, axis=1, keepdims=True)
-    with store.write() as conn:
-        source = store.catalog.ensure_source(conn, "folder", "/crash")
-        document = store.catalog.upsert_document(conn, source, f"doc-{n}", status="indexed")
-        ids = store.catalog.add_items(conn, document, [{"kind": "image"}] * 100)
-        store.add_vectors(conn, ids, batch, "crash-model")
+    with store.write() as tx:
+        source = tx.ensure_source("folder", "/crash")
+        document = tx.upsert_document(source, f"doc-{n}", status="indexed")
+        ids = tx.add_items(document, [{"kind": "image"}] * 100)
+        tx.add_vectors(ids, batch, "crash-model")
     print(f"committed {n}", flush=True)

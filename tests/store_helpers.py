@@ -18,12 +18,12 @@ def clustered(count: int, dim: int = 32, clusters: int = 20, seed: int = 0, spre
 def add_batch(store: Store, vectors: np.ndarray, path: str = "doc", source: str = "/data", kind: str = "image",
               texts: list[str] | None = None) -> list[int]:
     """Add one document holding one item per vector; returns the item ids."""
-    with store.write() as conn:
-        source_id = store.catalog.ensure_source(conn, "folder", source)
-        document = store.catalog.upsert_document(conn, source_id, path, status="indexed")
+    with store.write() as tx:
+        source_id = tx.ensure_source("folder", source)
+        document = tx.upsert_document(source_id, path, status="indexed")
         rows = [{"kind": kind, "text": texts[i] if texts else None} for i in range(len(vectors))]
-        ids = store.catalog.add_items(conn, document, rows)
-        store.add_vectors(conn, ids, vectors, store.model_id)
+        ids = tx.add_items(document, rows)
+        tx.add_vectors(ids, vectors, store.model_id)
     return ids
 
 

@@ -31,10 +31,12 @@ def indexer(store, shapes_encoder):
 
 
 def rows(store: Store, sql: str, **params) -> list[dict]:
-    from sqlalchemy import text
+    """Read the real SQLite file directly: an independent look at what the store wrote."""
+    import sqlite3
 
-    with store.catalog.engine.connect() as conn:
-        return [dict(r) for r in conn.execute(text(sql), params).mappings()]
+    with sqlite3.connect(store.data_dir / "catalog.sqlite3") as conn:
+        conn.row_factory = sqlite3.Row
+        return [dict(r) for r in conn.execute(sql, params)]
 
 
 def items_of(store: Store, path: Path) -> list[dict]:
@@ -52,11 +54,11 @@ def test_real_image_formats(indexer, store, formats_dir):
         if path.suffix != ".txt":
             (item,) = items_of(store, path)
             assert item["kind"] == "image" and Image.open(io.BytesIO(item["thumbnail"])).size[0] <= 256
-    gif = store.catalog.metadata_of(rows(store, "SELECT id FROM documents WHERE path LIKE '%bee_animated.gif'")[0]["id"])
+    gif = store.metadata(rows(store, "SELECT id FROM documents WHERE path LIKE '%bee_animated.gif'")[0]["id"])
     assert gif["width"] == "200" and gif["height"] == "133"
     assert store.index.ntotal == 22
     status = store.status()
-    assert status["errors"] == 1 and store.catalog.errors()[0]["error"].startswith("text file")
+    assert status["errors"] == 1 and store.errors()[0]["error"].startswith("text file")
 
 
 def test_text_file_in_a_mixed_folder_is_text(indexer, store, formats_dir):
@@ -83,7 +85,7 @@ def test_attention_pdf_pages_figures_and_text(indexer, store):
     chunks = [i for i in items if i["kind"] == "chunk"]
     assert {c["page"] for c in chunks} == set(range(1, 16))
     assert any("Scaled Dot-Product Attention" in c["text"] for c in chunks if c["page"] == 4)
-    meta = store.catalog.metadata_of(rows(store, "SELECT id FROM documents WHERE path = :p", p=str(pdf))[0]["id"])
+    meta = store.metadata(rows(store, "SELECT id FROM documents WHERE path = :p", p=str(pdf))[0]["id"])
     assert meta["pages"] == "15" and meta["kind"] == "pdf"
 
 
@@ -106,7 +108,7 @@ def test_wiki_text_chunks_point_back_into_the_source(indexer, store):
     chunks = [i for i in items if i["kind"] == "chunk"]
     assert all(len(c["text"].split()) <= 45 for c in chunks)
     assert all(c["parent_id"] for c in chunks)
-    assert store.catalog.bm25("Etymology Afri Latin")[0][0] in {i["id"] for i in items}
+    assert store.bm25("Etymology Afri Latin")[0][0] in {i["id"] for i in items}
 
 
 def _write_shapes(folder: Path, count: int, seed: int = 0) -> list[shapes.ShapeSample]:
@@ -122,7 +124,7 @@ def test_end_to_end_a_red_circle_ranks_first(indexer, store, shapes_encoder, tmp
     indexer.index(tmp_path / "shapes", progress=False)
     for query, colour, shape in (("a red circle", "red", "circle"), ("a blue triangle", "blue", "triangle")):
         hits = store.search(shapes_encoder.encode_texts([query])[0], 2)[0]
-        found = store.catalog.items([h.item_id for h in hits])
+        found = store.items([h.item_id for h in hits])
         assert all(f"-{colour}-{shape}.png" in found[h.item_id]["path"] for h in hits), query
 
 
@@ -215,7 +217,7 @@ def test_bad_input_is_reported_and_the_batch_continues(indexer, store, tmp_path,
     assert report.added == 4  # the three shapes and the Windows-1252 text
     latin = items_of(store, folder / "latin1.txt")
     assert latin[0]["text"] == "Café crème brûlée recipe"
-    assert store.catalog.counts()["errors"] == 8
+    assert store.counts()["errors"] == 8
 
     # a stored document that turns bad loses its items but the rest stays
     before = store.index.ntotal

@@ -138,18 +138,18 @@ def test_filters_are_applied_inside_the_search_even_when_selective(tmp_path, sha
         store = engine.store
         vectors = clustered(10_000, shapes_encoder.dim, seed=2)
         red = shapes_encoder.encode_texts(["a red circle"])[0]
-        with store.write() as conn:
-            source = store.catalog.ensure_source(conn, "folder", "/photos")
+        with store.write() as tx:
+            source = tx.ensure_source("folder", "/photos")
             for n in range(10):
-                document = store.catalog.upsert_document(conn, source, f"/photos/{'2019' if n == 7 else 'misc'}/batch{n}.jpg",
+                document = tx.upsert_document(source, f"/photos/{'2019' if n == 7 else 'misc'}/batch{n}.jpg",
                                                          status="indexed", mime="image/jpeg", mtime=1_600_000_000 + n)
-                ids = store.catalog.add_items(conn, document, [{"kind": "image"}] * 1000)
+                ids = tx.add_items(document, [{"kind": "image"}] * 1000)
                 block = vectors[n * 1000 : (n + 1) * 1000].copy()
                 if n == 7:
                     block[0] = -red  # the needle points away from the query
-                    store.catalog.add_tags(conn, document, ["holiday"])
-                    store.catalog.set_metadata(conn, document, {"camera": "Pentax K1", "taken_at": 1_262_304_000})
-                store.add_vectors(conn, ids, block, store.model_id)
+                    tx.add_tags(document, ["holiday"])
+                    tx.set_metadata(document, {"camera": "Pentax K1", "taken_at": 1_262_304_000})
+                tx.add_vectors(ids, block, store.model_id)
         no_floor = RankingOptions(relevance_floor=False)
         tagged = engine.search("a red circle", Filters(tags=("holiday",)), k=5, options=no_floor).results
         assert len(tagged) == 5 and all("/2019/" in r.path for r in tagged)

@@ -36,8 +36,8 @@ def test_add_search_delete_update(kind, tmp_path):
     assert store.search(vectors[7], 1)[0][0].item_id == ids[7]
 
     # delete a document: its items vanish from results
-    with store.write() as conn:
-        store.catalog.delete_document(conn, store.catalog.items([ids[0]])[ids[0]]["document_id"])
+    with store.write() as tx:
+        tx.delete_document(store.items([ids[0]])[ids[0]]["document_id"])
     assert store.index.ntotal == 1500
     hits = store.search(vectors[7], 50)[0]
     assert hits and not {h.item_id for h in hits} & set(ids[:1500])
@@ -45,8 +45,8 @@ def test_add_search_delete_update(kind, tmp_path):
     # update: replace an item's vector (delete the row, add a new item with the new vector)
     target = ids[2000]
     moved = -vectors[2000]
-    with store.write() as conn:
-        store.catalog.delete_items(conn, [target])
+    with store.write() as tx:
+        tx.delete_items([target])
     new_id = add_batch(store, moved[None, :], "three")[0]
     assert store.search(moved, 1)[0][0].item_id == new_id
     assert target not in {h.item_id for h in store.search(vectors[2000], 20)[0]}
@@ -111,9 +111,9 @@ def test_unsaved_changes_are_replayed_from_the_log(tmp_path):
     first = add_batch(store, clustered(300, DIM, seed=1))
     store.flush()
     second = add_batch(store, clustered(200, DIM, seed=2))
-    with store.write() as conn:
-        store.catalog.delete_items(conn, first[:100])
-    store.catalog.engine.dispose()  # no close(): the index file still holds only the first batch
+    with store.write() as tx:
+        tx.delete_items(first[:100])
+    del store  # no close(): the index file still holds only the first batch
     reopened = Store(tmp_path, "m", DIM)
     assert reopened.index.ntotal == 400
     present = {h.item_id for h in reopened.search(clustered(1, DIM, seed=2)[0], 500)[0]}
@@ -125,10 +125,10 @@ def test_other_models_vectors_are_never_mixed(tmp_path):
     store = Store(tmp_path, "model-a", DIM)
     vectors = clustered(50, DIM)
     ids = add_batch(store, vectors)
-    with pytest.raises(ModelMismatchError, match="refusing vectors from model-b"), store.write() as conn:
-        store.add_vectors(conn, ids[:1], vectors[:1], "model-b")
-    with pytest.raises(ModelMismatchError, match="dimension"), store.write() as conn:
-        store.add_vectors(conn, ids[:1], np.zeros((1, DIM + 1)), "model-a")
+    with pytest.raises(ModelMismatchError, match="refusing vectors from model-b"), store.write() as tx:
+        tx.add_vectors(ids[:1], vectors[:1], "model-b")
+    with pytest.raises(ModelMismatchError, match="dimension"), store.write() as tx:
+        tx.add_vectors(ids[:1], np.zeros((1, DIM + 1)), "model-a")
     store.close()
 
     other = Store(tmp_path, "model-b", DIM)
@@ -160,11 +160,11 @@ def test_auto_index_switches_to_ivf_as_the_collection_grows(tmp_path, monkeypatc
 def test_hnsw_tombstones_trigger_a_rebuild(tmp_path):
     store = Store(tmp_path, "m", DIM, index="hnsw")
     ids = add_batch(store, clustered(500, DIM))
-    with store.write() as conn:
-        store.catalog.delete_items(conn, ids[:50])
+    with store.write() as tx:
+        tx.delete_items(ids[:50])
     assert store.index.ntotal == 450 and len(store.index.tombstones) == 50
-    with store.write() as conn:
-        store.catalog.delete_items(conn, ids[50:150])
+    with store.write() as tx:
+        tx.delete_items(ids[50:150])
     assert store.index.ntotal == 350 and not store.index.tombstones  # rebuilt without them
     store.close()
 
@@ -207,9 +207,9 @@ def test_bm25_ranks_a_rare_word_first(tmp_path):
     store = Store(tmp_path, "m", DIM)
     texts = ["the cat sat on the mat"] * 20 + ["a quokka smiles at the camera", "cats and dogs"]
     ids = add_batch(store, clustered(len(texts), DIM), kind="chunk", texts=texts)
-    hits = store.catalog.bm25("quokka")
+    hits = store.bm25("quokka")
     assert hits[0][0] == ids[20] and hits[0][1] > 0 and len(hits) == 1
-    assert store.catalog.bm25('quokka" OR *') and store.catalog.bm25("") == []  # no FTS syntax injection
+    assert store.bm25('quokka" OR *') and store.bm25("") == []  # no FTS syntax injection
     store.close()
 
 
@@ -224,8 +224,8 @@ def test_migration_from_version_1_keeps_data_and_backfills_fts(tmp_path):
     store = Store(tmp_path, "m", DIM)
     with sqlite3.connect(path) as check:
         assert check.execute("PRAGMA user_version").fetchone()[0] == LATEST
-    assert store.catalog.counts()["items"] == 1
-    assert [item for item, _ in store.catalog.bm25("platypus")] == [1]
+    assert store.counts()["items"] == 1
+    assert [item for item, _ in store.bm25("platypus")] == [1]
     store.close()
 
 
@@ -269,8 +269,8 @@ def test_a_second_process_writes_are_seen_by_searches(tmp_path, monkeypatch):
     assert server.search(vectors[5], 1)[0][0].item_id == first[5]
     indexer.flush()  # saves the index and trims the log the server has not read past
     second = add_batch(indexer, vectors[100:], "b")
-    with indexer.write() as conn:
-        indexer.catalog.delete_items(conn, first[:10])
+    with indexer.write() as tx:
+        tx.delete_items(first[:10])
     indexer.flush()
     assert server.search(vectors[150], 1)[0][0].item_id == second[50]
     assert server.index.ntotal == 290

@@ -16,6 +16,7 @@ from PIL import Image
 
 from spyglass.content import item_image, jpeg_bytes
 from spyglass.errors import SpyglassError
+from spyglass.kinds import ItemKind
 from spyglass.retriever import SearchResult
 from spyglass.store import Store
 
@@ -46,18 +47,18 @@ class Evidence:
         return {"number": self.number, "item_id": self.item_id, "kind": self.kind, "path": self.path,
                 "label": self.label, "page": self.page, "bbox": self.bbox, "timestamp": self.timestamp,
                 "text": self.text, "score": self.score,
-                "thumbnail_url": f"/v1/items/{self.item_id}/thumbnail" if self.kind != "chunk" else None}
+                "thumbnail_url": f"/v1/items/{self.item_id}/thumbnail" if self.kind != ItemKind.CHUNK else None}
 
 
 def label(result: SearchResult) -> str:
     name = Path(result.path).name
-    if result.kind == "page":
+    if result.kind == ItemKind.PAGE:
         return f"page {result.page} of {name}"
-    if result.kind == "figure":
+    if result.kind == ItemKind.FIGURE:
         return f"figure on page {result.page} of {name}"
-    if result.kind == "keyframe":
+    if result.kind == ItemKind.KEYFRAME:
         return f"frame at {result.timestamp:.1f} s of {name}"
-    if result.kind == "chunk":
+    if result.kind == ItemKind.CHUNK:
         return f"passage from {name}" + (f", page {result.page}" if result.page else "")
     return f"image {name}"
 
@@ -68,10 +69,10 @@ def select_evidence(results: list[SearchResult], store: Store, *, max_images: in
     evidence: list[Evidence] = []
     images = chars = 0
     passages_used: set[int] = set()
-    chunks = store.catalog.items([r.item_id for r in results if r.kind == "chunk"])
-    parents = store.catalog.items([row["parent_id"] for row in chunks.values() if row["parent_id"] is not None])
+    chunks = store.items([r.item_id for r in results if r.kind == ItemKind.CHUNK])
+    parents = store.items([row["parent_id"] for row in chunks.values() if row["parent_id"] is not None])
     for result in results:
-        if result.kind == "chunk":
+        if result.kind == ItemKind.CHUNK:
             parent = chunks.get(result.item_id, {}).get("parent_id")
             if parent in passages_used:
                 continue
@@ -99,14 +100,9 @@ def select_evidence(results: list[SearchResult], store: Store, *, max_images: in
 
 
 def _row(result: SearchResult, store: Store) -> dict:
-    row = store.catalog.items([result.item_id]).get(result.item_id) or {}
-    if result.kind == "keyframe":
-        from sqlalchemy import select
-
-        from spyglass.store.schema import items
-
-        with store.catalog.engine.connect() as conn:
-            row = {**row, "thumbnail": conn.execute(select(items.c.thumbnail).where(items.c.id == result.item_id)).scalar()}
+    row = store.item(result.item_id) or {}
+    if result.kind == ItemKind.KEYFRAME:
+        row = {**row, "thumbnail": store.thumbnail(result.item_id)}
     return {**row, "path": result.path, "kind": result.kind, "page": result.page}
 
 

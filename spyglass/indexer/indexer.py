@@ -21,7 +21,7 @@ from spyglass.indexer.pipeline import Outcome, run_pipeline
 from spyglass.indexer.plan import Plan, make_plan
 from spyglass.indexer.progress import IndexProgress
 from spyglass.indexer.walk import FileEntry, walk
-from spyglass.store import Store
+from spyglass.store import Store, Transaction
 
 KINDS = ("image", "pdf", "text", "video")
 
@@ -71,23 +71,22 @@ class Indexer:
             raise FileNotFoundError(f"{root} does not exist")
         entries, problems = walk(root, include, exclude)
         allowed = frozenset(kinds) if kinds else None
-        catalog = self.store.catalog
-        with self.store.write() as conn:
-            source_id = catalog.ensure_source(conn, "folder" if root.is_dir() else "file", str(root))
+        with self.store.write() as tx:
+            source_id = tx.ensure_source("folder" if root.is_dir() else "file", str(root))
         # Planning hashes new files, which can take minutes: do it on a read snapshot, not holding the write lock.
-        with catalog.engine.connect() as conn:
-            plan = make_plan(conn, catalog, source_id, entries, problems, self.store.model_id)
-        with self.store.write() as conn:
-            report = self._apply(conn, source_id, plan)
+        with self.store.snapshot() as snapshot:
+            plan = make_plan(snapshot, source_id, entries, problems)
+        with self.store.write() as tx:
+            report = self._apply(tx, source_id, plan)
         meter = IndexProgress(len(plan.to_load), enabled=progress)
 
         def load_job(job: tuple[FileEntry, str | None]):
             return load(job[0].path, kinds=allowed, min_side=self.encoder.image_size, max_pixels=self.max_image_pixels)
 
         def write(group: list[Outcome]) -> None:
-            with self.store.write() as conn:
+            with self.store.write() as tx:
                 for outcome in group:
-                    self._write_outcome(conn, source_id, outcome, report)
+                    self._write_outcome(tx, source_id, outcome, report)
             meter.advance(len(group), sum(len(o.document.items) for o in group if o.document))
 
         try:
@@ -95,67 +94,65 @@ class Indexer:
         finally:
             meter.close()
         if plan.later_copies:
-            with self.store.write() as conn:
-                self._copy_twins(conn, source_id, plan.later_copies, report)
+            with self.store.write() as tx:
+                self._copy_twins(tx, source_id, plan.later_copies, report)
         report.seconds = time.monotonic() - started
         return report
 
-    def _apply(self, conn, source_id: int, plan: Plan) -> IndexReport:
-        catalog = self.store.catalog
+    def _apply(self, tx: Transaction, source_id: int, plan: Plan) -> IndexReport:
         report = IndexReport(unchanged=plan.unchanged, touched=len(plan.touched), renamed=len(plan.renamed),
                              copied=len(plan.copies), deleted=len(plan.deleted))
         for document_id in plan.deleted:
-            catalog.delete_document(conn, document_id)
+            tx.delete_document(document_id)
         for document_id, entry in plan.touched + plan.renamed:
-            catalog.update_document(conn, document_id, path=str(entry.path), size=entry.size, mtime=entry.mtime)
+            tx.update_document(document_id, path=str(entry.path), size=entry.size, mtime=entry.mtime)
         for twin, entry, digest in plan.copies:
-            self._copy(conn, source_id, twin, entry, digest, report)
+            self._copy(tx, source_id, twin, entry, digest, report)
         for problem in plan.problems:
-            catalog.upsert_document(conn, source_id, str(problem.path), status="error", error=problem.reason)
+            tx.upsert_document(source_id, str(problem.path), status="error", error=problem.reason)
             report.errors.append((str(problem.path), problem.reason))
         return report
 
-    def _copy(self, conn, source_id: int, twin: int, entry: FileEntry, digest: str, report: IndexReport) -> None:
+    def _copy(self, tx: Transaction, source_id: int, twin: int, entry: FileEntry, digest: str,
+              report: IndexReport) -> None:
         """Record ``entry`` as identical content to the indexed document ``twin``: its items and vectors copied."""
-        catalog = self.store.catalog
-        document_id = catalog.upsert_document(conn, source_id, str(entry.path), content_hash=digest, size=entry.size,
-                                              mtime=entry.mtime, mime=catalog.document_row(conn, twin)["mime"],
-                                              status="indexed", error=None, indexed_at=time.time())
-        catalog.clear_document(conn, document_id)
-        report.items += catalog.copy_items(conn, twin, document_id, self.store.model_id)
+        document_id = tx.upsert_document(source_id, str(entry.path), content_hash=digest, size=entry.size,
+                                         mtime=entry.mtime, mime=tx.document(twin)["mime"],
+                                         status="indexed", error=None, indexed_at=time.time())
+        tx.clear_document(document_id)
+        report.items += tx.copy_items(twin, document_id)
 
-    def _copy_twins(self, conn, source_id: int, pending: list[tuple[FileEntry, str]], report: IndexReport) -> None:
+    def _copy_twins(self, tx: Transaction, source_id: int, pending: list[tuple[FileEntry, str]],
+                    report: IndexReport) -> None:
         """Copies of files loaded in this run; if the original failed, the copy fails the same way."""
-        catalog = self.store.catalog
         for entry, digest in pending:
-            twin = next(iter(catalog.documents_by_hash(conn, digest)), None)
+            twin = next(iter(tx.documents_by_hash(digest)), None)
             if twin is not None:
-                self._copy(conn, source_id, twin["id"], entry, digest, report)
+                self._copy(tx, source_id, twin["id"], entry, digest, report)
                 report.copied += 1
                 continue
-            failed = catalog.documents_by_hash(conn, digest, status="error")
+            failed = tx.documents_by_hash(digest, status="error")
             reason = failed[0]["error"] if failed else "its identical twin could not be indexed"
-            catalog.upsert_document(conn, source_id, str(entry.path), content_hash=digest, size=entry.size,
-                                    mtime=entry.mtime, status="error", error=reason)
+            tx.upsert_document(source_id, str(entry.path), content_hash=digest, size=entry.size,
+                               mtime=entry.mtime, status="error", error=reason)
             report.errors.append((str(entry.path), reason))
 
-    def _write_outcome(self, conn, source_id: int, outcome: Outcome, report: IndexReport) -> None:
-        catalog = self.store.catalog
+    def _write_outcome(self, tx: Transaction, source_id: int, outcome: Outcome, report: IndexReport) -> None:
         entry, digest = outcome.job
         fields = {"content_hash": digest, "size": entry.size, "mtime": entry.mtime, "indexed_at": time.time()}
-        existed = catalog.document_id(conn, source_id, str(entry.path)) is not None
+        existed = tx.document_id(source_id, str(entry.path)) is not None
         if outcome.document is None:
-            document_id = catalog.upsert_document(conn, source_id, str(entry.path), status="error", error=outcome.error, **fields)
-            catalog.clear_document(conn, document_id)  # a file that turned bad loses its stale items
+            document_id = tx.upsert_document(source_id, str(entry.path), status="error", error=outcome.error, **fields)
+            tx.clear_document(document_id)  # a file that turned bad loses its stale items
             report.errors.append((str(entry.path), outcome.error))
             return
         document = outcome.document
-        document_id = catalog.upsert_document(conn, source_id, str(entry.path), status="indexed", error=None,
-                                              mime=document.mime, **fields)
-        catalog.clear_document(conn, document_id)
-        ids = catalog.add_items(conn, document_id, [item.row() for item in document.items])
-        catalog.set_metadata(conn, document_id, {"kind": document.kind, **document.metadata})
-        self.store.add_vectors(conn, [ids[i] for i in outcome.embedded], outcome.vectors, self.store.model_id)
+        document_id = tx.upsert_document(source_id, str(entry.path), status="indexed", error=None,
+                                         mime=document.mime, **fields)
+        tx.clear_document(document_id)
+        ids = tx.add_items(document_id, [item.row() for item in document.items])
+        tx.set_metadata(document_id, {"kind": document.kind, **document.metadata})
+        tx.add_vectors([ids[i] for i in outcome.embedded], outcome.vectors, self.encoder.model_id)
         report.items += len(ids)
         if existed:
             report.updated += 1

@@ -14,10 +14,8 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import Connection
-
 from spyglass.indexer.walk import FileEntry, Problem
-from spyglass.store.catalog import Catalog
+from spyglass.store import Snapshot
 
 
 @dataclass
@@ -41,14 +39,12 @@ def file_hash(path: Path) -> str:
     return digest.hexdigest()
 
 
-def make_plan(
-    conn: Connection, catalog: Catalog, source_id: int, entries: list[FileEntry], problems: list[Problem],
-    model_id: str, *, prune: bool = True,
-) -> Plan:
+def make_plan(snapshot: Snapshot, source_id: int, entries: list[FileEntry], problems: list[Problem], *,
+              prune: bool = True) -> Plan:
     """Decide what to do with each scanned file; ``prune`` deletes rows of files no longer found."""
     plan = Plan(problems=list(problems))
-    existing = catalog.documents_of(conn, source_id)
-    stale = catalog.stale_documents(conn, model_id)
+    existing = snapshot.documents_of(source_id)
+    stale = snapshot.stale_documents()
     seen = {str(entry.path) for entry in entries} | {str(p.path) for p in problems}
     vanished = {row["content_hash"]: row for path, row in existing.items()
                 if path not in seen and row["status"] == "indexed" and row["content_hash"]}
@@ -68,7 +64,7 @@ def make_plan(
             plan.touched.append((row["id"], entry))
         elif digest in vanished and vanished[digest]["id"] not in stale:
             plan.renamed.append((vanished.pop(digest)["id"], entry))
-        elif twin := next((d for d in catalog.documents_by_hash(conn, digest) if d["id"] not in stale), None):
+        elif twin := next((d for d in snapshot.documents_by_hash(digest) if d["id"] not in stale), None):
             plan.copies.append((twin["id"], entry, digest))
         elif digest in loading:
             plan.later_copies.append((entry, digest))

@@ -14,15 +14,17 @@ from __future__ import annotations
 
 import csv
 import json
-import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from spyglass.encoders import Encoder
 from spyglass.errors import SpyglassError
+from spyglass.images import open_image
 
 KS = (1, 5, 10)
 
@@ -87,30 +89,27 @@ def load_dataset(path: Path) -> Dataset:
     return Dataset([folder / name for name in order], [c for _, c in pairs], np.array([index[n] for n, _ in pairs]))
 
 
-def evaluate(encoder: Encoder, dataset_path: Path, *, ensemble: bool = False, progress: bool = False) -> EvalReport:
-    """Index the images into a temporary store, embed the captions, and score every pair."""
-    from spyglass.indexer import Indexer
-    from spyglass.store import Store
+def evaluate(encoder: Encoder, dataset_path: Path, *, ensemble: bool = False, max_pixels: int = 178_956_970,
+             workers: int = 4) -> EvalReport:
+    """Embed the images (decoded in worker threads, as ingest does) and captions, and score every pair.
 
+    It measures the model, not a collection: nothing is written to any store.
+    """
     started = time.monotonic()
     data = load_dataset(dataset_path)
-    with tempfile.TemporaryDirectory(prefix="spyglass-eval-") as scratch, \
-            Store(Path(scratch), encoder.model_id, encoder.dim) as store:
-        indexer = Indexer(store, encoder)
-        folder = data.images[0].parent
-        names = {p.name for p in data.images}
-        report = indexer.index(folder, include=sorted(names), kinds=["image"], progress=progress)
-        if report.errors:
-            raise SpyglassError(f"{len(report.errors)} images could not be indexed, e.g. {report.errors[0][0]}: {report.errors[0][1]}")
-        with store.catalog.engine.connect() as conn:
-            from sqlalchemy import text
 
-            item_of = {row[1]: row[0] for row in conn.execute(text(
-                "SELECT i.id, d.path FROM items i JOIN documents d ON d.id = i.document_id"))}
-            ids = [item_of[str(p.absolute())] for p in data.images]
-            found, matrix = store.catalog.vectors_for(conn, store.model_id, ids)
-        position = {int(i): row for i, row in zip(found, matrix)}
-        image_vectors = np.stack([position[i] for i in ids])
+    def pixels(path: Path):
+        try:
+            return encoder.preprocess(open_image(path, min_side=encoder.image_size, max_pixels=max_pixels))
+        except SpyglassError as exc:
+            raise SpyglassError(f"{path} cannot be evaluated: {exc}") from None
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="spyglass-eval") as pool:
+        batches = []
+        for start in range(0, len(data.images), encoder.batch_size):
+            tensors = list(pool.map(pixels, data.images[start : start + encoder.batch_size]))
+            batches.append(encoder.encode_pixels(torch.stack(tensors)))
+    image_vectors = np.concatenate(batches)
     caption_vectors = encoder.encode_texts(data.captions, ensemble=ensemble)
     metrics = retrieval_metrics(caption_vectors @ image_vectors.T, data.caption_image)
     return EvalReport(len(data.images), len(data.captions), metrics, time.monotonic() - started)

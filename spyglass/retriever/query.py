@@ -58,8 +58,7 @@ def embed(query: Query, encoder: Encoder, store: Store, *, ensemble: bool = Fals
     pictures = [open_image(source, min_side=encoder.image_size, max_pixels=max_pixels) for source in query.images]
     image_vectors = [encoder.encode_images(pictures)] if pictures else []
     if query.item_id is not None:
-        with store.catalog.engine.connect() as conn:
-            ids, matrix = store.catalog.vectors_for(conn, store.model_id, [query.item_id])
+        ids, matrix = store.vectors([query.item_id])
         if not len(ids):
             raise QueryError(f"item {query.item_id} does not exist or has no vector for {store.model_id}")
         image_vectors.append(matrix)

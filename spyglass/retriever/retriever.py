@@ -15,14 +15,14 @@ import numpy as np
 
 from spyglass.encoders import Encoder
 from spyglass.retriever.calibration import relevance_floor
-from spyglass.retriever.filters import IMAGE_KINDS, TEXT_KINDS, Filters, allowed_items
+from spyglass.filters import Filters
+from spyglass.kinds import MODALITIES, TEXT_KINDS, ItemKind
 from spyglass.retriever.fusion import collapse_duplicates, mmr, reciprocal_rank_fusion
 from spyglass.retriever.query import Query, embed
 from spyglass.retriever.results import SearchResponse, SearchResult, parse_bbox, snippet
 from spyglass.store import Store
 
-GROUPS = {"image": IMAGE_KINDS, "text": TEXT_KINDS}
-GROUP_OF = {kind: group for group, kinds in GROUPS.items() for kind in kinds}
+GROUP_OF = {kind: modality for modality, kinds in MODALITIES.items() for kind in kinds}
 
 
 @dataclass
@@ -49,15 +49,14 @@ class Retriever:
         if k < 1 or offset < 0:
             raise ValueError("k must be >= 1 and offset >= 0")
         vector = embed(query, self.encoder, self.store, ensemble=self.ensemble, max_pixels=self.max_pixels)
-        with self.store.catalog.engine.connect() as conn:
-            allow = allowed_items(conn, filters)
+        allow = self.store.allowed(filters)
         fetch = max((offset + k) * options.overfetch, 50)
         dense = [h for h in self.store.search(vector, fetch, allow)[0] if h.item_id != query.item_id]
         text_only = bool(query.terms()[0]) and not query.images and query.item_id is None
         bm25 = []
         if options.hybrid and text_only and query.bm25_text:
-            bm25 = self.store.catalog.bm25(query.bm25_text, fetch, kinds=TEXT_KINDS, allow=allow)
-        rows = self.store.catalog.items([h.item_id for h in dense] + [i for i, _ in bm25])
+            bm25 = self.store.bm25(query.bm25_text, fetch, kinds=TEXT_KINDS, allow=allow)
+        rows = self.store.items([h.item_id for h in dense] + [i for i, _ in bm25])
         floors = {}
         dense = [h for h in dense if h.item_id in rows]  # rows deleted since the search are gone
         if options.relevance_floor and text_only:
@@ -82,11 +81,10 @@ class Retriever:
     def _rerank(self, order: list[int], fused: dict[int, float], rows: dict[int, dict], options: RankingOptions) -> list[int]:
         vectors: dict[int, np.ndarray] = {}
         if options.duplicate_cosine or options.diversity:  # only these compare candidates' vectors
-            with self.store.catalog.engine.connect() as conn:
-                ids, matrix = self.store.catalog.vectors_for(conn, self.store.model_id, order)
+            ids, matrix = self.store.vectors(order)
             vectors = {int(i): v for i, v in zip(ids, matrix)}
         if options.dedupe:
-            hashes = {i: rows[i]["document_hash"] if rows[i]["kind"] == "image" else None for i in order}
+            hashes = {i: rows[i]["document_hash"] if rows[i]["kind"] == ItemKind.IMAGE else None for i in order}
             order = collapse_duplicates(order, hashes, vectors, options.duplicate_cosine or 1.0)
         if options.diversity:
             top = max(fused.values(), default=1.0)
@@ -113,8 +111,7 @@ class Retriever:
         """Cached per group and filter until the collection size doubles or halves."""
         key = (group, filters, self.store.index.ntotal.bit_length())
         if key not in self._floors:
-            with self.store.catalog.engine.connect() as conn:
-                members = allowed_items(conn, Filters(kinds=GROUPS[group]))
+            members = self.store.allowed(Filters(kinds=MODALITIES[group]))
             if allow is not None:
                 members = np.intersect1d(members, allow)
             self._floors[key] = relevance_floor(self.store, self.encoder, members)
@@ -123,10 +120,10 @@ class Retriever:
     @staticmethod
     def _result(row: dict, score: float, dense: float | None, bm25: float | None, dense_rank: int | None,
                 bm25_rank: int | None, words: list[str]) -> SearchResult:
-        text_snippet, spans = snippet(row["text"], words) if row["kind"] == "chunk" else (None, [])
+        text_snippet, spans = snippet(row["text"], words) if row["kind"] == ItemKind.CHUNK else (None, [])
         return SearchResult(
             item_id=row["id"], kind=row["kind"], score=score, dense=dense, bm25=bm25, dense_rank=dense_rank,
             bm25_rank=bm25_rank, document_id=row["document_id"], path=row["path"], mime=row["mime"], page=row["page"],
             bbox=parse_bbox(row["bbox"]), timestamp=row["timestamp"], text=row["text"], snippet=text_snippet,
-            highlights=spans, has_thumbnail=row["kind"] in IMAGE_KINDS,
+            highlights=spans, has_thumbnail=ItemKind(row["kind"]).visual,
         )

@@ -1,6 +1,10 @@
-"""Store: the SQLite catalog (source of truth) and the derived FAISS index."""
+"""Store: the SQLite catalog (source of truth) and the vector index derived from it.
 
-from spyglass.store.catalog import Catalog
+``Store`` is the boundary: callers get domain reads and, inside ``write()`` /
+``snapshot()``, a ``Transaction`` / ``Snapshot``; SQL never leaves this package.
+"""
+
+from spyglass.store.session import Snapshot, Transaction
 from spyglass.store.store import Hit, Store
 
-__all__ = ["Catalog", "Hit", "Store"]
+__all__ = ["Hit", "Snapshot", "Store", "Transaction"]

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Connection, Engine, delete, func, insert, select, text, update
 
-from spyglass.store.schema import documents, item_metadata, items, meta, sources, tags, vectors
+from spyglass.store.schema import documents, item_metadata, items, meta, sources, stage_runs, tags, vectors
 
 VECTOR_DTYPES = {"float16": np.float16, "float32": np.float32}
 ITEM_FIELDS = ("kind", "page", "bbox", "char_start", "char_end", "timestamp", "text", "parent_id", "content_hash", "thumbnail")
@@ -161,6 +161,16 @@ class Catalog:
         with self.engine.connect() as conn:
             return {row["id"]: dict(row) for row in conn.execute(query).mappings()}
 
+    def thumbnail(self, item_id: int) -> bytes | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(items.c.thumbnail).where(items.c.id == item_id)).scalar()
+
+    def item_paths(self) -> dict[str, int]:
+        """Document path -> item id, for documents holding one item each (a captioned image set)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(items.c.id, documents.c.path).join(documents, documents.c.id == items.c.document_id))
+            return {path: int(item_id) for item_id, path in rows}
+
     def metadata_of(self, document_id: int) -> dict[str, str | None]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(item_metadata.c.key, item_metadata.c.value).where(item_metadata.c.document_id == document_id))
@@ -223,6 +233,43 @@ class Catalog:
         with self.engine.connect() as conn:
             rows = conn.execute(text(sql + " ORDER BY score DESC LIMIT :k"), params)
             return [(int(r[0]), float(r[1])) for r in rows]
+
+    # --- ingest stages ----------------------------------------------------------------------
+    def stage_backlog(self, conn: Connection, stage: str, version: int, kinds: Sequence[str], limit: int) -> list[dict]:
+        """Items of ``kinds`` with no run of ``stage`` at ``version``, in id order, with their document path."""
+        done = select(stage_runs.c.item_id).where(stage_runs.c.stage == stage, stage_runs.c.version == version,
+                                                  stage_runs.c.item_id == items.c.id)
+        query = (
+            select(*[c for c in items.c if c.name != "thumbnail"], documents.c.path, documents.c.mime)
+            .join(documents, documents.c.id == items.c.document_id)
+            .where(items.c.kind.in_(list(kinds)), ~done.exists())
+            .order_by(items.c.id).limit(limit)
+        )
+        return [dict(row) for row in conn.execute(query).mappings()]
+
+    def record_stage(self, conn: Connection, stage: str, version: int, results: Mapping[int, Any]) -> None:
+        now = time.time()
+        for item_id, output in results.items():
+            conn.execute(
+                text("INSERT OR REPLACE INTO stage_runs (item_id, stage, version, output, ran_at) "
+                     "SELECT :i, :s, :v, :o, :t WHERE EXISTS (SELECT 1 FROM items WHERE id = :i)"),
+                {"i": int(item_id), "s": stage, "v": version, "o": None if output is None else json.dumps(output), "t": now},
+            )
+
+    def stage_outputs(self, stage: str, item_ids: Sequence[int]) -> dict[int, Any]:
+        """What ``stage`` produced for each of ``item_ids`` (its latest run), decoded."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(stage_runs.c.item_id, stage_runs.c.output).where(
+                stage_runs.c.stage == stage, stage_runs.c.item_id.in_([int(i) for i in item_ids])))
+            return {int(i): None if out is None else json.loads(out) for i, out in rows}
+
+    def stage_pending(self, stage: str, version: int, kinds: Sequence[str]) -> int:
+        """How many items of ``kinds`` still wait for ``stage`` at ``version``."""
+        done = select(stage_runs.c.item_id).where(stage_runs.c.stage == stage, stage_runs.c.version == version,
+                                                  stage_runs.c.item_id == items.c.id)
+        with self.engine.connect() as conn:
+            return conn.execute(select(func.count()).select_from(items)
+                                .where(items.c.kind.in_(list(kinds)), ~done.exists())).scalar_one()
 
     # --- bookkeeping ----------------------------------------------------------------------
     def store_id(self) -> str:

@@ -105,7 +105,21 @@ CREATE TRIGGER items_fts_update AFTER UPDATE OF text ON items BEGIN
 END;
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2)
+# v3: which version of each ingest stage has processed each item (and what it produced), so
+# a new or upgraded stage catches up on existing items and a crash resumes where it stopped.
+V3 = """
+CREATE TABLE stage_runs (
+    item_id INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+    stage TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    output TEXT,
+    ran_at REAL NOT NULL,
+    PRIMARY KEY (item_id, stage)
+);
+CREATE INDEX stage_runs_stage ON stage_runs(stage, version);
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3)
 LATEST = len(MIGRATIONS)
 
 

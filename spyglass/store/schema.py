@@ -81,4 +81,14 @@ vector_log = Table(
     Column("op", String, nullable=False),
 )
 
+stage_runs = Table(
+    "stage_runs",
+    metadata,
+    Column("item_id", Integer, ForeignKey("items.id", ondelete="CASCADE"), primary_key=True),
+    Column("stage", String, primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("output", Text),
+    Column("ran_at", Float, nullable=False),
+)
+
 meta = Table("meta", metadata, Column("key", String, primary_key=True), Column("value", String, nullable=False))

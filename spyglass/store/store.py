@@ -31,12 +31,15 @@ import numpy as np
 from sqlalchemy import Connection, delete, func, select, text
 
 from spyglass.errors import ModelMismatchError, ReindexRequiredError
+from spyglass.filters import Filters
 from spyglass.store.catalog import Catalog
 from spyglass.store.db import open_engine
+from spyglass.store.filters import allowed_items
 from spyglass.store.index import VectorIndex, create_index, resolve_kind
 from spyglass.store.index.base import as_vectors
 from spyglass.store.rwlock import RWLock
 from spyglass.store.schema import vector_log, vectors
+from spyglass.store.session import Snapshot, Transaction
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +73,7 @@ class Store:
     ) -> None:
         resolve_kind(index, 0)  # validate early
         self.data_dir = Path(data_dir)
-        self.catalog = Catalog(open_engine(self.data_dir / "catalog.sqlite3"))
+        self._catalog = Catalog(open_engine(self.data_dir / "catalog.sqlite3"))
         self.model_id, self.dim = model_id, dim
         self.index_kind, self.index_options = index, dict(index_options or {})
         self.vector_dtype = vector_dtype
@@ -93,23 +96,90 @@ class Store:
 
     # --- writing --------------------------------------------------------------------------
     @contextmanager
-    def write(self) -> Iterator[Connection]:
+    def write(self) -> Iterator[Transaction]:
         """One write transaction; on success the index catches up before this returns."""
         with self._writer:
-            with self.catalog.engine.begin() as conn:
-                yield conn
+            with self._catalog.engine.begin() as conn:
+                yield Transaction(conn, self._catalog, self)
             self._sync()
             if self._unsaved >= self.autosave_changes:
                 self._save()
 
-    def add_vectors(self, conn: Connection, item_ids: Sequence[int], matrix: np.ndarray, model_id: str) -> None:
-        """Record vectors for items inside a ``write()`` transaction; refuses another model's vectors."""
+    @contextmanager
+    def snapshot(self) -> Iterator[Snapshot]:
+        """Consistent reads without holding the write lock (e.g. planning an index run)."""
+        with self._catalog.engine.connect() as conn:
+            yield Snapshot(conn, self._catalog, self.model_id)
+
+    def check_vectors(self, matrix: np.ndarray, model_id: str) -> None:
+        """Refuse another model's vectors, or vectors of the wrong dimension."""
         if model_id != self.model_id:
             raise ModelMismatchError(f"this store is open for {self.model_id}; refusing vectors from {model_id}")
         matrix = np.asarray(matrix)
         if matrix.ndim != 2 or matrix.shape[1] != self.dim:
             raise ModelMismatchError(f"vectors of shape {matrix.shape} do not match the store's dimension {self.dim}")
-        self.catalog.add_vectors(conn, model_id, item_ids, matrix, self.vector_dtype)
+
+    def delete_document(self, document_id: int) -> None:
+        with self.write() as tx:
+            tx.delete_document(document_id)
+
+    def tag(self, path: str, tags: Sequence[str]) -> int:
+        """Tag the documents at ``path`` (a file, or every file under a folder); returns how many."""
+        with self.write() as tx:
+            documents = tx.documents_under(path)
+            for document in documents:
+                tx.add_tags(document, tags)
+        return len(documents)
+
+    # --- reading --------------------------------------------------------------------------
+    def items(self, item_ids: Sequence[int]) -> dict[int, dict]:
+        """Item rows (no thumbnails) with their document's path, mime and hash, keyed by id; missing ids absent."""
+        return self._catalog.items(item_ids)
+
+    def item(self, item_id: int) -> dict | None:
+        return self._catalog.items([item_id]).get(item_id)
+
+    def thumbnail(self, item_id: int) -> bytes | None:
+        return self._catalog.thumbnail(item_id)
+
+    def document(self, document_id: int) -> dict | None:
+        return self._catalog.document(document_id)
+
+    def metadata(self, document_id: int) -> dict[str, str | None]:
+        return self._catalog.metadata_of(document_id)
+
+    def item_paths(self) -> dict[str, int]:
+        """Document path -> item id (meaningful for one-item documents such as images)."""
+        return self._catalog.item_paths()
+
+    def vectors(self, item_ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, float32 matrix) of this model's vectors for those ``item_ids`` that have one."""
+        with self._catalog.engine.connect() as conn:
+            return self._catalog.vectors_for(conn, self.model_id, item_ids)
+
+    def allowed(self, filters: Filters) -> np.ndarray | None:
+        """Sorted item ids that pass ``filters``, or None when nothing is filtered."""
+        with self._catalog.engine.connect() as conn:
+            return allowed_items(conn, filters)
+
+    def bm25(self, query: str, k: int = 10, *, kinds: Sequence[str] | None = None,
+             allow: Sequence[int] | None = None) -> list[tuple[int, float]]:
+        """Best ``k`` (item id, score) for a full-text query, higher is better."""
+        return self._catalog.bm25(query, k, kinds=kinds, allow=allow)
+
+    def counts(self) -> dict[str, int]:
+        """Sources, documents, errors, items and tags in the catalog."""
+        return self._catalog.counts()
+
+    def errors(self, limit: int = 100) -> list[dict]:
+        """Documents that could not be indexed, with the reason, newest first."""
+        return self._catalog.errors(limit)
+
+    def stage_outputs(self, stage: str, item_ids: Sequence[int]) -> dict[int, object]:
+        return self._catalog.stage_outputs(stage, item_ids)
+
+    def stage_pending(self, stage: str, version: int, kinds: Sequence[str]) -> int:
+        return self._catalog.stage_pending(stage, version, kinds)
 
     # --- searching ------------------------------------------------------------------------
     def search(self, queries: np.ndarray, k: int = 10, allow: Sequence[int] | np.ndarray | None = None) -> list[list[Hit]]:
@@ -131,8 +201,7 @@ class Store:
         return [[Hit(int(i), float(s)) for s, i in zip(row_s, row_i) if i >= 0] for row_s, row_i in zip(scores, ids)]
 
     def _exact(self, queries: np.ndarray, k: int, allow: np.ndarray) -> list[list[Hit]]:
-        with self.catalog.engine.connect() as conn:
-            ids, matrix = self.catalog.vectors_for(conn, self.model_id, allow.tolist())
+        ids, matrix = self.vectors(allow.tolist())
         if not len(ids):
             return [[] for _ in queries]
         scores = queries @ matrix.T
@@ -166,8 +235,8 @@ class Store:
         Runs under the writer lock. Saving calls it first, so a store never saves an index
         older than one another process already saved.
         """
-        with self.catalog.engine.connect() as conn:
-            saved = int(self.catalog.get_meta(conn, f"index_seq:{self.model_id}") or 0)
+        with self._catalog.engine.connect() as conn:
+            saved = int(self._catalog.get_meta(conn, f"index_seq:{self.model_id}") or 0)
             latest = conn.execute(
                 select(func.max(vector_log.c.seq)).where(vector_log.c.model_id == self.model_id)
             ).scalar() or 0
@@ -184,10 +253,10 @@ class Store:
 
     def status(self) -> dict:
         """Counts, index state, and whether other models' vectors need a re-index."""
-        by_model = self.catalog.vector_counts()
+        by_model = self._catalog.vector_counts()
         missing = 0
         if set(by_model) - {self.model_id}:  # only then is the (full-scan) count worth running
-            with self.catalog.engine.connect() as conn:
+            with self._catalog.engine.connect() as conn:
                 missing = conn.execute(
                     text(
                         "SELECT count(DISTINCT v.item_id) FROM vectors v WHERE v.model_id != :m AND NOT EXISTS "
@@ -196,7 +265,7 @@ class Store:
                     {"m": self.model_id},
                 ).scalar_one()
         return {
-            **self.catalog.counts(),
+            **self._catalog.counts(),
             "model_id": self.model_id,
             "dim": self.dim,
             "index": self._index.kind,
@@ -207,7 +276,7 @@ class Store:
         }
 
     def _raise_if_other_models(self) -> None:
-        others = {m: n for m, n in self.catalog.vector_counts().items() if m != self.model_id}
+        others = {m: n for m, n in self._catalog.vector_counts().items() if m != self.model_id}
         if others:
             listed = ", ".join(f"{m} ({n} items)" for m, n in others.items())
             raise ReindexRequiredError(
@@ -218,7 +287,7 @@ class Store:
     # --- index maintenance ------------------------------------------------------------------
     def _sync(self) -> None:
         """Apply logged vector changes after ``self._seq`` to the in-memory index."""
-        with self.catalog.engine.connect() as conn:  # one snapshot for the log and the vectors
+        with self._catalog.engine.connect() as conn:  # one snapshot for the log and the vectors
             rows = conn.execute(
                 select(vector_log.c.seq, vector_log.c.item_id, vector_log.c.op)
                 .where(vector_log.c.model_id == self.model_id, vector_log.c.seq > self._seq)
@@ -233,7 +302,7 @@ class Store:
             # Ops on one id alternate add/delete: it was indexed iff its first op here is a
             # delete, and must end up indexed iff its last op is an add.
             removed = np.fromiter((i for i, op in first.items() if op == "d"), np.int64)
-            ids, matrix = self.catalog.vectors_for(conn, self.model_id, [i for i, op in last.items() if op == "a"])
+            ids, matrix = self._catalog.vectors_for(conn, self.model_id, [i for i, op in last.items() if op == "a"])
         if not self._index.trained or self._grown_out():
             self._rebuild()
             return
@@ -260,13 +329,13 @@ class Store:
 
     def _rebuild(self) -> None:
         """Build a fresh index from the vectors in SQLite, then swap it in (readers keep the old one meanwhile)."""
-        with self.catalog.engine.connect() as conn:  # a consistent snapshot of vectors and log position
+        with self._catalog.engine.connect() as conn:  # a consistent snapshot of vectors and log position
             seq = conn.execute(text("SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'vector_log'), 0)")).scalar_one()
             count = conn.execute(select(func.count()).select_from(vectors).where(vectors.c.model_id == self.model_id)).scalar_one()
             ids = np.empty(count, np.int64)
             matrix = np.empty((count, self.dim), np.float32)
             filled = 0
-            for batch_ids, batch in self.catalog.iter_vectors(conn, self.model_id):
+            for batch_ids, batch in self._catalog.iter_vectors(conn, self.model_id):
                 ids[filled : filled + len(batch_ids)] = batch_ids
                 matrix[filled : filled + len(batch_ids)] = batch
                 filled += len(batch_ids)
@@ -290,7 +359,7 @@ class Store:
         with self._writer:
             if self._unsaved:
                 self._save()
-        self.catalog.engine.dispose()
+        self._catalog.engine.dispose()
 
     def __enter__(self) -> Store:
         return self
@@ -306,7 +375,7 @@ class Store:
             target = self._index_dir / f"{self._slug}-{seq}.faiss"
             _atomic_write(target, index.save)
         manifest = {
-            "store_id": self.catalog.store_id(),
+            "store_id": self._catalog.store_id(),
             "model_id": self.model_id,
             "dim": self.dim,
             "kind": index.kind,
@@ -317,8 +386,8 @@ class Store:
             "settings": index.settings(),
         }
         _atomic_write(self._manifest_path, lambda path: path.write_text(json.dumps(manifest)))
-        with self.catalog.engine.begin() as conn:
-            self.catalog.set_meta(conn, f"index_seq:{self.model_id}", str(seq))
+        with self._catalog.engine.begin() as conn:
+            self._catalog.set_meta(conn, f"index_seq:{self.model_id}", str(seq))
             conn.execute(delete(vector_log).where(vector_log.c.model_id == self.model_id, vector_log.c.seq <= seq))
         for old in self._index_dir.glob(f"{self._slug}-*.faiss"):
             if old != target:
@@ -331,12 +400,12 @@ class Store:
             manifest = json.loads(self._manifest_path.read_text())
         except (OSError, ValueError):
             return False
-        with self.catalog.engine.connect() as conn:
-            vouched = self.catalog.get_meta(conn, f"index_seq:{self.model_id}")
+        with self._catalog.engine.connect() as conn:
+            vouched = self._catalog.get_meta(conn, f"index_seq:{self.model_id}")
         file = self._index_dir / str(manifest.get("file", ""))
         wanted = manifest.get("kind") == resolve_kind(self.index_kind, int(manifest.get("count", 0)))
         if not (
-            manifest.get("store_id") == self.catalog.store_id()
+            manifest.get("store_id") == self._catalog.store_id()
             and manifest.get("model_id") == self.model_id
             and manifest.get("dim") == self.dim
             and vouched is not None

@@ -54,15 +54,11 @@ async def job_status(job_id: str, request: Request) -> dict:
 @router.delete("/documents/{document_id}", summary="Remove a document and its items from the index")
 async def delete_document(document_id: DocumentId, request: Request) -> dict:
     engine = request.app.state.engine
-    document = engine.store.catalog.document(document_id)
+    document = engine.store.document(document_id)
     if document is None:
         raise not_found(f"document {document_id}")
 
-    def remove() -> None:
-        with engine.store.write() as conn:
-            engine.store.catalog.delete_document(conn, document_id)
-
-    await run_in_threadpool(remove)
+    await run_in_threadpool(engine.store.delete_document, document_id)
     uploads = (engine.settings.data_dir / "uploads").resolve()
     path = Path(document["path"]).resolve()
     if path.is_relative_to(uploads) and path.is_file():  # our own copy of an upload goes too

@@ -6,21 +6,19 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy import select
 
 from spyglass.api.auth import reader
 from spyglass.api.errors import not_found
 from spyglass.api.schemas import ItemId
 from spyglass.content import item_image, jpeg_bytes
+from spyglass.kinds import ItemKind
 from spyglass.retriever.results import parse_bbox
-from spyglass.store.schema import items
 
 router = APIRouter(prefix="/v1/items", tags=["items"], dependencies=[Depends(reader)])
-VISUAL = ("image", "page", "figure", "keyframe")
 
 
 def _row(request: Request, item_id: int) -> dict:
-    row = request.app.state.engine.store.catalog.items([item_id]).get(item_id)
+    row = request.app.state.engine.store.item(item_id)
     if row is None:
         raise not_found(f"item {item_id}")
     return row
@@ -29,13 +27,13 @@ def _row(request: Request, item_id: int) -> dict:
 @router.get("/{item_id}", summary="An item's metadata")
 async def item(item_id: ItemId, request: Request) -> dict:
     row = _row(request, item_id)
-    catalog = request.app.state.engine.store.catalog
-    visual = row["kind"] in VISUAL
+    store = request.app.state.engine.store
+    visual = ItemKind(row["kind"]).visual
     return {
         "item_id": row["id"], "kind": row["kind"], "document_id": row["document_id"], "path": row["path"],
         "mime": row["mime"], "page": row["page"], "bbox": parse_bbox(row["bbox"]), "timestamp": row["timestamp"],
         "text": row["text"], "char_start": row["char_start"], "char_end": row["char_end"], "parent_id": row["parent_id"],
-        "metadata": catalog.metadata_of(row["document_id"]),
+        "metadata": store.metadata(row["document_id"]),
         "thumbnail_url": f"/v1/items/{item_id}/thumbnail" if visual else None,
         "content_url": f"/v1/items/{item_id}/content" if visual else None,
     }
@@ -44,9 +42,7 @@ async def item(item_id: ItemId, request: Request) -> dict:
 @router.get("/{item_id}/thumbnail", summary="A small JPEG of a visual item", response_class=Response,
             responses={200: {"content": {"image/jpeg": {}}}})
 async def thumbnail(item_id: ItemId, request: Request) -> Response:
-    engine = request.app.state.engine
-    with engine.store.catalog.engine.connect() as conn:
-        data = conn.execute(select(items.c.thumbnail).where(items.c.id == item_id)).scalar()
+    data = request.app.state.engine.store.thumbnail(item_id)
     if data is None:
         raise not_found(f"thumbnail of item {item_id}")
     return Response(data, media_type="image/jpeg", headers={"Cache-Control": "max-age=86400"})
@@ -56,9 +52,9 @@ async def thumbnail(item_id: ItemId, request: Request) -> Response:
             response_class=Response, responses={200: {"content": {"image/jpeg": {}}}})
 async def content(item_id: ItemId, request: Request, max_side: Annotated[int, Query(ge=64, le=4096)] = 1600) -> Response:
     row = _row(request, item_id)
-    if row["kind"] not in VISUAL:
+    if not ItemKind(row["kind"]).visual:
         raise not_found(f"visual content of item {item_id} (a {row['kind']})")
-    if row["kind"] == "keyframe":
+    if row["kind"] == ItemKind.KEYFRAME:
         return await thumbnail(item_id, request)
     image = await run_in_threadpool(item_image, row, max_side=max_side)
     return Response(jpeg_bytes(image, quality=90), media_type="image/jpeg")

@@ -1,0 +1,64 @@
+"""The kinds of things Spyglass indexes, named once.
+
+``FileKind`` is what a file is (decided by sniffing its content); ``ItemKind`` is
+what a retrievable unit is. Both are ``StrEnum`` s, so they compare equal to the
+strings stored in the catalog and sent over the API, and every module asks these
+properties instead of keeping its own list of names.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class FileKind(StrEnum):
+    IMAGE = "image"
+    PDF = "pdf"
+    TEXT = "text"
+    MARKDOWN = "markdown"
+    HTML = "html"
+    VIDEO = "video"
+
+    @property
+    def family(self) -> FileKind:
+        """What ``--only`` selects by: Markdown and HTML are text."""
+        return FileKind.TEXT if self in (FileKind.TEXT, FileKind.MARKDOWN, FileKind.HTML) else self
+
+
+FAMILIES = tuple(kind for kind in FileKind if kind.family == kind)
+
+
+class ItemKind(StrEnum):
+    IMAGE = "image"  # a photo or other image file
+    PAGE = "page"  # a rendered PDF page
+    FIGURE = "figure"  # an image cropped from a PDF page
+    KEYFRAME = "keyframe"  # a frame of a video
+    CHUNK = "chunk"  # a short span of text, embedded and BM25-searchable
+    PASSAGE = "passage"  # a chunk's surrounding text, for answers; not searched itself
+
+    @property
+    def visual(self) -> bool:
+        """Has pixels: embedded from an image, shown with a thumbnail."""
+        return self in (ItemKind.IMAGE, ItemKind.PAGE, ItemKind.FIGURE, ItemKind.KEYFRAME)
+
+    @property
+    def textual(self) -> bool:
+        """Searched by its text (dense and BM25)."""
+        return self is ItemKind.CHUNK
+
+    @property
+    def modality(self) -> str | None:
+        return "image" if self.visual else "text" if self.textual else None
+
+
+VISUAL_KINDS = tuple(kind for kind in ItemKind if kind.visual)
+TEXT_KINDS = tuple(kind for kind in ItemKind if kind.textual)
+MODALITIES = {"image": VISUAL_KINDS, "text": TEXT_KINDS}
+KIND_ALIASES = {"photo": ItemKind.IMAGE, "photos": ItemKind.IMAGE, "images": ItemKind.IMAGE, "pages": ItemKind.PAGE,
+                "figures": ItemKind.FIGURE, "chunks": ItemKind.CHUNK, "text": ItemKind.CHUNK,
+                "keyframes": ItemKind.KEYFRAME}
+
+
+def item_kind(name: str) -> ItemKind:
+    """An item kind from a user's word for it (``photo``, ``pages`` ...); ValueError for unknown words."""
+    return KIND_ALIASES.get(name) or ItemKind(name)
