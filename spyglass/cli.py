@@ -124,7 +124,7 @@ def index(
     """Index a folder or file: new and edited files are embedded, renames moved, deleted files removed."""
     from dataclasses import asdict
 
-    from spyglass.indexer.indexer import KINDS
+    from spyglass.kinds import FAMILIES as KINDS
 
     for kind in only or []:
         if kind not in KINDS:

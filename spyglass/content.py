@@ -13,6 +13,7 @@ from PIL import Image
 
 from spyglass.errors import ImageLoadError
 from spyglass.images import open_image
+from spyglass.kinds import ItemKind
 
 PAGE_SCALE = 2.0  # 144 dpi: small print stays legible for a vision-language model
 
@@ -24,10 +25,11 @@ def item_image(row: dict, *, max_side: int = 1024) -> Image.Image:
     Keyframes fall back to their stored thumbnail; a figure is cropped from its page.
     """
     kind, path = row["kind"], row["path"]
-    if kind == "image":
+    if kind == ItemKind.IMAGE:
         image = open_image(path, min_side=max_side // 2)
-    elif kind in ("page", "figure"):
-        image = _render_page(path, row["page"], json.loads(row["bbox"]) if kind == "figure" and row.get("bbox") else None)
+    elif kind in (ItemKind.PAGE, ItemKind.FIGURE):
+        bbox = json.loads(row["bbox"]) if kind == ItemKind.FIGURE and row.get("bbox") else None
+        image = _render_page(path, row["page"], bbox)
     elif row.get("thumbnail"):
         image = Image.open(io.BytesIO(row["thumbnail"])).convert("RGB")
     else:

@@ -8,6 +8,7 @@ from pathlib import Path
 from fastapi import HTTPException, UploadFile
 
 from spyglass.indexer.sniff import sniff
+from spyglass.kinds import FileKind
 from spyglass.settings import Settings
 
 CHUNK = 1 << 20
@@ -21,7 +22,7 @@ async def read_upload(upload: UploadFile, settings: Settings, *, images_only: bo
         if len(data) > limit:
             raise HTTPException(413, f"upload larger than {settings.max_upload_mb:g} MB")
     kind, _ = sniff(Path(upload.filename or "upload"), bytes(data[:4096]))
-    if kind is None or (images_only and kind != "image"):
+    if kind is None or (images_only and kind != FileKind.IMAGE):
         wanted = "an image" if images_only else "an image, PDF, text, HTML or video file"
         raise HTTPException(415, f"{upload.filename or 'upload'} is not {wanted}")
     return bytes(data)

@@ -16,14 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from spyglass.encoders import Encoder
-from spyglass.indexer.loaders import load
+from spyglass.indexer.loaders import LoadOptions, load
 from spyglass.indexer.pipeline import Outcome, run_pipeline
 from spyglass.indexer.plan import Plan, make_plan
 from spyglass.indexer.progress import IndexProgress
 from spyglass.indexer.walk import FileEntry, walk
+from spyglass.kinds import FileKind
 from spyglass.store import Store, Transaction
-
-KINDS = ("image", "pdf", "text", "video")
 
 
 @dataclass
@@ -70,7 +69,8 @@ class Indexer:
         if not root.exists() and not root.is_symlink():
             raise FileNotFoundError(f"{root} does not exist")
         entries, problems = walk(root, include, exclude)
-        allowed = frozenset(kinds) if kinds else None
+        allowed = frozenset(FileKind(kind) for kind in kinds) if kinds else None
+        options = LoadOptions(min_side=self.encoder.image_size, max_pixels=self.max_image_pixels)
         with self.store.write() as tx:
             source_id = tx.ensure_source("folder" if root.is_dir() else "file", str(root))
         # Planning hashes new files, which can take minutes: do it on a read snapshot, not holding the write lock.
@@ -81,7 +81,7 @@ class Indexer:
         meter = IndexProgress(len(plan.to_load), enabled=progress)
 
         def load_job(job: tuple[FileEntry, str | None]):
-            return load(job[0].path, kinds=allowed, min_side=self.encoder.image_size, max_pixels=self.max_image_pixels)
+            return load(job[0].path, options, kinds=allowed)
 
         def write(group: list[Outcome]) -> None:
             with self.store.write() as tx:

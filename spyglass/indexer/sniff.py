@@ -7,49 +7,50 @@ from __future__ import annotations
 
 from pathlib import Path
 
-TEXT_SUFFIXES = {".txt": "text", ".text": "text", ".md": "markdown", ".markdown": "markdown", ".html": "html", ".htm": "html"}
+from spyglass.kinds import FileKind
+
+TEXT_SUFFIXES = {".txt": FileKind.TEXT, ".text": FileKind.TEXT, ".md": FileKind.MARKDOWN, ".markdown": FileKind.MARKDOWN,
+                 ".html": FileKind.HTML, ".htm": FileKind.HTML}
+TEXT_MIMES = {FileKind.TEXT: "text/plain", FileKind.MARKDOWN: "text/markdown", FileKind.HTML: "text/html"}
 _IMAGE_BRANDS = (b"heic", b"heix", b"hevc", b"mif1", b"msf1", b"avif", b"avis")
 _VIDEO_BRANDS = (b"isom", b"iso2", b"mp41", b"mp42", b"avc1", b"qt  ", b"M4V ", b"dash", b"3gp4", b"3gp5")
 
 
-def sniff(path: Path, head: bytes) -> tuple[str | None, str]:
-    """(kind, MIME type) from the file's first bytes; kind is None for unsupported files.
-
-    Kinds: image, pdf, video, text, markdown, html.
-    """
+def sniff(path: Path, head: bytes) -> tuple[FileKind | None, str]:
+    """(kind, MIME type) from the file's first bytes; kind is None for unsupported files."""
     if head.startswith(b"\xff\xd8\xff"):
-        return "image", "image/jpeg"
+        return FileKind.IMAGE, "image/jpeg"
     if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image", "image/png"
+        return FileKind.IMAGE, "image/png"
     if head[:6] in (b"GIF87a", b"GIF89a"):
-        return "image", "image/gif"
+        return FileKind.IMAGE, "image/gif"
     if head.startswith(b"BM"):
-        return "image", "image/bmp"
+        return FileKind.IMAGE, "image/bmp"
     if head[:4] in (b"II*\x00", b"MM\x00*"):
-        return "image", "image/tiff"
+        return FileKind.IMAGE, "image/tiff"
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "image", "image/webp"
+        return FileKind.IMAGE, "image/webp"
     if head.startswith(b"\x00\x00\x00\x0cjP  ") or head.startswith(b"\xff\x4f\xff\x51"):
-        return "image", "image/jp2"
+        return FileKind.IMAGE, "image/jp2"
     if len(head) > 2 and head[0:1] == b"P" and head[1:2] in b"1234567" and head[2:3] in b" \t\r\n":
-        return "image", "image/x-portable-anymap"
+        return FileKind.IMAGE, "image/x-portable-anymap"
     if head.startswith(b"%PDF-"):
-        return "pdf", "application/pdf"
+        return FileKind.PDF, "application/pdf"
     if head[4:8] == b"ftyp":
         brand = head[8:12]
         if brand in _IMAGE_BRANDS:
-            return "image", "image/avif" if brand.startswith(b"avi") else "image/heic"
+            return FileKind.IMAGE, "image/avif" if brand.startswith(b"avi") else "image/heic"
         if brand in _VIDEO_BRANDS or brand.startswith(b"3g"):
-            return "video", "video/mp4"
+            return FileKind.VIDEO, "video/mp4"
     if head.startswith(b"\x1a\x45\xdf\xa3"):
-        return "video", "video/webm"
+        return FileKind.VIDEO, "video/webm"
     if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
-        return "video", "video/x-msvideo"
+        return FileKind.VIDEO, "video/x-msvideo"
     if b"\x00" in head and not head.startswith((b"\xff\xfe", b"\xfe\xff")):
         return None, "application/octet-stream"
     kind = TEXT_SUFFIXES.get(path.suffix.lower())
     if kind is None and head.lstrip()[:15].lower().startswith((b"<!doctype html", b"<html")):
-        kind = "html"
+        kind = FileKind.HTML
     if kind is None:
         return None, "application/octet-stream"
-    return kind, {"text": "text/plain", "markdown": "text/markdown", "html": "text/html"}[kind]
+    return kind, TEXT_MIMES[kind]

@@ -1,46 +1,31 @@
-"""Loaders, one per kind of file, chosen by the sniffed content type."""
+"""Loaders, one module per kind of file, found through the MIME registry in ``base``."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from spyglass.indexer.loaders.base import ItemDraft, LoadedDocument, LoadError
+from spyglass.indexer.loaders import image, pdf, text, video  # noqa: F401 - importing registers them
+from spyglass.indexer.loaders.base import ItemDraft, LoadedDocument, LoadError, LoadOptions, loader_for, register_loader
 from spyglass.indexer.sniff import sniff
+from spyglass.kinds import FileKind
 
-__all__ = ["ItemDraft", "LoadError", "LoadedDocument", "load"]
+__all__ = ["ItemDraft", "LoadError", "LoadOptions", "LoadedDocument", "load", "register_loader"]
 
 
-def load(path: Path, *, kinds: frozenset[str] | None, min_side: int, max_pixels: int) -> LoadedDocument:
+def load(path: Path, options: LoadOptions, *, kinds: frozenset[FileKind] | None = None) -> LoadedDocument:
     """Load one file into a document, or raise :class:`LoadError` with the reason.
 
-    ``kinds`` restricts a source to some kinds (e.g. only images); other files are
-    reported, since a photo folder's stray file is worth knowing about.
+    ``kinds`` restricts a source to some file families (e.g. only images); other files
+    are reported, since a photo folder's stray file is worth knowing about.
     """
     with open(path, "rb") as handle:
         head = handle.read(4096)
     if not head:
         raise LoadError("empty file")
     kind, mime = sniff(path, head)
-    if kind is None:
+    loader = loader_for(mime) if kind is not None else None
+    if kind is None or loader is None:
         raise LoadError(f"unsupported file type ({path.suffix or 'no extension'}, content not recognised)")
-    if kinds is not None and _family(kind) not in kinds:
-        raise LoadError(f"{_family(kind)} file; this source indexes only {', '.join(sorted(kinds))}")
-    if kind == "image":
-        from spyglass.indexer.loaders.image import load_image
-
-        return load_image(path, mime, min_side=min_side, max_pixels=max_pixels)
-    if kind == "pdf":
-        from spyglass.indexer.loaders.pdf import load_pdf
-
-        return load_pdf(path, mime)
-    if kind == "video":
-        from spyglass.indexer.loaders.video import load_video
-
-        return load_video(path, mime)
-    from spyglass.indexer.loaders.text import load_text
-
-    return load_text(path, kind, mime, path.read_bytes())
-
-
-def _family(kind: str) -> str:
-    return "text" if kind in ("text", "markdown", "html") else kind
+    if kinds is not None and kind.family not in kinds:
+        raise LoadError(f"{kind.family} file; this source indexes only {', '.join(sorted(kinds))}")
+    return loader(path, mime, kind, options)

@@ -1,12 +1,16 @@
-"""What loaders produce: a document's metadata and its items, ready to embed and store."""
+"""What loaders produce (a document's metadata and its items, ready to embed and store), and how
+loaders register: by MIME type or MIME prefix, so a new format is one new module."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from PIL import Image
+
+from spyglass.kinds import FileKind
 
 
 @dataclass
@@ -50,3 +54,29 @@ class LoadedDocument:
 
 class LoadError(Exception):
     """A file that cannot be indexed; the message is the reason users see."""
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    min_side: int = 224  # the encoder's input size: images may be decoded at reduced scale down to it
+    max_pixels: int = 178_956_970  # decompression-bomb guard
+
+
+Loader = Callable[[Path, str, FileKind, LoadOptions], LoadedDocument]
+_LOADERS: dict[str, Loader] = {}
+
+
+def register_loader(*mimes: str) -> Callable[[Loader], Loader]:
+    """Register a loader for MIME types (``application/pdf``) or prefixes (``image/``)."""
+
+    def decorate(loader: Loader) -> Loader:
+        for mime in mimes:
+            _LOADERS[mime] = loader
+        return loader
+
+    return decorate
+
+
+def loader_for(mime: str) -> Loader | None:
+    """The loader registered for ``mime`` exactly, else for its prefix (``image/``)."""
+    return _LOADERS.get(mime) or _LOADERS.get(mime.split("/", 1)[0] + "/")

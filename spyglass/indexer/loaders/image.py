@@ -10,17 +10,19 @@ from PIL import ExifTags, Image
 
 from spyglass.errors import ImageLoadError
 from spyglass.images import open_image, thumbnail
-from spyglass.indexer.loaders.base import ItemDraft, LoadedDocument, LoadError
+from spyglass.indexer.loaders.base import ItemDraft, LoadedDocument, LoadError, LoadOptions, register_loader
+from spyglass.kinds import FileKind, ItemKind
 
 
-def load_image(path: Path, mime: str, *, min_side: int, max_pixels: int) -> LoadedDocument:
-    try:
-        image = open_image(path, min_side=max(min_side, 192), max_pixels=max_pixels)  # 192: enough for a 256 thumbnail
+@register_loader("image/")
+def load_image(path: Path, mime: str, kind: FileKind, options: LoadOptions) -> LoadedDocument:
+    try:  # 192: enough for a 256 thumbnail
+        image = open_image(path, min_side=max(options.min_side, 192), max_pixels=options.max_pixels)
     except ImageLoadError as exc:
         raise LoadError(str(exc).removeprefix(f"{path}: ")) from None
     metadata = {"width": image.width, "height": image.height, **exif_metadata(path)}
-    item = ItemDraft(kind="image", image=image, thumbnail=thumbnail(image))
-    return LoadedDocument(path, "image", mime, [item], metadata)
+    item = ItemDraft(kind=ItemKind.IMAGE, image=image, thumbnail=thumbnail(image))
+    return LoadedDocument(path, kind, mime, [item], metadata)
 
 
 def exif_metadata(path: Path) -> dict[str, Any]:

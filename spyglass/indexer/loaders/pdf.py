@@ -14,8 +14,9 @@ from pathlib import Path
 import pypdfium2 as pdfium
 
 from spyglass.images import thumbnail
-from spyglass.indexer.loaders.base import ItemDraft, LoadedDocument, LoadError
+from spyglass.indexer.loaders.base import ItemDraft, LoadedDocument, LoadError, LoadOptions, register_loader
 from spyglass.indexer.loaders.text import add_passages
+from spyglass.kinds import FileKind, ItemKind
 
 RENDER_SCALE = 1.5  # 108 dpi: figure crops stay legible, pages render in tens of ms
 MIN_FIGURE_FRACTION = 0.01  # of the page area (small diagrams count)
@@ -23,13 +24,14 @@ MIN_FIGURE_SIDE = 40.0  # points
 _FIGURE_TYPES = (pdfium.raw.FPDF_PAGEOBJ_IMAGE, pdfium.raw.FPDF_PAGEOBJ_FORM)
 
 
-def load_pdf(path: Path, mime: str, *, max_pages: int = 2000) -> LoadedDocument:
+@register_loader("application/pdf")
+def load_pdf(path: Path, mime: str, kind: FileKind, options: LoadOptions, *, max_pages: int = 2000) -> LoadedDocument:
     try:
         pdf = pdfium.PdfDocument(str(path))
     except pdfium.PdfiumError as exc:
         raise LoadError(f"cannot open PDF ({exc})") from None
     try:
-        document = LoadedDocument(path, "pdf", mime, metadata=_metadata(pdf))
+        document = LoadedDocument(path, kind, mime, metadata=_metadata(pdf))
         problems = []
         for number in range(min(len(pdf), max_pages)):
             try:
@@ -51,11 +53,11 @@ def _load_page(pdf: pdfium.PdfDocument, number: int, items: list[ItemDraft]) -> 
         width, height = page.get_size()
         render = page.render(scale=RENDER_SCALE).to_pil().convert("RGB")
         page_index = len(items)
-        items.append(ItemDraft(kind="page", image=render, page=number + 1, bbox=(0, 0, width, height),
+        items.append(ItemDraft(kind=ItemKind.PAGE, image=render, page=number + 1, bbox=(0, 0, width, height),
                                thumbnail=thumbnail(render)))
         for box in figure_boxes(page, width, height):
             crop = render.crop(tuple(round(v * RENDER_SCALE) for v in box))
-            items.append(ItemDraft(kind="figure", image=crop, page=number + 1, bbox=box, parent=page_index,
+            items.append(ItemDraft(kind=ItemKind.FIGURE, image=crop, page=number + 1, bbox=box, parent=page_index,
                                    thumbnail=thumbnail(crop)))
         textpage = page.get_textpage()
         text = textpage.get_text_range()

@@ -11,7 +11,8 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 from spyglass.indexer.chunking import passages
-from spyglass.indexer.loaders.base import ItemDraft, LoadedDocument, LoadError
+from spyglass.indexer.loaders.base import ItemDraft, LoadedDocument, LoadError, LoadOptions, register_loader
+from spyglass.kinds import FileKind, ItemKind
 
 _MD_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$", re.MULTILINE)
 _ENCODINGS = ("utf-8", "utf-16", "cp1252")
@@ -31,11 +32,12 @@ def decode(data: bytes) -> tuple[str, str]:
         raise LoadError("not valid UTF-8, UTF-16 or Windows-1252 text") from None
 
 
-def load_text(path: Path, kind: str, mime: str, data: bytes) -> LoadedDocument:
-    raw, encoding = decode(data)
-    if kind == "html":
+@register_loader("text/")
+def load_text(path: Path, mime: str, kind: FileKind, options: LoadOptions) -> LoadedDocument:
+    raw, encoding = decode(path.read_bytes())
+    if kind == FileKind.HTML:
         text, sections, title = html_sections(raw)
-    elif kind == "markdown":
+    elif kind == FileKind.MARKDOWN:
         text, sections, title = raw, markdown_sections(raw), None
     else:
         text, sections, title = raw, [(None, 0, len(raw))], None
@@ -55,11 +57,11 @@ def add_passages(items: list[ItemDraft], text: str, start: int, end: int, *, con
     for passage in passages(text, start, end):
         parent = len(items)
         span = passage.span
-        items.append(ItemDraft(kind="passage", text=text[span.start : span.end], page=page,
+        items.append(ItemDraft(kind=ItemKind.PASSAGE, text=text[span.start : span.end], page=page,
                                char_start=span.start, char_end=span.end))
         for chunk in passage.chunks:
             body = text[chunk.start : chunk.end]
-            items.append(ItemDraft(kind="chunk", text=body, embed_text=f"{context}: {body}" if context else body,
+            items.append(ItemDraft(kind=ItemKind.CHUNK, text=body, embed_text=f"{context}: {body}" if context else body,
                                    page=page, char_start=chunk.start, char_end=chunk.end, parent=parent))
 
 

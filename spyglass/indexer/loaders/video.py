@@ -7,14 +7,16 @@ from pathlib import Path
 import numpy as np
 
 from spyglass.images import thumbnail
-from spyglass.indexer.loaders.base import ItemDraft, LoadedDocument, LoadError
+from spyglass.indexer.loaders.base import ItemDraft, LoadedDocument, LoadError, LoadOptions, register_loader
+from spyglass.kinds import FileKind, ItemKind
 
 INTERVAL_S = 10.0
 SCENE_CHANGE = 0.25  # mean absolute difference of 16x16 colour thumbnails, 0..1 (grey misses hue cuts)
 MAX_KEYFRAMES = 300
 
 
-def load_video(path: Path, mime: str) -> LoadedDocument:
+@register_loader("video/")
+def load_video(path: Path, mime: str, kind: FileKind, options: LoadOptions) -> LoadedDocument:
     try:
         import av
     except ImportError:
@@ -23,7 +25,7 @@ def load_video(path: Path, mime: str) -> LoadedDocument:
         container = av.open(str(path))
     except (av.error.FFmpegError, OSError) as exc:
         raise LoadError(f"cannot open video ({exc})") from None
-    document = LoadedDocument(path, "video", mime)
+    document = LoadedDocument(path, kind, mime)
     try:
         stream = container.streams.video[0] if container.streams.video else None
         if stream is None:
@@ -38,7 +40,7 @@ def load_video(path: Path, mime: str) -> LoadedDocument:
             changed = last_small is not None and float(np.abs(small - last_small).mean()) > SCENE_CHANGE
             if due or changed:
                 image = frame.to_image().convert("RGB")
-                document.items.append(ItemDraft(kind="keyframe", image=image, timestamp=round(float(frame.time), 3),
+                document.items.append(ItemDraft(kind=ItemKind.KEYFRAME, image=image, timestamp=round(float(frame.time), 3),
                                                 thumbnail=thumbnail(image)))
                 last_time = frame.time
                 if len(document.items) >= MAX_KEYFRAMES:
