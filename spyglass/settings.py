@@ -51,8 +51,8 @@ class Settings(BaseSettings):
     batch_size: int = Field(64, ge=1, description="Images or texts per encoder call.")
     threads: int = Field(0, ge=0, description="Torch CPU threads; 0 keeps torch's default.")
     prompt_ensemble: bool = Field(False, description="Average text queries over prompt templates.")
-    index: Literal["auto", "flat", "ivf", "hnsw"] = Field(
-        "auto", description="Vector index: exact below 50k items and IVF above (auto), or forced."
+    index: str = Field(
+        "auto", description="Vector index backend: auto (exact below 50k items, IVF above), flat, ivf, hnsw, or a registered one."
     )
     index_options: dict[str, int] = Field(
         default_factory=dict, description="Index knobs: nprobe, nlist (ivf); m, ef_construction, ef_search (hnsw)."

@@ -8,6 +8,7 @@ import threading
 
 import numpy as np
 import pytest
+import numpy_backend  # noqa: F401 - registers the toy "numpy" backend
 from store_helpers import add_batch, clustered, exact_top
 
 from spyglass.errors import ModelMismatchError, ReindexRequiredError
@@ -15,7 +16,7 @@ from spyglass.store import Store
 from spyglass.store import store as store_module
 from spyglass.store.migrations import LATEST, migrate
 
-KINDS = ["flat", "ivf", "hnsw"]
+KINDS = ["flat", "ivf", "hnsw", "numpy"]  # numpy: a toy backend registered by tests/numpy_backend.py
 DIM = 32
 
 

@@ -35,7 +35,7 @@ from spyglass.filters import Filters
 from spyglass.store.catalog import Catalog
 from spyglass.store.db import open_engine
 from spyglass.store.filters import allowed_items
-from spyglass.store.index import VectorIndex, create_index, resolve_kind
+from spyglass.store.index import VectorIndex, backend, create_index, resolve_kind
 from spyglass.store.index.base import as_vectors
 from spyglass.store.rwlock import RWLock
 from spyglass.store.schema import vector_log, vectors
@@ -372,7 +372,7 @@ class Store:
         self._index_dir.mkdir(parents=True, exist_ok=True)
         with self._lock.read():  # the index cannot change while it is written
             seq, index = self._seq, self._index
-            target = self._index_dir / f"{self._slug}-{seq}.faiss"
+            target = self._index_dir / f"{self._slug}-{seq}{index.file_suffix}"
             _atomic_write(target, index.save)
         manifest = {
             "store_id": self._catalog.store_id(),
@@ -389,7 +389,7 @@ class Store:
         with self._catalog.engine.begin() as conn:
             self._catalog.set_meta(conn, f"index_seq:{self.model_id}", str(seq))
             conn.execute(delete(vector_log).where(vector_log.c.model_id == self.model_id, vector_log.c.seq <= seq))
-        for old in self._index_dir.glob(f"{self._slug}-*.faiss"):
+        for old in self._index_dir.glob(f"{self._slug}-*"):
             if old != target:
                 old.unlink(missing_ok=True)
         self._unsaved = 0
@@ -415,11 +415,9 @@ class Store:
         ):
             log.info("saved index at %s is not usable for this catalog; rebuilding", self._manifest_path)
             return False
-        from spyglass.store.index import BACKENDS
-
         try:
-            index = BACKENDS[manifest["kind"]].load(file, self.dim, manifest.get("settings", {}))
-        except (RuntimeError, KeyError) as exc:  # faiss raises RuntimeError on a corrupt file
+            index = backend(manifest["kind"]).load(file, self.dim, manifest.get("settings", {}))
+        except (RuntimeError, ValueError, KeyError) as exc:  # faiss raises RuntimeError on a corrupt file
             log.warning("saved index %s cannot be read (%s); rebuilding", file, exc)
             return False
         self._index, self._seq, self._built_for = index, int(manifest["seq"]), int(manifest.get("built_for", 0))

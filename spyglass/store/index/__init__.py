@@ -1,4 +1,9 @@
-"""Vector index backends (one per file) and the factory that picks one by collection size."""
+"""Vector index backends, one per file, found by name through a registry.
+
+A new backend is one module with a :class:`VectorIndex` subclass, registered with
+``register_backend`` (the FAISS family below registers itself here). ``auto`` picks
+exact search for small collections and IVF for large ones.
+"""
 
 from __future__ import annotations
 
@@ -7,34 +12,48 @@ from spyglass.store.index.flat import FlatIndex
 from spyglass.store.index.hnsw import HNSWIndex
 from spyglass.store.index.ivf import IVFIndex
 
-BACKENDS: dict[str, type[VectorIndex]] = {"flat": FlatIndex, "ivf": IVFIndex, "hnsw": HNSWIndex}
-KINDS = ("auto", *BACKENDS)
+_BACKENDS: dict[str, type[VectorIndex]] = {}
 # Exact search over 50k x 512 floats is ~5 ms on one core; beyond that an IVF index wins.
 AUTO_FLAT_LIMIT = 50_000
+
+
+def register_backend(backend: type[VectorIndex]) -> type[VectorIndex]:
+    """Make ``backend`` selectable as ``index = backend.kind``; usable as a class decorator."""
+    if backend.kind == "auto":
+        raise ValueError("'auto' is reserved for the size-based choice")
+    _BACKENDS[backend.kind] = backend
+    return backend
+
+
+def backend(kind: str) -> type[VectorIndex]:
+    """The registered backend class for ``kind`` (a concrete name, not ``auto``)."""
+    try:
+        return _BACKENDS[kind]
+    except KeyError:
+        raise ValueError(f"unknown index kind {kind!r}; choose one of {', '.join(kinds())}") from None
+
+
+def kinds() -> tuple[str, ...]:
+    return ("auto", *_BACKENDS)
 
 
 def resolve_kind(kind: str, count: int) -> str:
     """``auto`` means exact search for small collections and IVF for large ones."""
     if kind == "auto":
         return "flat" if count < AUTO_FLAT_LIMIT else "ivf"
-    if kind not in BACKENDS:
-        raise ValueError(f"unknown index kind {kind!r}; choose one of {', '.join(KINDS)}")
-    return kind
+    return backend(kind).kind
 
 
 def create_index(kind: str, dim: int, count: int, options: dict | None = None) -> VectorIndex:
-    """A new, empty index of ``kind`` sized for ``count`` vectors; ``options`` are the backend's knobs."""
-    options = dict(options or {})
-    concrete = resolve_kind(kind, count)
-    if concrete == "ivf":
-        options.setdefault("expected", count)
-    if concrete == "flat":
-        options = {}
-    elif concrete == "hnsw":
-        options = {key: value for key, value in options.items() if key in ("m", "ef_construction", "ef_search")}
-    else:
-        options = {key: value for key, value in options.items() if key in ("nlist", "expected", "nprobe")}
-    return BACKENDS[concrete](dim, **options)
+    """A new, empty index of ``kind`` sized for ``count`` vectors; options it does not declare are dropped."""
+    cls = backend(resolve_kind(kind, count))
+    accepted = {key: value for key, value in (options or {}).items() if key in cls.options}
+    if cls.sized:
+        accepted["expected"] = count
+    return cls(dim, **accepted)
 
 
-__all__ = ["BACKENDS", "KINDS", "VectorIndex", "create_index", "resolve_kind"]
+for _builtin in (FlatIndex, IVFIndex, HNSWIndex):
+    register_backend(_builtin)
+
+__all__ = ["VectorIndex", "backend", "create_index", "kinds", "register_backend", "resolve_kind"]

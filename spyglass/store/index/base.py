@@ -1,7 +1,9 @@
 """The vector index interface: a derived, rebuildable accelerator over vectors kept in SQLite.
 
-Ids are item ids. Scores are inner products of unit vectors (cosine). Each backend
-(one file each) states whether it needs training and how it honours an allow-list.
+Ids are item ids; scores are inner products of unit vectors (cosine). A backend
+(one file each) declares its name, the options it accepts and whether it needs
+training, and implements add/remove/search and persistence. The store relies on
+nothing else, so a backend may be FAISS, plain numpy, or a remote vector database.
 """
 
 from __future__ import annotations
@@ -10,43 +12,46 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import ClassVar
 
-import faiss
 import numpy as np
 
 
 class VectorIndex(ABC):
     """Add, remove and search vectors by integer id."""
 
-    kind: ClassVar[str]
+    kind: ClassVar[str]  # the name settings use (``index = "hnsw"``)
+    options: ClassVar[tuple[str, ...]] = ()  # keyword arguments the constructor accepts from settings
+    sized: ClassVar[bool] = False  # True: the constructor takes ``expected`` (the collection size it is built for)
+    file_suffix: ClassVar[str] = ".index"
 
-    def __init__(self, index: faiss.Index, dim: int) -> None:
-        self.index = index
+    def __init__(self, dim: int) -> None:
         self.dim = dim
 
     @property
+    @abstractmethod
     def ntotal(self) -> int:
         """Number of live vectors."""
-        return int(self.index.ntotal)
 
     @property
     def trained(self) -> bool:
-        return bool(self.index.is_trained)
+        return True
 
     def train(self, sample: np.ndarray) -> None:  # noqa: B027 - most indexes need no training
-        """Fit quantisers on a representative sample (only IVF needs it)."""
-
-    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
-        self.index.add_with_ids(as_vectors(vectors), as_ids(ids))
-
-    def remove(self, ids: np.ndarray) -> None:
-        """Remove ids (unknown ids are ignored); backends that cannot remove override this."""
-        self.index.remove_ids(selector(ids))
+        """Fit quantisers on a representative sample (only quantising backends need it)."""
 
     @abstractmethod
-    def search(
-        self, queries: np.ndarray, k: int, allow: np.ndarray | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Top-``k`` (scores, ids) per query; ids of -1 pad short rows. ``allow`` restricts to those ids."""
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        """Add vectors under ``ids``; ValueError if the backend cannot take one of them (the store rebuilds)."""
+
+    @abstractmethod
+    def remove(self, ids: np.ndarray) -> None:
+        """Remove ids; unknown ids are ignored."""
+
+    @abstractmethod
+    def search(self, queries: np.ndarray, k: int, allow: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` (scores, ids) per query, float32 and int64 arrays; ids of -1 pad short rows.
+
+        ``allow`` (sorted int64 ids) restricts the search to those ids.
+        """
 
     @property
     def needs_rebuild(self) -> bool:
@@ -57,18 +62,17 @@ class VectorIndex(ABC):
         """Search knobs and state worth persisting next to the index file."""
         return {}
 
+    @abstractmethod
     def save(self, path: Path) -> None:
-        faiss.write_index(self.index, str(path))
+        """Write the index to ``path`` (the store makes the write atomic)."""
 
     @classmethod
+    @abstractmethod
     def load(cls, path: Path, dim: int, settings: dict) -> VectorIndex:
-        index = cls.__new__(cls)
-        VectorIndex.__init__(index, faiss.read_index(str(path)), dim)
-        index._restore(settings)
-        return index
+        """Read an index saved by :meth:`save`, with the ``settings()`` saved beside it.
 
-    def _restore(self, settings: dict) -> None:  # noqa: B027 - stateless backends keep nothing
-        """Re-apply what ``settings()`` returned when the index was saved."""
+        Raise ValueError or RuntimeError for an unreadable file: the store then rebuilds.
+        """
 
 
 def as_ids(ids) -> np.ndarray:
@@ -77,7 +81,3 @@ def as_ids(ids) -> np.ndarray:
 
 def as_vectors(vectors) -> np.ndarray:
     return np.ascontiguousarray(vectors, dtype=np.float32)
-
-
-def selector(ids: np.ndarray) -> faiss.IDSelector:
-    return faiss.IDSelectorBatch(as_ids(ids))

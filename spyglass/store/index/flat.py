@@ -5,10 +5,11 @@ from __future__ import annotations
 import faiss
 import numpy as np
 
-from spyglass.store.index.base import VectorIndex, as_vectors, selector
+from spyglass.store.index.base import as_vectors
+from spyglass.store.index.faiss_base import FaissIndex, selector
 
 
-class FlatIndex(VectorIndex):
+class FlatIndex(FaissIndex):
     kind = "flat"
 
     def __init__(self, dim: int) -> None:

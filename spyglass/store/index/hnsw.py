@@ -10,13 +10,15 @@ from __future__ import annotations
 import faiss
 import numpy as np
 
-from spyglass.store.index.base import VectorIndex, as_ids, as_vectors, selector
+from spyglass.store.index.base import as_ids, as_vectors
+from spyglass.store.index.faiss_base import FaissIndex, selector
 
 REBUILD_FRACTION = 0.2
 
 
-class HNSWIndex(VectorIndex):
+class HNSWIndex(FaissIndex):
     kind = "hnsw"
+    options = ("m", "ef_construction", "ef_search")
 
     def __init__(self, dim: int, m: int = 32, ef_construction: int = 80, ef_search: int = 128) -> None:
         graph = faiss.IndexHNSWFlat(dim, m, faiss.METRIC_INNER_PRODUCT)

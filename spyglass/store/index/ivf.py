@@ -11,13 +11,16 @@ import math
 import faiss
 import numpy as np
 
-from spyglass.store.index.base import VectorIndex, as_vectors, selector
+from spyglass.store.index.base import as_vectors
+from spyglass.store.index.faiss_base import FaissIndex, selector
 
 TRAIN_POINTS_PER_CELL = 64  # faiss warns below 39; more adds build time with little recall gain
 
 
-class IVFIndex(VectorIndex):
+class IVFIndex(FaissIndex):
     kind = "ivf"
+    options = ("nlist", "nprobe")
+    sized = True
 
     def __init__(self, dim: int, nlist: int | None = None, expected: int = 100_000, nprobe: int = 32) -> None:
         nlist = nlist or suggested_nlist(expected)
