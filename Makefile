@@ -16,8 +16,11 @@ demo: $(VENV)/.installed
 	$(VENV)/bin/spyglass models
 	$(VENV)/bin/spyglass demo
 
-# Tests also drive the web page in Debian's Chromium: installed here when missing (as root).
+# Lint first (ruff, pinned in the test extra), then the tests; they also drive the web page in
+# Debian's Chromium, installed here when missing (as root).
 test: $(VENV)/.installed
+	$(VENV)/bin/ruff format --check --quiet spyglass tests benchmarks
+	$(VENV)/bin/ruff check --quiet spyglass tests benchmarks
 	./scripts/test-deps.sh
 	HF_HUB_OFFLINE=1 $(PY) -m pytest
 

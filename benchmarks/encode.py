@@ -24,7 +24,11 @@ from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 from spyglass.encoders.openclip import OpenClipEncoder  # noqa: E402
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
-CAPTIONS = ["a dog running on the beach", "two people riding bicycles down a city street at night", "a red car"]
+CAPTIONS = [
+    "a dog running on the beach",
+    "two people riding bicycles down a city street at night",
+    "a red car",
+]
 
 
 def matmul_peak(dtype: torch.dtype, size: int = 2048, seconds: float = 1.5) -> float:
@@ -54,7 +58,9 @@ def image_flops(encoder: OpenClipEncoder) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--arch", default="ViT-B-32")
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 16, 64])
     parser.add_argument("--precisions", nargs="+", default=["fp32", "bf16"], choices=list(DTYPES))
@@ -71,7 +77,13 @@ def main() -> None:
         peak = matmul_peak(dtype)
         for batch in args.batches:
             encoder = OpenClipEncoder(
-                model, transform, tokenizer, f"random:{args.arch}", device=torch.device("cpu"), dtype=dtype, batch_size=batch
+                model,
+                transform,
+                tokenizer,
+                f"random:{args.arch}",
+                device=torch.device("cpu"),
+                dtype=dtype,
+                batch_size=batch,
             )
             pixels = torch.randn(batch, 3, encoder.image_size, encoder.image_size)
             texts = (CAPTIONS * batch)[:batch]

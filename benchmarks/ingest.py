@@ -42,7 +42,9 @@ def large_photos(folder: Path, count: int) -> Path:
         small = rng.integers(0, 255, (6, 8, 3), dtype=np.uint8)
         image = Image.fromarray(small).resize((4000, 3000), Image.BICUBIC)
         noise = rng.normal(0, 8, (3000, 4000, 3))
-        Image.fromarray(np.clip(np.asarray(image) + noise, 0, 255).astype(np.uint8)).save(folder / f"large-{n:03d}.jpg", quality=90)
+        Image.fromarray(np.clip(np.asarray(image) + noise, 0, 255).astype(np.uint8)).save(
+            folder / f"large-{n:03d}.jpg", quality=90
+        )
     return folder
 
 
@@ -56,7 +58,10 @@ def encoder_only(encoder: OpenClipEncoder, files: list[Path]) -> float:
 
 
 def end_to_end(encoder: OpenClipEncoder, folder: Path) -> tuple[float, int]:
-    with tempfile.TemporaryDirectory() as scratch, Store(Path(scratch), encoder.model_id, encoder.dim) as store:
+    with (
+        tempfile.TemporaryDirectory() as scratch,
+        Store(Path(scratch), encoder.model_id, encoder.dim) as store,
+    ):
         start = time.perf_counter()
         report = Indexer(store, encoder).index(folder, progress=False)
         elapsed = time.perf_counter() - start
@@ -65,7 +70,9 @@ def end_to_end(encoder: OpenClipEncoder, folder: Path) -> tuple[float, int]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--folder", type=Path, default=FLICKR)
     parser.add_argument("--limit", type=int, default=0, help="use only the first N images of --folder")
     parser.add_argument("--large", type=int, default=0, help="also ingest N generated 12-megapixel JPEGs")
@@ -77,8 +84,15 @@ def main() -> None:
 
     dtype = resolve_dtype(args.precision, torch.device("cpu"))
     model, _, transform = open_clip.create_model_and_transforms("ViT-B-32")
-    encoder = OpenClipEncoder(model, transform, open_clip.get_tokenizer("ViT-B-32"), "random:ViT-B-32",
-                              device=torch.device("cpu"), dtype=dtype, batch_size=args.batch_size)
+    encoder = OpenClipEncoder(
+        model,
+        transform,
+        open_clip.get_tokenizer("ViT-B-32"),
+        "random:ViT-B-32",
+        device=torch.device("cpu"),
+        dtype=dtype,
+        batch_size=args.batch_size,
+    )
     print(f"ViT-B-32 random weights, {dtype}, batch {args.batch_size}, {torch.get_num_threads()} threads")
     with tempfile.TemporaryDirectory() as work:
         sets = [("flickr", args.folder)]
@@ -94,8 +108,10 @@ def main() -> None:
             files = sorted(p for p in folder.iterdir() if p.is_file())
             ceiling = encoder_only(encoder, files)
             rate, count = end_to_end(encoder, folder)
-            print(f"{name:>7}: {count} images  end-to-end {rate:6.1f} img/s  encoder-only {ceiling:6.1f} img/s  "
-                  f"ratio {rate / ceiling:.2f}")
+            print(
+                f"{name:>7}: {count} images  end-to-end {rate:6.1f} img/s  encoder-only {ceiling:6.1f} img/s  "
+                f"ratio {rate / ceiling:.2f}"
+            )
 
 
 if __name__ == "__main__":

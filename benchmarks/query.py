@@ -21,9 +21,9 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from store import DIM, MODEL, populate  # noqa: E402
+from store import DIM, MODEL, populate
 
-from spyglass._compat import ensure_torchvision_importable  # noqa: E402
+from spyglass._compat import ensure_torchvision_importable
 
 ensure_torchvision_importable()
 import open_clip  # noqa: E402
@@ -33,8 +33,13 @@ from spyglass.encoders.precision import resolve_dtype  # noqa: E402
 from spyglass.retriever import Query, RankingOptions, Retriever  # noqa: E402
 from spyglass.store import Store  # noqa: E402
 
-QUERIES = ["a dog running on the beach", "two children playing football", "a red car parked in the street",
-           "a man climbing a rock wall", "people sitting at a cafe table"]
+QUERIES = [
+    "a dog running on the beach",
+    "two children playing football",
+    "a red car parked in the street",
+    "a man climbing a rock wall",
+    "people sitting at a cafe table",
+]
 
 
 def percentiles(samples: list[float]) -> str:
@@ -42,15 +47,24 @@ def percentiles(samples: list[float]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()) / "spyglass-bench")
     parser.add_argument("--repeats", type=int, default=40)
     args = parser.parse_args()
 
     model, _, transform = open_clip.create_model_and_transforms("ViT-B-32")
-    encoder = OpenClipEncoder(model, transform, open_clip.get_tokenizer("ViT-B-32"), MODEL, device=torch.device("cpu"),
-                              dtype=resolve_dtype("auto", torch.device("cpu")), batch_size=1)
+    encoder = OpenClipEncoder(
+        model,
+        transform,
+        open_clip.get_tokenizer("ViT-B-32"),
+        MODEL,
+        device=torch.device("cpu"),
+        dtype=resolve_dtype("auto", torch.device("cpu")),
+        batch_size=1,
+    )
     assert encoder.dim == DIM
     print(f"ViT-B-32 random weights ({encoder.dtype}), text query, k=10, hybrid off (no text chunks here)")
     for size in args.sizes:

@@ -30,7 +30,9 @@ MODEL = "bench-model"
 def mixture(count: int, seed: int, clusters: int = 2000) -> np.ndarray:
     rng = np.random.default_rng(seed)
     centres = np.random.default_rng(12345).standard_normal((clusters, DIM)).astype(np.float32)
-    data = centres[rng.integers(0, clusters, count)] + 1.0 * rng.standard_normal((count, DIM)).astype(np.float32)
+    data = centres[rng.integers(0, clusters, count)] + 1.0 * rng.standard_normal((count, DIM)).astype(
+        np.float32
+    )
     return data / np.linalg.norm(data, axis=1, keepdims=True)
 
 
@@ -84,8 +86,14 @@ def worker(data_dir: Path, kind: str, phase: str, knobs: list[int]) -> dict:
             latencies.append(time.perf_counter() - tick)
             found.append([h.item_id for h in hits])
         recall = np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, truth.tolist())])
-        result["runs"].append({"knob": knob, "p50_ms": 1000 * np.percentile(latencies, 50),
-                               "p99_ms": 1000 * np.percentile(latencies, 99), "recall": float(recall)})
+        result["runs"].append(
+            {
+                "knob": knob,
+                "p50_ms": 1000 * np.percentile(latencies, 50),
+                "p99_ms": 1000 * np.percentile(latencies, 99),
+                "recall": float(recall),
+            }
+        )
     store.catalog.engine.dispose()
     return result
 
@@ -120,7 +128,9 @@ def main() -> None:
         data_dir, kind, phase, *knobs = sys.argv[2:]
         print(json.dumps(worker(Path(data_dir), kind, phase, [int(k) for k in knobs])))
         return
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--kinds", nargs="+", default=["flat", "ivf", "hnsw"])
     parser.add_argument("--dir", type=Path, help="work directory (default: a temp dir)")
@@ -129,10 +139,14 @@ def main() -> None:
     print(f"{DIM}-d clustered vectors, {QUERIES} single queries, k=10; work dir {root}")
     for size in args.sizes:
         data_dir = root / f"n{size}"
-        print(f"\n== {size:,} items: catalog ingest {populate(data_dir, size):.1f} s "
-              f"({(data_dir / 'catalog.sqlite3').stat().st_size / 2**20:.0f} MiB SQLite)")
+        print(
+            f"\n== {size:,} items: catalog ingest {populate(data_dir, size):.1f} s "
+            f"({(data_dir / 'catalog.sqlite3').stat().st_size / 2**20:.0f} MiB SQLite)"
+        )
         ground_truth(data_dir)
-        print(f"{'index':>6} {'knob':>6} {'build s':>8} {'open s':>7} {'RSS MiB':>8} {'p50 ms':>7} {'p99 ms':>7} {'recall@10':>9}")
+        print(
+            f"{'index':>6} {'knob':>6} {'build s':>8} {'open s':>7} {'RSS MiB':>8} {'p50 ms':>7} {'p99 ms':>7} {'recall@10':>9}"
+        )
         flat_p50 = None
         for kind in args.kinds:
             for file in (data_dir / "index").glob("*"):
@@ -141,9 +155,15 @@ def main() -> None:
             result = spawn(data_dir, kind, "query", KNOBS.get(kind, []))
             for run in result["runs"]:
                 flat_p50 = run["p50_ms"] if kind == "flat" else flat_p50
-                ratio = f"  ({flat_p50 / run['p50_ms']:.1f}x faster than flat)" if flat_p50 and kind != "flat" else ""
-                print(f"{kind:>6} {str(run['knob'] or '-'):>6} {build:>8.1f} {result['open_s']:>7.2f} {result['rss_mb']:>8.0f} "
-                      f"{run['p50_ms']:>7.2f} {run['p99_ms']:>7.2f} {run['recall']:>9.3f}{ratio}")
+                ratio = (
+                    f"  ({flat_p50 / run['p50_ms']:.1f}x faster than flat)"
+                    if flat_p50 and kind != "flat"
+                    else ""
+                )
+                print(
+                    f"{kind:>6} {run['knob'] or '-'!s:>6} {build:>8.1f} {result['open_s']:>7.2f} {result['rss_mb']:>8.0f} "
+                    f"{run['p50_ms']:>7.2f} {run['p99_ms']:>7.2f} {run['recall']:>9.3f}{ratio}"
+                )
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -16,7 +16,9 @@ from spyglass import __version__
 from spyglass.errors import SpyglassError
 from spyglass.settings import Settings
 
-app = typer.Typer(help="Spyglass: multimodal search and grounded answers over your own files.", no_args_is_help=True)
+app = typer.Typer(
+    help="Spyglass: multimodal search and grounded answers over your own files.", no_args_is_help=True
+)
 console = Console(soft_wrap=True)
 
 
@@ -27,17 +29,28 @@ def _settings(ctx: typer.Context) -> Settings:
 @app.callback()
 def main_options(
     ctx: typer.Context,
-    data_dir: Annotated[Optional[Path], typer.Option(help="Data directory (SPYGLASS_DATA_DIR).")] = None,
-    model: Annotated[Optional[str], typer.Option(help="Model spec (SPYGLASS_MODEL), e.g. builtin:shapes.")] = None,
-    device: Annotated[Optional[str], typer.Option(help="auto, cpu, cuda or mps.")] = None,
-    precision: Annotated[Optional[str], typer.Option(help="auto, fp32, bf16 or fp16.")] = None,
-    batch_size: Annotated[Optional[int], typer.Option(help="Encoder batch size.")] = None,
-    threads: Annotated[Optional[int], typer.Option(help="Torch CPU threads (0: default).")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Data directory (SPYGLASS_DATA_DIR).")] = None,
+    model: Annotated[
+        str | None, typer.Option(help="Model spec (SPYGLASS_MODEL), e.g. builtin:shapes.")
+    ] = None,
+    device: Annotated[str | None, typer.Option(help="auto, cpu, cuda or mps.")] = None,
+    precision: Annotated[str | None, typer.Option(help="auto, fp32, bf16 or fp16.")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Encoder batch size.")] = None,
+    threads: Annotated[int | None, typer.Option(help="Torch CPU threads (0: default).")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress.")] = False,
 ) -> None:
     """Flags override SPYGLASS_* variables, which override the config file."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s")
-    overrides = dict(data_dir=data_dir, model=model, device=device, precision=precision, batch_size=batch_size, threads=threads)
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s"
+    )
+    overrides = dict(
+        data_dir=data_dir,
+        model=model,
+        device=device,
+        precision=precision,
+        batch_size=batch_size,
+        threads=threads,
+    )
     ctx.obj = {key: value for key, value in overrides.items() if value is not None}
 
 
@@ -48,41 +61,61 @@ def version() -> None:
 
 
 @app.command()
-def models(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False) -> None:
+def models(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
     """List the configured model and the built-in one, and whether their weights are on this machine."""
     from spyglass.encoders.availability import describe_models
 
-    rows = describe_models(_settings(ctx))
+    rows = describe_models(_settings(ctx).encoder)
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
     table = Table("model", "role", "backend", "weights", "where")
     for row in rows:
-        table.add_row(row["spec"], row["role"], row["backend"], "present" if row["present"] else "missing", row["where"])
+        table.add_row(
+            row["spec"], row["role"], row["backend"], "present" if row["present"] else "missing", row["where"]
+        )
     console.print(table)
 
 
 @app.command()
 def encode(
     ctx: typer.Context,
-    text: Annotated[Optional[list[str]], typer.Option("--text", "-t", help="Text to embed (repeatable).")] = None,
-    image: Annotated[Optional[list[Path]], typer.Option("--image", "-i", help="Image file to embed (repeatable).")] = None,
+    text: Annotated[
+        list[str] | None, typer.Option("--text", "-t", help="Text to embed (repeatable).")
+    ] = None,
+    image: Annotated[
+        list[Path] | None, typer.Option("--image", "-i", help="Image file to embed (repeatable).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Embed texts and images and print their cosine similarities: a smoke test of the model."""
     from spyglass.encoders import load_encoder
+    from spyglass.encoders.precision import set_threads
     from spyglass.images import open_image
 
     settings = _settings(ctx)
-    encoder = load_encoder(settings=settings)
+    set_threads(settings.encoder.threads)
+    encoder = load_encoder(settings=settings.encoder)
     texts, paths = list(text or []), list(image or [])
-    pictures = [open_image(path, min_side=encoder.image_size, max_pixels=settings.max_image_pixels) for path in paths]
-    text_vectors = encoder.encode_texts(texts, ensemble=settings.prompt_ensemble)
+    pictures = [
+        open_image(path, min_side=encoder.image_size, max_pixels=settings.ingest.max_image_pixels)
+        for path in paths
+    ]
+    text_vectors = encoder.encode_texts(texts, ensemble=settings.encoder.prompt_ensemble)
     image_vectors = encoder.encode_images(pictures)
     similarity = (text_vectors @ image_vectors.T).tolist() if texts and paths else []
-    result = {"model_id": encoder.model_id, "dim": encoder.dim, "device": str(encoder.device),
-              "dtype": str(encoder.dtype).removeprefix("torch."), "texts": texts,
-              "images": [str(p) for p in paths], "similarity": similarity}
+    result = {
+        "model_id": encoder.model_id,
+        "dim": encoder.dim,
+        "device": str(encoder.device),
+        "dtype": str(encoder.dtype).removeprefix("torch."),
+        "texts": texts,
+        "images": [str(p) for p in paths],
+        "similarity": similarity,
+    }
     if as_json:
         typer.echo(json.dumps(result, indent=2))
         return
@@ -96,7 +129,7 @@ def encode(
         console.print(f"embedded {len(texts)} text(s) and {len(paths)} image(s)")
 
 
-def _filters(values: Optional[list[str]]):
+def _filters(values: list[str] | None):
     from spyglass.filters import parse_filter_args
 
     try:
@@ -115,9 +148,15 @@ def _engine(ctx: typer.Context):
 def index(
     ctx: typer.Context,
     path: Annotated[Path, typer.Argument(help="Folder or file to index.")],
-    include: Annotated[Optional[list[str]], typer.Option(help="Only paths matching this glob (repeatable).")] = None,
-    exclude: Annotated[Optional[list[str]], typer.Option(help="Skip paths matching this glob (repeatable).")] = None,
-    only: Annotated[Optional[list[str]], typer.Option(help="Only these kinds: image, pdf, text, video (repeatable).")] = None,
+    include: Annotated[
+        list[str] | None, typer.Option(help="Only paths matching this glob (repeatable).")
+    ] = None,
+    exclude: Annotated[
+        list[str] | None, typer.Option(help="Skip paths matching this glob (repeatable).")
+    ] = None,
+    only: Annotated[
+        list[str] | None, typer.Option(help="Only these kinds: image, pdf, text, video (repeatable).")
+    ] = None,
     watch: Annotated[bool, typer.Option("--watch", help="Keep the index current as files change.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable report.")] = False,
 ) -> None:
@@ -128,13 +167,17 @@ def index(
 
     for kind in only or []:
         if kind not in KINDS:
-            raise typer.BadParameter(f"unknown kind {kind!r}; choose from {', '.join(KINDS)}", param_hint="--only")
+            raise typer.BadParameter(
+                f"unknown kind {kind!r}; choose from {', '.join(KINDS)}", param_hint="--only"
+            )
     if not path.exists() and not path.is_symlink():
         raise typer.BadParameter(f"{path} does not exist", param_hint="PATH")
     engine = _engine(ctx)
 
     def run():
-        return engine.index(path, include=include or (), exclude=exclude or (), kinds=only, progress=not as_json)
+        return engine.index(
+            path, include=include or (), exclude=exclude or (), kinds=only, progress=not as_json
+        )
 
     def show(report) -> None:
         if as_json:
@@ -178,25 +221,41 @@ def tag(
 @app.command()
 def search(
     ctx: typer.Context,
-    text: Annotated[Optional[str], typer.Argument(help='Query text; "a cat + night - day" adds and subtracts terms.')] = None,
-    image: Annotated[Optional[list[Path]], typer.Option("--image", "-i", help="Query image (repeatable).")] = None,
-    item: Annotated[Optional[int], typer.Option(help="An indexed item id: find similar items.")] = None,
+    text: Annotated[
+        str | None, typer.Argument(help='Query text; "a cat + night - day" adds and subtracts terms.')
+    ] = None,
+    image: Annotated[
+        list[Path] | None, typer.Option("--image", "-i", help="Query image (repeatable).")
+    ] = None,
+    item: Annotated[int | None, typer.Option(help="An indexed item id: find similar items.")] = None,
     k: Annotated[int, typer.Option("--k", "-k", min=1, max=1000, help="Number of results.")] = 10,
     offset: Annotated[int, typer.Option(min=0, help="Skip this many results (pagination).")] = 0,
-    filter_: Annotated[Optional[list[str]], typer.Option("--filter", "-f", help="kind=photo, type=pdf, path=/dir, tag=x, after=2023-01-01, key=value.")] = None,
+    filter_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--filter", "-f", help="kind=photo, type=pdf, path=/dir, tag=x, after=2023-01-01, key=value."
+        ),
+    ] = None,
     image_weight: Annotated[float, typer.Option(help="Weight of the image part of a combined query.")] = 1.0,
     text_weight: Annotated[float, typer.Option(help="Weight of the text part of a combined query.")] = 1.0,
-    diversity: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="MMR lambda (1: relevance only).")] = None,
+    diversity: Annotated[
+        float | None, typer.Option(min=0.0, max=1.0, help="MMR lambda (1: relevance only).")
+    ] = None,
     dense_only: Annotated[bool, typer.Option("--dense-only", help="No BM25 fusion.")] = False,
-    show_all: Annotated[bool, typer.Option("--all", help="Also show matches below the relevance floor.")] = False,
+    show_all: Annotated[
+        bool, typer.Option("--all", help="Also show matches below the relevance floor.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Search the index by text, image, item, or a combination."""
     from dataclasses import asdict
 
     from spyglass.retriever import Query, RankingOptions
+
     filters = _filters(filter_)
-    query = Query(text=text, images=list(image or []), item_id=item, image_weight=image_weight, text_weight=text_weight)
+    query = Query(
+        text=text, images=list(image or []), item_id=item, image_weight=image_weight, text_weight=text_weight
+    )
     options = RankingOptions(hybrid=not dense_only, diversity=diversity, relevance_floor=not show_all)
     with _engine(ctx) as engine:
         response = engine.search(query, filters, k=k, offset=offset, options=options)
@@ -213,8 +272,11 @@ def search(
         where = f" p.{result.page}" if result.page else ""
         where += f" @{result.timestamp:.1f}s" if result.timestamp is not None else ""
         dense = f"{result.dense:.3f}" if result.dense is not None else "-"
-        console.print(f"{rank:>3}. [{result.kind}] {result.path}{where}  (item {result.item_id}, cosine {dense})",
-                      highlight=False, markup=False)
+        console.print(
+            f"{rank:>3}. [{result.kind}] {result.path}{where}  (item {result.item_id}, cosine {dense})",
+            highlight=False,
+            markup=False,
+        )
         if result.snippet:
             console.print(f"     {result.snippet}", highlight=False, markup=False)
 
@@ -222,7 +284,9 @@ def search(
 @app.command(name="eval")
 def eval_(
     ctx: typer.Context,
-    dataset: Annotated[Path, typer.Argument(help="Folder with captions.csv (image,caption), or a COCO captions JSON.")],
+    dataset: Annotated[
+        Path, typer.Argument(help="Folder with captions.csv (image,caption), or a COCO captions JSON.")
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Text->image and image->text Recall@1/5/10 and MRR on a captioned image set (CLIP_benchmark definitions)."""
@@ -235,31 +299,50 @@ def eval_(
         typer.echo(json.dumps({"model_id": model_id, **asdict(report)}, indent=2))
         return
     console.print(f"{model_id}: {report.images} images, {report.captions} captions, {report.seconds:.1f} s")
-    table = Table("direction", "R@1", "R@5", "R@10", "MRR")
+    table = Table("direction", "R@1 %", "R@5 %", "R@10 %", "MRR (0-1)")
     for direction in ("text_to_image", "image_to_text"):
-        m = report.metrics
-        table.add_row(direction.replace("_", " "), *[f"{100 * m[f'{direction}_{key}']:.2f}" for key in ("R@1", "R@5", "R@10", "MRR")])
+        for label, m in ((direction.replace("_", " "), report.metrics), ("  chance", report.chance)):
+            recalls = [f"{100 * m[f'{direction}_R@{k}']:.2f}" for k in (1, 5, 10)]
+            table.add_row(label, *recalls, f"{m[f'{direction}_MRR']:.3f}")
     console.print(table)
+    console.print(
+        "Recall@k: % of queries with a right answer in the top k; chance: the same for a random ranking."
+    )
 
 
 @app.command()
 def ask(
     ctx: typer.Context,
     question: Annotated[str, typer.Argument(help="Your question.")],
-    image: Annotated[Optional[list[Path]], typer.Option("--image", "-i", help="An image of your own (repeatable).")] = None,
-    look: Annotated[bool, typer.Option("--look", help="Ask about --image only, without searching the collection.")] = False,
-    filter_: Annotated[Optional[list[str]], typer.Option("--filter", "-f", help="Restrict the evidence, as in search.")] = None,
-    step_by_step: Annotated[bool, typer.Option("--step-by-step", help="Ask the model to reason step by step.")] = False,
-    few_shot: Annotated[bool, typer.Option("--few-shot", help="Show the model an example of a cited answer.")] = False,
-    stream: Annotated[bool, typer.Option("--stream/--no-stream", help="Print the answer as it is generated.")] = True,
+    image: Annotated[
+        list[Path] | None, typer.Option("--image", "-i", help="An image of your own (repeatable).")
+    ] = None,
+    look: Annotated[
+        bool, typer.Option("--look", help="Ask about --image only, without searching the collection.")
+    ] = False,
+    filter_: Annotated[
+        list[str] | None, typer.Option("--filter", "-f", help="Restrict the evidence, as in search.")
+    ] = None,
+    step_by_step: Annotated[
+        bool, typer.Option("--step-by-step", help="Ask the model to reason step by step.")
+    ] = False,
+    few_shot: Annotated[
+        bool, typer.Option("--few-shot", help="Show the model an example of a cited answer.")
+    ] = False,
+    stream: Annotated[
+        bool, typer.Option("--stream/--no-stream", help="Print the answer as it is generated.")
+    ] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Answer a question from your files, citing the images, pages and passages used."""
     from spyglass.generator import Answer, PromptOptions
+
     filters = _filters(filter_)
     options = PromptOptions(step_by_step=step_by_step, few_shot=few_shot)
     with _engine(ctx) as engine:
-        events = engine.ask_stream(question, images=list(image or []), filters=filters, options=options, look=look)
+        events = engine.ask_stream(
+            question, images=list(image or []), filters=filters, options=options, look=look
+        )
         answer = None
         for event in events:
             if isinstance(event, Answer):
@@ -273,7 +356,9 @@ def ask(
     if stream:
         console.print()
     if not stream or not answer.supported or answer.invalid_citations:
-        console.print(answer.text, highlight=False, markup=False)  # the checked text, when it differs from the stream
+        console.print(
+            answer.text, highlight=False, markup=False
+        )  # the checked text, when it differs from the stream
     if answer.invalid_citations:
         console.print(f"[yellow]removed citations to missing evidence: {answer.invalid_citations}[/yellow]")
     for piece in answer.cited:
@@ -285,11 +370,16 @@ def _serve(engine, host: str, port: int, insecure: bool) -> None:
 
     from spyglass.api import create_app
 
-    settings = engine.settings
-    if host not in ("127.0.0.1", "localhost", "::1") and not (settings.api_keys or settings.admin_keys) and not insecure:
+    settings = engine.settings.api
+    if (
+        host not in ("127.0.0.1", "localhost", "::1")
+        and not (settings.api_keys or settings.admin_keys)
+        and not insecure
+    ):
         raise typer.BadParameter(
             f"refusing to listen on {host} without API keys; set SPYGLASS_API_KEYS/SPYGLASS_ADMIN_KEYS or pass --insecure",
-            param_hint="--host")
+            param_hint="--host",
+        )
     console.print(f"Spyglass on http://{host}:{port}/  (API docs at /docs)")
     uvicorn.run(create_app(engine), host=host, port=port, log_level="warning")
 
@@ -297,19 +387,23 @@ def _serve(engine, host: str, port: int, insecure: bool) -> None:
 @app.command()
 def serve(
     ctx: typer.Context,
-    host: Annotated[Optional[str], typer.Option(help="Bind address (default 127.0.0.1).")] = None,
-    port: Annotated[Optional[int], typer.Option(help="Port (default 8077).")] = None,
-    insecure: Annotated[bool, typer.Option("--insecure", help="Allow a public bind without API keys.")] = False,
+    host: Annotated[str | None, typer.Option(help="Bind address (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 8077).")] = None,
+    insecure: Annotated[
+        bool, typer.Option("--insecure", help="Allow a public bind without API keys.")
+    ] = False,
 ) -> None:
     """Run the HTTP API and the web page; the model is loaded once."""
     engine = _engine(ctx)
-    _serve(engine, host or engine.settings.host, port or engine.settings.port, insecure)
+    _serve(engine, host or engine.settings.api.host, port or engine.settings.api.port, insecure)
 
 
 @app.command()
 def demo(
     ctx: typer.Context,
-    serve_after: Annotated[bool, typer.Option("--serve", help="Then serve the web page over the sample.")] = False,
+    serve_after: Annotated[
+        bool, typer.Option("--serve", help="Then serve the web page over the sample.")
+    ] = False,
 ) -> None:
     """Index a small built-in sample and run a few searches and an ask (offline: with builtin:shapes)."""
     from spyglass.demo import run_demo
@@ -319,13 +413,16 @@ def demo(
 
     engine = run_demo(_settings(ctx), say)
     if serve_after:
-        _serve(engine, engine.settings.host, engine.settings.port, insecure=False)
+        _serve(engine, engine.settings.api.host, engine.settings.api.port, insecure=False)
     else:
         engine.close()
 
 
 @app.command()
-def status(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False) -> None:
+def status(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
     """Counts, model, index type, whether a re-index is needed, and files that could not be indexed."""
     with _engine(ctx) as engine:
         info = engine.status()
@@ -333,13 +430,25 @@ def status(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json", h
         typer.echo(json.dumps(info, indent=2))
         return
     console.print(f"data      {escape(info['data_dir'])}")
-    console.print(f"model     {escape(info['model_id'])} (dim {info['dim']})")
+    dim = f" (dim {info['dim']})" if info["dim"] else ""
+    console.print(f"model     {escape(str(info['model_id']))}{dim}")
     console.print(f"index     {info['index']}, {info['indexed_vectors']} vectors")
-    console.print(f"catalog   {info['sources']} sources, {info['documents']} files, {info['items']} items, {info['errors']} errors")
+    console.print(
+        f"catalog   {info['sources']} sources, {info['documents']} files, {info['items']} items, {info['errors']} errors"
+    )
+    for name, stage in info["stages"].items():
+        console.print(
+            f"stage     {escape(name)} v{stage['version']}: {stage['pending']} items waiting", highlight=False
+        )
     if info["reindex_needed"]:
-        console.print(f"[yellow]{info['items_needing_reindex']} items were embedded by another model; re-index to search them[/yellow]")
+        console.print(
+            f"[yellow]{info['items_needing_reindex']} items were embedded by another model; re-index to search them[/yellow]"
+        )
     for error in info["errors_list"][:20]:
-        console.print(f"  [yellow]error[/yellow] {escape(error['path'])}: {escape(error['error'] or '')}", highlight=False)
+        console.print(
+            f"  [yellow]error[/yellow] {escape(error['path'])}: {escape(error['error'] or '')}",
+            highlight=False,
+        )
 
 
 def main() -> None:

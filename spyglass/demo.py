@@ -30,13 +30,16 @@ QUERIES = ["a red circle", "a blue square", "a purple triangle", "which shapes h
 
 def demo_settings(settings: Settings, say: Callable[[str], None]) -> Settings:
     """The demo's settings: its own data dir, and builtin:shapes when the configured weights are missing."""
-    configured = describe_models(settings)[0]
-    model = settings.model
-    if not configured["present"] and not settings.model.startswith("builtin:"):
-        say(f"Pretrained weights for {settings.model} are not on this machine; the demo uses builtin:shapes, "
-            "a tiny model trained in seconds on generated shapes, so every step still runs.")
+    configured = describe_models(settings.encoder)[0]
+    model = settings.encoder.model
+    if not configured["present"] and not model.startswith("builtin:"):
+        say(
+            f"Pretrained weights for {model} are not on this machine; the demo uses builtin:shapes, "
+            "a tiny model trained in seconds on generated shapes, so every step still runs."
+        )
         model = "builtin:shapes"
-    return settings.model_copy(update={"data_dir": settings.data_dir / "demo", "model": model})
+    encoder = settings.encoder.model_copy(update={"model": model})
+    return settings.model_copy(update={"data_dir": settings.data_dir / "demo", "encoder": encoder})
 
 
 def write_sample(folder: Path, count: int = 48) -> Path:
@@ -55,7 +58,7 @@ def run_demo(settings: Settings, say: Callable[[str], None]) -> Engine:
     """Index the sample and print a few searches; returns the open engine (the caller closes or serves it)."""
     engine = Engine(demo_settings(settings, say))
     sample = write_sample(engine.settings.data_dir / "sample")
-    say(f"Indexing the sample in {sample} with {engine.settings.model} …")
+    say(f"Indexing the sample in {sample} with {engine.settings.encoder.model} …")
     report = engine.index(sample, progress=False)
     say(f"  {report.summary()}")
     for text in QUERIES:

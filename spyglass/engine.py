@@ -2,22 +2,33 @@
 
 It owns the settings, loads the encoder once, opens the store for that encoder's
 model, and exposes the operations: index, tag, search, ask, evaluate, status.
+
+The model, torch and the ingest pipeline are imported when an operation first needs
+them, so ``status`` (and the CLI's ``--help`` and ``models``) answer at once on a
+machine with no weights.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from spyglass.encoders import Encoder, load_encoder
-from spyglass.generator import Answer, Generator, PromptOptions
-from spyglass.images import ImageSource
-from spyglass.indexer import Indexer, IndexReport
-from spyglass.retriever import Filters, Query, QueryError, RankingOptions, Retriever, SearchResponse
-from spyglass.retriever.evaluation import EvalReport, evaluate
+from spyglass.errors import ModelSpecError
+from spyglass.indexer.stages import ItemStage, run_stages, stage_class
 from spyglass.settings import Settings
 from spyglass.store import Store
+
+if TYPE_CHECKING:
+    from spyglass.encoders import Encoder
+    from spyglass.filters import Filters
+    from spyglass.generator import Answer, Generator, PromptOptions
+    from spyglass.images import ImageSource
+    from spyglass.indexer import IndexReport
+    from spyglass.retriever import Query, RankingOptions, Retriever, SearchResponse
+    from spyglass.retriever.evaluation import EvalReport
 
 
 class Engine:
@@ -28,47 +39,119 @@ class Engine:
 
     @cached_property
     def encoder(self) -> Encoder:
-        return load_encoder(settings=self.settings)
+        from spyglass.encoders import load_encoder
+        from spyglass.encoders.precision import set_threads
+
+        set_threads(self.settings.encoder.threads)
+        return load_encoder(settings=self.settings.encoder)
 
     @cached_property
     def store(self) -> Store:
-        return Store(self.settings.data_dir, self.encoder.model_id, self.encoder.dim,
-                     index=self.settings.index, index_options=self.settings.index_options)
+        return Store(
+            self.settings.data_dir,
+            self.encoder.model_id,
+            self.encoder.dim,
+            index=self.settings.index.kind,
+            index_options=self.settings.index.options,
+        )
 
-    def index(self, path: str | Path, *, include: Sequence[str] = (), exclude: Sequence[str] = (),
-              kinds: Sequence[str] | None = None, progress: bool = True) -> IndexReport:
-        """Index a folder or file incrementally; see :class:`spyglass.indexer.Indexer`."""
-        indexer = Indexer(self.store, self.encoder, max_image_pixels=self.settings.max_image_pixels)
+    @cached_property
+    def stages(self) -> list[ItemStage]:
+        """The item stages the settings enable, in order."""
+        return [stage_class(name)() for name in self.settings.ingest.stages]
+
+    def index(
+        self,
+        path: str | Path,
+        *,
+        include: Sequence[str] = (),
+        exclude: Sequence[str] = (),
+        kinds: Sequence[str] | None = None,
+        progress: bool = True,
+    ) -> IndexReport:
+        """Index a folder or file incrementally, then let item stages catch up; see :class:`Indexer`."""
+        from spyglass.indexer import Indexer
+
+        indexer = Indexer(
+            self.store,
+            self.encoder,
+            max_image_pixels=self.settings.ingest.max_image_pixels,
+            stages=self.stages,
+        )
         return indexer.index(Path(path), include=include, exclude=exclude, kinds=kinds, progress=progress)
+
+    def catch_up(self) -> IndexReport:
+        """Run the item stages on whatever they have not processed yet (e.g. after a stage was added)."""
+        from spyglass.indexer import IndexReport
+
+        started = time.monotonic()
+        reports = run_stages(self.store, self.stages)
+        return IndexReport(stages={r.name: r.processed for r in reports}, seconds=time.monotonic() - started)
 
     @cached_property
     def retriever(self) -> Retriever:
-        return Retriever(self.store, self.encoder, ensemble=self.settings.prompt_ensemble,
-                         max_pixels=self.settings.max_image_pixels)
+        from spyglass.retriever import Retriever
 
-    def search(self, query: Query | str, filters: Filters | None = None, *, k: int = 10, offset: int = 0,
-               options: RankingOptions | None = None) -> SearchResponse:
+        return Retriever(
+            self.store,
+            self.encoder,
+            ensemble=self.settings.encoder.prompt_ensemble,
+            max_pixels=self.settings.ingest.max_image_pixels,
+        )
+
+    def search(
+        self,
+        query: Query | str,
+        filters: Filters | None = None,
+        *,
+        k: int = 10,
+        offset: int = 0,
+        options: RankingOptions | None = None,
+    ) -> SearchResponse:
         """Search with text, images, an item id, or a combination; see :class:`spyglass.retriever.Retriever`."""
+        from spyglass.retriever import Query
+
         query = Query(text=query) if isinstance(query, str) else query
         return self.retriever.search(query, filters, k=k, offset=offset, options=options)
 
     @cached_property
     def generator(self) -> Generator:
+        from spyglass.generator import Generator
         from spyglass.generator.backends import GenerationParams, make_backend
 
-        settings = self.settings
+        settings = self.settings.generator
         params = GenerationParams(max_tokens=settings.max_answer_tokens, temperature=settings.temperature)
-        return Generator(self.retriever, make_backend(settings), max_images=settings.ask_max_images,
-                         max_chars=settings.ask_max_chars, image_side=settings.ask_image_side, params=params)
+        return Generator(
+            self.retriever,
+            make_backend(settings),
+            max_images=settings.max_images,
+            max_chars=settings.max_chars,
+            image_side=settings.image_side,
+            params=params,
+        )
 
-    def ask(self, question: str, *, images: Sequence[ImageSource] = (), filters: Filters | None = None,
-            options: PromptOptions | None = None, look: bool = False) -> Answer:
+    def ask(
+        self,
+        question: str,
+        *,
+        images: Sequence[ImageSource] = (),
+        filters: Filters | None = None,
+        options: PromptOptions | None = None,
+        look: bool = False,
+    ) -> Answer:
         """Answer from the collection with citations; ``look`` asks about ``images`` alone, without retrieval."""
         request = self._request(question, images, filters, options, look)
         return self.generator.answer(request, retrieval=not look)
 
-    def ask_stream(self, question: str, *, images: Sequence[ImageSource] = (), filters: Filters | None = None,
-                   options: PromptOptions | None = None, look: bool = False) -> Iterator[str | Answer]:
+    def ask_stream(
+        self,
+        question: str,
+        *,
+        images: Sequence[ImageSource] = (),
+        filters: Filters | None = None,
+        options: PromptOptions | None = None,
+        look: bool = False,
+    ) -> Iterator[str | Answer]:
         """Like :meth:`ask`, streamed: text pieces, then the checked :class:`Answer`."""
         request = self._request(question, images, filters, options, look)
         return self.generator.stream(request, retrieval=not look)
@@ -76,21 +159,59 @@ class Engine:
     def _request(self, question, images, filters, options, look):
         if look:
             if not images:
+                from spyglass.retriever import QueryError
+
                 raise QueryError("look mode needs at least one image")
             return self.generator.look(question, list(images), options)
         return self.generator.prepare(question, list(images), filters, options=options)
 
     def evaluate(self, dataset: str | Path) -> EvalReport:
         """Recall@k and MRR of the configured model on a captioned image set."""
-        return evaluate(self.encoder, Path(dataset), ensemble=self.settings.prompt_ensemble)
+        from spyglass.retriever.evaluation import evaluate
+
+        return evaluate(
+            self.encoder,
+            Path(dataset),
+            ensemble=self.settings.encoder.prompt_ensemble,
+            max_pixels=self.settings.ingest.max_image_pixels,
+        )
 
     def tag(self, path: str | Path, tags: Sequence[str]) -> int:
         """Tag the documents at ``path`` (a file, or every file under a folder); returns how many."""
         return self.store.tag(str(Path(path).expanduser().absolute()), tags)
 
     def status(self) -> dict:
-        """Counts, model, index type, re-index needs and the latest errors."""
-        return {**self.store.status(), "data_dir": str(self.settings.data_dir), "errors_list": self.store.errors()}
+        """Counts, model, index type, re-index needs, stage backlogs and the latest errors.
+
+        Read from the catalog alone unless the store is already open: no model is loaded.
+        """
+        stages = [(stage.name, stage.version, stage.kinds) for stage in self.stages]
+        if "store" in self.__dict__:
+            info = {
+                **self.store.status(),
+                "errors_list": self.store.errors(),
+                "stages": self.store.stage_backlog(stages),
+            }
+        else:
+            info = Store.inspect(self.settings.data_dir, self._configured_model_id(), stages)
+        return {**info, "data_dir": str(self.settings.data_dir)}
+
+    def _configured_model_id(self) -> str | None:
+        """The configured model's id without loading it (None: a builtin model not trained yet)."""
+        if "encoder" in self.__dict__:
+            return self.encoder.model_id
+        from spyglass.encoders.spec import model_id_of, parse_spec
+
+        spec = parse_spec(self.settings.encoder.model)
+        if spec.backend == "builtin":
+            from spyglass.encoders.builtin import trained_model_dir
+
+            directory = trained_model_dir(spec.name, self.settings.encoder.models_dir)
+            return model_id_of(spec, directory) if directory else None
+        try:
+            return model_id_of(spec)
+        except ModelSpecError:
+            return None
 
     def close(self) -> None:
         if "store" in self.__dict__:

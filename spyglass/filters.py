@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC
 
 from spyglass.kinds import KIND_ALIASES, MODALITIES
+
 
 @dataclass(frozen=True)
 class Filters:
@@ -39,10 +41,9 @@ class Filters:
         return tuple(sorted(wanted))
 
 
-
 def parse_filter_args(values: Sequence[str]) -> Filters:
     """CLI form: ``kind=photo``, ``type=pdf``, ``path=/photos``, ``tag=trip``, ``after=2023-01-01``, ``key=value``."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     fields: dict = {"kinds": [], "types": [], "tags": [], "metadata": []}
     for value in values:
@@ -60,7 +61,7 @@ def parse_filter_args(values: Sequence[str]) -> Filters:
         elif key == "modality":
             fields["modality"] = raw
         elif key in ("after", "before"):
-            stamp = datetime.fromisoformat(raw).replace(tzinfo=timezone.utc).timestamp()
+            stamp = datetime.fromisoformat(raw).replace(tzinfo=UTC).timestamp()
             fields["date_from" if key == "after" else "date_to"] = stamp
         else:
             fields["metadata"].append((key, raw))

@@ -37,7 +37,9 @@ else:
     register_heif_opener()
 
 
-def open_image(source: ImageSource, *, min_side: int | None = None, max_pixels: int = 178_956_970) -> Image.Image:
+def open_image(
+    source: ImageSource, *, min_side: int | None = None, max_pixels: int = 178_956_970
+) -> Image.Image:
     """Open ``source`` as an oriented RGB image.
 
     ``min_side`` lets JPEG decoding skip detail the caller will discard: the result's

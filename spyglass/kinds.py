@@ -54,9 +54,16 @@ class ItemKind(StrEnum):
 VISUAL_KINDS = tuple(kind for kind in ItemKind if kind.visual)
 TEXT_KINDS = tuple(kind for kind in ItemKind if kind.textual)
 MODALITIES = {"image": VISUAL_KINDS, "text": TEXT_KINDS}
-KIND_ALIASES = {"photo": ItemKind.IMAGE, "photos": ItemKind.IMAGE, "images": ItemKind.IMAGE, "pages": ItemKind.PAGE,
-                "figures": ItemKind.FIGURE, "chunks": ItemKind.CHUNK, "text": ItemKind.CHUNK,
-                "keyframes": ItemKind.KEYFRAME}
+KIND_ALIASES = {
+    "photo": ItemKind.IMAGE,
+    "photos": ItemKind.IMAGE,
+    "images": ItemKind.IMAGE,
+    "pages": ItemKind.PAGE,
+    "figures": ItemKind.FIGURE,
+    "chunks": ItemKind.CHUNK,
+    "text": ItemKind.CHUNK,
+    "keyframes": ItemKind.KEYFRAME,
+}
 
 
 def item_kind(name: str) -> ItemKind:

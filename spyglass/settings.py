@@ -1,20 +1,28 @@
-"""One settings object for every entry point.
+"""One settings object for every entry point, in sections each factory receives alone.
 
+Sections: ``encoder``, ``index``, ``ingest``, ``generator``, ``api`` (plus ``data_dir``).
 Precedence, highest first: explicit arguments (the CLI's flags, ``Settings(...)``),
-``SPYGLASS_*`` environment variables, the TOML config file, defaults. The config
-file is ``$SPYGLASS_CONFIG`` if set, else ``./spyglass.toml`` if present, else
-``config.toml`` in the default data directory.
+``SPYGLASS_*`` environment variables, the TOML config file, defaults. Nested values
+use ``__`` in the environment (``SPYGLASS_ENCODER__MODEL``) and tables in TOML
+(``[encoder] model = ...``). The config file is ``$SPYGLASS_CONFIG`` if set, else
+``./spyglass.toml`` if present, else ``config.toml`` in the default data directory.
+
+The flat names of the first releases (``SPYGLASS_MODEL``, ``model = ...``,
+``Settings(model=...)``) remain shortcuts into their section (``SHORTCUTS``): they are
+in every user's shell profile and compose file.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import (
     BaseSettings,
+    EnvSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -29,6 +37,12 @@ def default_data_dir() -> Path:
     return Path(base) / "spyglass"
 
 
+def default_cache_dir() -> Path:
+    """XDG cache home: models Spyglass builds itself are per user, not per data directory."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "spyglass"
+
+
 def config_file() -> Path:
     explicit = os.environ.get("SPYGLASS_CONFIG")
     if explicit:
@@ -37,13 +51,10 @@ def config_file() -> Path:
     return local if local.is_file() else default_data_dir() / "config.toml"
 
 
-class Settings(BaseSettings):
-    """Runtime configuration; see the README's configuration table."""
-
-    model_config = SettingsConfigDict(env_prefix="SPYGLASS_", extra="ignore", validate_default=True)
-
-    data_dir: Path = Field(default_factory=default_data_dir, description="Where the catalog, index and caches live.")
-    model: str = Field(DEFAULT_MODEL, description="Model spec: open_clip:ARCH/TAG, hf:ORG/NAME, a path, builtin:shapes.")
+class EncoderSettings(BaseModel):
+    model: str = Field(
+        DEFAULT_MODEL, description="Model spec: open_clip:ARCH/TAG, hf:ORG/NAME, a path, builtin:shapes."
+    )
     device: Literal["auto", "cpu", "cuda", "mps"] = Field("auto", description="Where the encoder runs.")
     precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
         "auto", description="Encoder weight precision; auto picks bf16 where it is fast, else fp32."
@@ -51,34 +62,126 @@ class Settings(BaseSettings):
     batch_size: int = Field(64, ge=1, description="Images or texts per encoder call.")
     threads: int = Field(0, ge=0, description="Torch CPU threads; 0 keeps torch's default.")
     prompt_ensemble: bool = Field(False, description="Average text queries over prompt templates.")
-    index: str = Field(
-        "auto", description="Vector index backend: auto (exact below 50k items, IVF above), flat, ivf, hnsw, or a registered one."
+    cache_dir: Path = Field(
+        default_factory=default_cache_dir,
+        description="Where models Spyglass builds itself (builtin:shapes) are cached.",
     )
-    index_options: dict[str, int] = Field(
-        default_factory=dict, description="Index knobs: nprobe, nlist (ivf); m, ef_construction, ef_search (hnsw)."
+
+    @property
+    def models_dir(self) -> Path:
+        return self.cache_dir / "models"
+
+
+class IndexSettings(BaseModel):
+    kind: str = Field(
+        "auto",
+        description="Vector backend: auto (exact below 50k items, IVF above), flat, ivf, hnsw, "
+        "or another registered one.",
     )
-    generator: Literal["extractive", "openai", "transformers"] = Field(
-        "extractive", description="Answer backend: extractive (no model), openai (any compatible server), transformers."
+    options: dict[str, int] = Field(
+        default_factory=dict,
+        description="Backend knobs: nprobe, nlist (ivf); m, ef_construction, ef_search (hnsw).",
     )
-    generator_model: str = Field("", description="VLM name on the server, or a hub id / local dir for transformers.")
-    generator_base_url: str = Field("http://127.0.0.1:11434/v1", description="OpenAI-compatible base URL (Ollama's default).")
-    generator_timeout: float = Field(120.0, gt=0, description="Seconds per generation request.")
-    generator_retries: int = Field(3, ge=0, description="Retries on 429/5xx and connection errors.")
-    max_answer_tokens: int = Field(512, ge=1, description="Generation length limit.")
-    temperature: float = Field(0.2, ge=0, description="Sampling temperature (0: greedy).")
-    ask_max_images: int = Field(4, ge=0, description="Images shown to the VLM per question.")
-    ask_max_chars: int = Field(6000, ge=0, description="Characters of passages shown to the VLM per question.")
-    ask_image_side: int = Field(768, ge=64, description="Longest side of each image sent to the VLM.")
-    host: str = Field("127.0.0.1", description="Address `spyglass serve` binds to (0.0.0.0 needs API keys or --insecure).")
-    port: int = Field(8077, ge=1, le=65535, description="Port of `spyglass serve`.")
-    api_keys: list[str] = Field(default_factory=list, description="Bearer keys allowed to read (search, ask, items).")
-    admin_keys: list[str] = Field(default_factory=list, description="Bearer keys allowed to read and write (upload, index, delete).")
-    allowed_roots: list[Path] = Field(default_factory=list, description="Server folders POST /v1/sources may index.")
-    max_upload_mb: float = Field(200.0, gt=0, description="Largest accepted uploaded file (each file of a request).")
-    cors_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS (none: same origin only).")
+
+
+class IngestSettings(BaseModel):
     max_image_pixels: int = Field(
         178_956_970, ge=1, description="Images with more pixels are refused (decompression-bomb guard)."
     )
+    stages: list[str] = Field(default_factory=list, description="Item stages run after embedding, by name.")
+
+
+class GeneratorSettings(BaseModel):
+    backend: Literal["extractive", "openai", "transformers"] = Field(
+        "extractive",
+        description="Answer backend: extractive (no model), openai (any compatible server), transformers.",
+    )
+    model: str = Field("", description="VLM name on the server, or a hub id / local dir for transformers.")
+    base_url: str = Field(
+        "http://127.0.0.1:11434/v1", description="OpenAI-compatible base URL (Ollama's default)."
+    )
+    api_key: SecretStr | None = Field(None, description="Bearer key for the server (else OPENAI_API_KEY).")
+    timeout: float = Field(120.0, gt=0, description="Seconds per generation request.")
+    retries: int = Field(3, ge=0, description="Retries on 429/5xx and connection errors.")
+    max_answer_tokens: int = Field(512, ge=1, description="Generation length limit.")
+    temperature: float = Field(0.2, ge=0, description="Sampling temperature (0: greedy).")
+    max_images: int = Field(4, ge=0, description="Images shown to the VLM per question.")
+    max_chars: int = Field(6000, ge=0, description="Characters of passages shown to the VLM per question.")
+    image_side: int = Field(768, ge=64, description="Longest side of each image sent to the VLM.")
+
+
+class ApiSettings(BaseModel):
+    host: str = Field(
+        "127.0.0.1", description="Address `spyglass serve` binds to (0.0.0.0 needs API keys or --insecure)."
+    )
+    port: int = Field(8077, ge=1, le=65535, description="Port of `spyglass serve`.")
+    api_keys: list[SecretStr] = Field(
+        default_factory=list, description="Bearer keys allowed to read (search, ask, items)."
+    )
+    admin_keys: list[SecretStr] = Field(
+        default_factory=list, description="Bearer keys allowed to read and write (upload, index, delete)."
+    )
+    allowed_roots: list[Path] = Field(
+        default_factory=list, description="Server folders POST /v1/sources may index."
+    )
+    max_upload_mb: float = Field(
+        200.0, gt=0, description="Largest accepted uploaded file (each file of a request)."
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list, description="Origins allowed by CORS (none: same origin only)."
+    )
+
+
+# Flat names from the first releases -> (section, field).
+SHORTCUTS: dict[str, tuple[str, str]] = {
+    **{
+        name: ("encoder", name)
+        for name in ("model", "device", "precision", "batch_size", "threads", "prompt_ensemble")
+    },
+    "index": ("index", "kind"),
+    "index_options": ("index", "options"),
+    "max_image_pixels": ("ingest", "max_image_pixels"),
+    "generator": ("generator", "backend"),
+    **{
+        f"generator_{name}": ("generator", name)
+        for name in ("model", "base_url", "api_key", "timeout", "retries")
+    },
+    "max_answer_tokens": ("generator", "max_answer_tokens"),
+    "temperature": ("generator", "temperature"),
+    **{f"ask_{name}": ("generator", name) for name in ("max_images", "max_chars", "image_side")},
+    **{
+        name: ("api", name)
+        for name in (
+            "host",
+            "port",
+            "api_keys",
+            "admin_keys",
+            "allowed_roots",
+            "max_upload_mb",
+            "cors_origins",
+        )
+    },
+}
+
+
+class Settings(BaseSettings):
+    """Runtime configuration; see the README's configuration table."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SPYGLASS_", env_nested_delimiter="__", extra="ignore", validate_default=True
+    )
+
+    data_dir: Path = Field(
+        default_factory=default_data_dir, description="Where the catalog, index and uploads live."
+    )
+    encoder: EncoderSettings = Field(default_factory=EncoderSettings)
+    index: IndexSettings = Field(default_factory=IndexSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    generator: GeneratorSettings = Field(default_factory=GeneratorSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+
+    def __init__(self, **values: Any) -> None:
+        super().__init__(**nest_shortcuts(values))
 
     @classmethod
     def settings_customise_sources(
@@ -89,9 +192,49 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=config_file())
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=config_file())
+        return init_settings, _ShortcutEnvSource(settings_cls), _ShortcutSource(settings_cls, toml)
 
-    @property
-    def models_dir(self) -> Path:
-        """Cache for models Spyglass builds itself (e.g. ``builtin:shapes``)."""
-        return self.data_dir / "models"
+
+def nest_shortcuts(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Move flat shortcut keys into their sections; a section's own keys win over shortcuts."""
+    nested: dict[str, Any] = {}
+    for key, value in values.items():
+        target = SHORTCUTS.get(key)
+        if target is None or isinstance(value, (dict, BaseModel)):  # a section itself, e.g. index = {...}
+            nested[key] = value
+            continue
+        section, name = target
+        nested.setdefault(section, {})
+        if isinstance(nested[section], dict):
+            nested[section].setdefault(name, value)
+    return nested
+
+
+class _ShortcutSource(PydanticBaseSettingsSource):
+    """Another source's values with flat shortcuts nested, so each source keeps its precedence."""
+
+    def __init__(self, settings_cls: type[BaseSettings], inner: PydanticBaseSettingsSource) -> None:
+        super().__init__(settings_cls)
+        self.inner = inner
+
+    def get_field_value(self, field, field_name):  # pragma: no cover - __call__ is used instead
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return nest_shortcuts(self.inner())
+
+
+class _ShortcutEnvSource(EnvSettingsSource):
+    """``SPYGLASS_MODEL=x`` read as ``SPYGLASS_ENCODER__MODEL=x`` (unless that is set too)."""
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        variables = dict(super()._load_env_vars())
+        prefix = self.env_prefix.lower()
+        for flat, (section, name) in SHORTCUTS.items():
+            value = variables.get(f"{prefix}{flat}")
+            if value is None or value.lstrip().startswith("{"):  # a whole section given as JSON
+                continue
+            variables.pop(f"{prefix}{flat}")
+            variables.setdefault(f"{prefix}{section}__{name}", value)
+        return variables

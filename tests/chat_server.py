@@ -40,7 +40,11 @@ class ChatServer:
                         self.wfile.flush()
                     self.wfile.write(b"data: [DONE]\n\n")
                 else:
-                    self._send(200, {"choices": [{"index": 0, "message": {"role": "assistant", "content": text}}]}, {})
+                    self._send(
+                        200,
+                        {"choices": [{"index": 0, "message": {"role": "assistant", "content": text}}]},
+                        {},
+                    )
 
             def _send(self, status: int, payload: dict, headers: dict) -> None:
                 data = json.dumps(payload).encode()

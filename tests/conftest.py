@@ -9,12 +9,24 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("SPYGLASS_CONFIG", os.devnull)  # a developer's config file must not leak in
 
-from pathlib import Path  # noqa: E402
+from pathlib import Path
 
-import pytest  # noqa: E402
+import pytest
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 DATA = SHARED / "data"
+
+
+def pytest_sessionstart(session) -> None:
+    """Train ``builtin:shapes`` (once per machine; cached in the user's cache) before any test starts.
+
+    Training is never inside a test's timeout: on a busy machine it takes longer, and no
+    per-test budget should include it.
+    """
+    from spyglass.encoders.builtin import ensure_shapes_model
+    from spyglass.settings import EncoderSettings
+
+    ensure_shapes_model(EncoderSettings().models_dir)
 
 
 def shared_path(*parts: str) -> Path:
@@ -53,21 +65,23 @@ def tiny_open_clip_dir(tmp_path_factory) -> Path:
 def tiny_hf_dir(tmp_path_factory) -> Path:
     from spyglass.encoders.tiny import write_tiny_hf_clip
 
-    return write_tiny_hf_clip(tmp_path_factory.mktemp("tiny-hf-clip"), shared_path("models", "clip-tokenizer"))
+    return write_tiny_hf_clip(
+        tmp_path_factory.mktemp("tiny-hf-clip"), shared_path("models", "clip-tokenizer")
+    )
 
 
 @pytest.fixture(scope="session")
 def data_dir(tmp_path_factory) -> Path:
-    """One data dir for the session, so ``builtin:shapes`` is trained once."""
     return tmp_path_factory.mktemp("spyglass-data")
 
 
 @pytest.fixture(scope="session")
-def shapes_encoder(data_dir):
+def shapes_encoder():
+    """``builtin:shapes`` from the user's model cache: trained once per machine, shared by CLI subprocesses."""
     from spyglass.encoders import load_encoder
-    from spyglass.settings import Settings
+    from spyglass.settings import EncoderSettings
 
-    return load_encoder("builtin:shapes", Settings(data_dir=data_dir, precision="fp32"))
+    return load_encoder("builtin:shapes", EncoderSettings(precision="fp32"))
 
 
 @pytest.fixture(scope="session")

@@ -35,7 +35,9 @@ class NumpyIndex(VectorIndex):
         keep = ~np.isin(self.ids, as_ids(ids))
         self.ids, self.matrix = self.ids[keep], self.matrix[keep]
 
-    def search(self, queries: np.ndarray, k: int, allow: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def search(
+        self, queries: np.ndarray, k: int, allow: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         ids, matrix = self.ids, self.matrix
         if allow is not None:
             mask = np.isin(ids, allow)

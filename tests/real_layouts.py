@@ -60,7 +60,7 @@ def tag_location(arch: str, tag: str) -> tuple[str, str]:
     from open_clip.pretrained import HF_WEIGHTS_NAME, _get_safe_alternatives
 
     repo, filename = os.path.split(open_clip.get_pretrained_cfg(arch, tag)["hf_hub"])
-    return repo, list(_get_safe_alternatives(filename or HF_WEIGHTS_NAME))[0]
+    return repo, next(iter(_get_safe_alternatives(filename or HF_WEIGHTS_NAME)))
 
 
 def write_random_vitb32(directory: Path, seed: int = 0) -> tuple[Path, Path]:
@@ -71,9 +71,15 @@ def write_random_vitb32(directory: Path, seed: int = 0) -> tuple[Path, Path]:
     weights = directory / "open_clip_model.safetensors"
     save_file({k: v.detach().half().contiguous() for k, v in model.state_dict().items()}, str(weights))
     config = directory / "open_clip_config.json"
-    preprocess = {"mean": list(open_clip.OPENAI_DATASET_MEAN), "std": list(open_clip.OPENAI_DATASET_STD),
-                  "interpolation": "bicubic", "resize_mode": "shortest"}
-    config.write_text(json.dumps({"model_cfg": open_clip.get_model_config(ARCH), "preprocess_cfg": preprocess}))
+    preprocess = {
+        "mean": list(open_clip.OPENAI_DATASET_MEAN),
+        "std": list(open_clip.OPENAI_DATASET_STD),
+        "interpolation": "bicubic",
+        "resize_mode": "shortest",
+    }
+    config.write_text(
+        json.dumps({"model_cfg": open_clip.get_model_config(ARCH), "preprocess_cfg": preprocess})
+    )
     return weights, config
 
 
@@ -84,7 +90,9 @@ def write_random_hf_clip(directory: Path, tokenizer_dir: Path, seed: int = 0) ->
     torch.manual_seed(seed)
     CLIPModel(CLIPConfig(projection_dim=512)).half().save_pretrained(directory)
     CLIPTokenizer.from_pretrained(tokenizer_dir).save_pretrained(directory)
-    CLIPImageProcessor(size={"shortest_edge": 224}, crop_size={"height": 224, "width": 224}).save_pretrained(directory)
+    CLIPImageProcessor(size={"shortest_edge": 224}, crop_size={"height": 224, "width": 224}).save_pretrained(
+        directory
+    )
     return directory
 
 

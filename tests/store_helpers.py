@@ -7,7 +7,9 @@ import numpy as np
 from spyglass.store import Store
 
 
-def clustered(count: int, dim: int = 32, clusters: int = 20, seed: int = 0, spread: float = 0.3) -> np.ndarray:
+def clustered(
+    count: int, dim: int = 32, clusters: int = 20, seed: int = 0, spread: float = 0.3
+) -> np.ndarray:
     """Unit vectors from a Gaussian mixture: realistic neighbourhoods, unlike uniform noise."""
     rng = np.random.default_rng(seed)
     centres = rng.standard_normal((clusters, dim))
@@ -15,8 +17,14 @@ def clustered(count: int, dim: int = 32, clusters: int = 20, seed: int = 0, spre
     return (data / np.linalg.norm(data, axis=1, keepdims=True)).astype(np.float32)
 
 
-def add_batch(store: Store, vectors: np.ndarray, path: str = "doc", source: str = "/data", kind: str = "image",
-              texts: list[str] | None = None) -> list[int]:
+def add_batch(
+    store: Store,
+    vectors: np.ndarray,
+    path: str = "doc",
+    source: str = "/data",
+    kind: str = "image",
+    texts: list[str] | None = None,
+) -> list[int]:
     """Add one document holding one item per vector; returns the item ids."""
     with store.write() as tx:
         source_id = tx.ensure_source("folder", source)

@@ -32,7 +32,9 @@ def roots(tmp_path_factory) -> Path:
 
 
 def make_client(tmp_path_factory, shapes_encoder, roots, **settings) -> TestClient:
-    config = Settings(data_dir=tmp_path_factory.mktemp("api-data"), allowed_roots=[roots], max_upload_mb=1, **settings)
+    config = Settings(
+        data_dir=tmp_path_factory.mktemp("api-data"), allowed_roots=[roots], max_upload_mb=1, **settings
+    )
     return TestClient(create_app(Engine(config, encoder=shapes_encoder)))
 
 
@@ -58,50 +60,74 @@ def test_health_ready_stats_metrics(client):
     assert client.get("/healthz").json()["status"] == "ok"
     assert client.get("/readyz").json() == {"ready": True}
     stats = client.get("/v1/stats").json()
-    assert stats["documents"] == 25 and stats["indexed_vectors"] > 24 and stats["model_id"].startswith("builtin:shapes")
+    assert (
+        stats["documents"] == 25
+        and stats["indexed_vectors"] > 24
+        and stats["model_id"].startswith("builtin:shapes")
+    )
     client.post("/v1/search", json={"text": "a red circle"})
     metrics = client.get("/metrics").text
     assert 'spyglass_request_seconds_count{method="POST",route="/v1/search",status="200"}' in metrics
-    ingested = next(line for line in metrics.splitlines() if line.startswith("spyglass_ingested_items_total "))
+    ingested = next(
+        line for line in metrics.splitlines() if line.startswith("spyglass_ingested_items_total ")
+    )
     assert float(ingested.split()[1]) >= 25  # the 24 shapes and the note's passage and chunk
     assert "spyglass_index_vectors" in metrics
 
 
 def test_search_json_and_pagination(client):
-    body = client.post("/v1/search", json={"text": "a red circle", "k": 3, "filters": {"modality": "image"}}).json()
+    body = client.post(
+        "/v1/search", json={"text": "a red circle", "k": 3, "filters": {"modality": "image"}}
+    ).json()
     assert [Path(r["path"]).name.startswith("red-circle") for r in body["results"]] == [True]
     first = body["results"][0]
     assert first["thumbnail_url"] == f"/v1/items/{first['item_id']}/thumbnail"
-    page = client.post("/v1/search", json={"text": "a red circle", "k": 2, "offset": 1, "relevance_floor": False}).json()
+    page = client.post(
+        "/v1/search", json={"text": "a red circle", "k": 2, "offset": 1, "relevance_floor": False}
+    ).json()
     assert page["offset"] == 1 and len(page["results"]) == 2
     similar = client.post("/v1/search", json={"item_id": first["item_id"], "k": 2}).json()
     assert first["item_id"] not in [r["item_id"] for r in similar["results"]]
     # The floor is a 95th percentile of nonsense scores, so one nonsense query in twenty may
     # clear it on a given collection; most must not, and those come back empty with the reason.
-    nonsense = [client.post("/v1/search", json={"text": q}).json()
-                for q in ("zorblax quimfet", "vrrk tlonp", "glibber snoot wazzle", "plonk frimbat")]
+    nonsense = [
+        client.post("/v1/search", json={"text": q}).json()
+        for q in ("zorblax quimfet", "vrrk tlonp", "glibber snoot wazzle", "plonk frimbat")
+    ]
     refused = [body for body in nonsense if body["no_match"]]
     assert len(refused) >= 3 and all(body["results"] == [] and body["message"] for body in refused)
 
 
 def test_search_by_uploaded_image(client):
     probe = png(shapes.generate(30, seed=5)[1].image)  # an unseen red square
-    body = client.post("/v1/search/image", files={"image": ("probe.png", probe, "image/png")}, data={"k": "2"}).json()
+    body = client.post(
+        "/v1/search/image", files={"image": ("probe.png", probe, "image/png")}, data={"k": "2"}
+    ).json()
     assert Path(body["results"][0]["path"]).name.startswith("red-square")
-    with_text = client.post("/v1/search/image", files={"image": ("probe.png", probe, "image/png")},
-                            data={"k": "1", "text": "a blue square", "filters": '{"modality": "image"}'})
+    with_text = client.post(
+        "/v1/search/image",
+        files={"image": ("probe.png", probe, "image/png")},
+        data={"k": "1", "text": "a blue square", "filters": '{"modality": "image"}'},
+    )
     assert with_text.status_code == 200
 
 
 def test_items_thumbnail_and_content(client):
-    first = client.post("/v1/search", json={"text": "a red circle", "k": 1, "filters": {"modality": "image"}}).json()["results"][0]
+    first = client.post(
+        "/v1/search", json={"text": "a red circle", "k": 1, "filters": {"modality": "image"}}
+    ).json()["results"][0]
     item = client.get(f"/v1/items/{first['item_id']}").json()
     assert item["kind"] == "image" and item["metadata"]["width"] == "64" and item["content_url"]
     thumb = client.get(item["thumbnail_url"])
-    assert thumb.headers["content-type"] == "image/jpeg" and Image.open(io.BytesIO(thumb.content)).size == (64, 64)
+    assert thumb.headers["content-type"] == "image/jpeg" and Image.open(io.BytesIO(thumb.content)).size == (
+        64,
+        64,
+    )
     content = client.get(item["content_url"])
     assert Image.open(io.BytesIO(content.content)).size == (64, 64)
-    chunk = client.post("/v1/search", json={"text": "corners", "filters": {"modality": "text"}, "relevance_floor": False}).json()
+    chunk = client.post(
+        "/v1/search", json={"text": "corners", "filters": {"modality": "text"}, "relevance_floor": False}
+    ).json()
     chunk_id = chunk["results"][0]["item_id"]
     assert client.get(f"/v1/items/{chunk_id}").json()["text"].startswith("A red circle")
     assert client.get(f"/v1/items/{chunk_id}/content").status_code == 404
@@ -110,7 +136,9 @@ def test_items_thumbnail_and_content(client):
 def test_ask_json_and_streamed(client):
     answer = client.post("/v1/ask", json={"question": "which picture shows a red circle?"}).json()
     assert answer["supported"] and any("red-circle" in c["path"] for c in answer["citations"])
-    with client.stream("POST", "/v1/ask?stream=true", json={"question": "which picture shows a red circle?"}) as response:
+    with client.stream(
+        "POST", "/v1/ask?stream=true", json={"question": "which picture shows a red circle?"}
+    ) as response:
         assert response.headers["content-type"].startswith("text/event-stream")
         text = "".join(response.iter_text())
     events = [block.split("\n")[0] for block in text.strip().split("\n\n")]
@@ -119,17 +147,24 @@ def test_ask_json_and_streamed(client):
 
 def test_upload_job_search_delete(client):
     sample = shapes.generate(40, seed=77)[37]  # an orange triangle
-    files = [("files", ("../../escape.png", png(sample.image), "image/png")), ("files", ("note.txt", b"orange notes", "text/plain"))]
+    files = [
+        ("files", ("../../escape.png", png(sample.image), "image/png")),
+        ("files", ("note.txt", b"orange notes", "text/plain")),
+    ]
     job = client.post("/v1/documents", files=files)
     assert job.status_code == 202 and job.json()["files"] == ["escape.png", "note.txt"]
     state = wait(client, job.json()["job_id"])
     assert state["state"] == "done" and state["report"]["added"] == 2
-    hits = client.post("/v1/search/image", files={"image": ("q.png", png(sample.image), "image/png")}, data={"k": "1"}).json()
+    hits = client.post(
+        "/v1/search/image", files={"image": ("q.png", png(sample.image), "image/png")}, data={"k": "1"}
+    ).json()
     top = hits["results"][0]
     assert top["path"].endswith("escape.png") and "/uploads/" in top["path"] and top["dense"] > 0.99
     assert client.delete(f"/v1/documents/{top['document_id']}").json()["deleted"] == top["document_id"]
     assert not Path(top["path"]).exists()
-    again = client.post("/v1/search/image", files={"image": ("q.png", png(sample.image), "image/png")}, data={"k": "1"}).json()
+    again = client.post(
+        "/v1/search/image", files={"image": ("q.png", png(sample.image), "image/png")}, data={"k": "1"}
+    ).json()
     assert again["results"][0]["item_id"] != top["item_id"]
     assert client.get(f"/v1/items/{top['item_id']}").status_code == 404
     assert client.delete(f"/v1/documents/{top['document_id']}").status_code == 404
@@ -154,10 +189,26 @@ def test_search_stays_responsive_during_an_ingest_job(client, tmp_path):
 
 def test_error_statuses_share_one_shape(client):
     checks = [
-        (client.post("/v1/documents", files={"files": ("big.png", b"\x89PNG\r\n\x1a\n" + b"0" * (2 << 20), "image/png")}), 413),
-        (client.post("/v1/documents", files={"files": ("x.bin", b"\x00\x01\x02\x03", "application/octet-stream")}), 415),
+        (
+            client.post(
+                "/v1/documents",
+                files={"files": ("big.png", b"\x89PNG\r\n\x1a\n" + b"0" * (2 << 20), "image/png")},
+            ),
+            413,
+        ),
+        (
+            client.post(
+                "/v1/documents", files={"files": ("x.bin", b"\x00\x01\x02\x03", "application/octet-stream")}
+            ),
+            415,
+        ),
         (client.post("/v1/search/image", files={"image": ("x.txt", b"just text", "text/plain")}), 415),
-        (client.post("/v1/search/image", files={"image": ("bad.jpg", b"\xff\xd8\xff\xe0broken", "image/jpeg")}), 422),
+        (
+            client.post(
+                "/v1/search/image", files={"image": ("bad.jpg", b"\xff\xd8\xff\xe0broken", "image/jpeg")}
+            ),
+            422,
+        ),
         (client.post("/v1/search", json={"k": 0}), 422),
         (client.post("/v1/search", json={}), 422),  # no text, no item
         (client.post("/v1/search", json={"text": "x", "filters": {"modality": "sound"}}), 422),
@@ -181,15 +232,25 @@ def test_sources_outside_allowed_roots_are_rejected(client, roots, escape):
 
 
 def test_auth_read_and_admin_keys(tmp_path_factory, shapes_encoder, roots):
-    with make_client(tmp_path_factory, shapes_encoder, roots, api_keys=["reader-key"], admin_keys=["admin-key"]) as secured:
+    with make_client(
+        tmp_path_factory, shapes_encoder, roots, api_keys=["reader-key"], admin_keys=["admin-key"]
+    ) as secured:
         assert secured.get("/healthz").status_code == 200  # probes stay open
         assert secured.post("/v1/search", json={"text": "a"}).status_code == 401
-        assert secured.post("/v1/search", json={"text": "a"}, headers={"Authorization": "Bearer wrong"}).status_code == 401
+        assert (
+            secured.post(
+                "/v1/search", json={"text": "a"}, headers={"Authorization": "Bearer wrong"}
+            ).status_code
+            == 401
+        )
         reader = {"Authorization": "Bearer reader-key"}
         assert secured.post("/v1/search", json={"text": "a red circle"}, headers=reader).status_code == 200
         assert secured.get("/v1/stats?key=reader-key").status_code == 200  # query key, for <img> tags
         forbidden = secured.post("/v1/sources", json={"path": str(roots)}, headers=reader)
-        assert forbidden.status_code == 403 and forbidden.json()["error"]["message"] == "this API key may only read"
+        assert (
+            forbidden.status_code == 403
+            and forbidden.json()["error"]["message"] == "this API key may only read"
+        )
         admin = {"Authorization": "Bearer admin-key"}
         job = secured.post("/v1/sources", json={"path": str(roots / "shapes")}, headers=admin)
         assert job.status_code == 202
@@ -200,8 +261,21 @@ def test_web_page_and_openapi(client):
     page = client.get("/")
     assert page.status_code == 200 and "<title>Spyglass</title>" in page.text
     schema = client.get("/openapi.json").json()
-    for path in ("/v1/search", "/v1/search/image", "/v1/ask", "/v1/documents", "/v1/jobs/{job_id}", "/v1/sources",
-                 "/v1/documents/{document_id}", "/v1/items/{item_id}", "/v1/items/{item_id}/thumbnail",
-                 "/v1/items/{item_id}/content", "/v1/stats", "/healthz", "/readyz", "/metrics"):
+    for path in (
+        "/v1/search",
+        "/v1/search/image",
+        "/v1/ask",
+        "/v1/documents",
+        "/v1/jobs/{job_id}",
+        "/v1/sources",
+        "/v1/documents/{document_id}",
+        "/v1/items/{item_id}",
+        "/v1/items/{item_id}/thumbnail",
+        "/v1/items/{item_id}/content",
+        "/v1/stats",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+    ):
         assert path in schema["paths"], path
     assert client.get("/docs").status_code == 200

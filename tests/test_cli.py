@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import queue
-import shutil
 import subprocess
 import sys
 import threading
@@ -42,7 +41,7 @@ def test_models_reports_presence(data_dir, shapes_encoder):
     by_spec = {row["spec"]: row for row in rows}
     assert by_spec["open_clip:ViT-B-32/laion2b_s34b_b79k"]["present"] is False  # nothing downloadable here
     assert by_spec["builtin:shapes"]["present"] is True  # trained by the shapes_encoder fixture
-    assert str(data_dir) in by_spec["builtin:shapes"]["where"]
+    assert "builtin-shapes" in by_spec["builtin:shapes"]["where"]  # the per-user model cache
 
 
 def test_models_with_local_model_dir(tiny_open_clip_dir, tmp_path):
@@ -59,8 +58,19 @@ def test_encode_finds_the_matching_shape(data_dir, shapes_encoder, tmp_path):
     red_circle.image.save(tmp_path / "one.png")
     green_square.image.save(tmp_path / "two.png")
     result = run(
-        "--model", "builtin:shapes", "encode", "--json", "-t", "a red circle", "-t", "a green square",
-        "-i", str(tmp_path / "one.png"), "-i", str(tmp_path / "two.png"), data_dir=data_dir,
+        "--model",
+        "builtin:shapes",
+        "encode",
+        "--json",
+        "-t",
+        "a red circle",
+        "-t",
+        "a green square",
+        "-i",
+        str(tmp_path / "one.png"),
+        "-i",
+        str(tmp_path / "two.png"),
+        data_dir=data_dir,
     )
     payload = json.loads(result.stdout)
     similarity = payload["similarity"]
@@ -69,8 +79,15 @@ def test_encode_finds_the_matching_shape(data_dir, shapes_encoder, tmp_path):
 
 
 def test_encode_rejects_a_non_image_cleanly(data_dir, shapes_encoder, formats_dir):
-    result = run("--model", "builtin:shapes", "encode", "-i", str(formats_dir / "not-an-image.txt"),
-                 data_dir=data_dir, check=False)
+    result = run(
+        "--model",
+        "builtin:shapes",
+        "encode",
+        "-i",
+        str(formats_dir / "not-an-image.txt"),
+        data_dir=data_dir,
+        check=False,
+    )
     assert result.returncode == 1
     assert "not a recognised image format" in result.stderr and "Traceback" not in result.stderr
 
@@ -83,9 +100,18 @@ def test_bad_model_spec_is_one_line(spec, tmp_path):
 
 def test_index_and_status_json(data_dir, shapes_encoder, formats_dir, tmp_path):
     env_dir = tmp_path / "data"
-    shutil.copytree(data_dir / "models", env_dir / "models")  # reuse the trained builtin model
-    report = json.loads(run("--model", "builtin:shapes", "index", str(formats_dir), "--only", "image", "--json",
-                            data_dir=env_dir).stdout)
+    report = json.loads(
+        run(
+            "--model",
+            "builtin:shapes",
+            "index",
+            str(formats_dir),
+            "--only",
+            "image",
+            "--json",
+            data_dir=env_dir,
+        ).stdout
+    )
     assert report["added"] == 22 and report["items"] == 22 and len(report["errors"]) == 1
     status = json.loads(run("--model", "builtin:shapes", "status", "--json", data_dir=env_dir).stdout)
     assert status["documents"] == 23 and status["indexed_vectors"] == 22 and status["errors"] == 1
@@ -105,15 +131,19 @@ def test_index_watch_picks_up_new_files(data_dir, shapes_encoder, tmp_path):
     from spyglass.training import shapes
 
     env_dir = tmp_path / "data"
-    shutil.copytree(data_dir / "models", env_dir / "models")
     folder = tmp_path / "watched"
     folder.mkdir()
     samples = shapes.generate(2, seed=8)
     samples[0].image.save(folder / "first.png")
     exe = Path(sys.executable).with_name("spyglass")
     env = {**os.environ, "SPYGLASS_DATA_DIR": str(env_dir), "SPYGLASS_MODEL": "builtin:shapes"}
-    process = subprocess.Popen([str(exe), "index", str(folder), "--watch", "--json"], env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    process = subprocess.Popen(
+        [str(exe), "index", str(folder), "--watch", "--json"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     lines: queue.Queue[str] = queue.Queue()
     threading.Thread(target=lambda: [lines.put(line) for line in process.stdout], daemon=True).start()
     try:
@@ -132,11 +162,12 @@ def test_index_watch_picks_up_new_files(data_dir, shapes_encoder, tmp_path):
 
 def test_demo_runs_offline_with_the_builtin_model(data_dir, shapes_encoder, tmp_path):
     env_dir = tmp_path / "data"
-    shutil.copytree(data_dir / "models", env_dir / "demo" / "models")  # skip retraining
     result = run("demo", data_dir=env_dir)
     out = result.stdout
     assert out.count("\n") > 10
-    assert out.startswith("Pretrained weights for open_clip:ViT-B-32/laion2b_s34b_b79k are not on this machine")
+    assert out.startswith(
+        "Pretrained weights for open_clip:ViT-B-32/laion2b_s34b_b79k are not on this machine"
+    )
     red = out.split('search "a red circle"')[1].split("search")[0]
     assert "red-circle" in red and "blue" not in red
     by_image = out.split("search by image")[1]
@@ -153,26 +184,85 @@ def test_serve_refuses_a_public_bind_without_keys(tmp_path):
 def test_search_json_and_human(data_dir, shapes_encoder, tmp_path):
 
     env_dir = tmp_path / "data"
-    shutil.copytree(data_dir / "models", env_dir / "models")
+    empty = run("--model", "builtin:shapes", "search", "a red circle", data_dir=env_dir).stdout
+    assert "The index is empty" in empty and "spyglass index PATH" in empty  # not "no good match"
     folder = write_shapes(tmp_path / "pics", 24, seed=12)
     run("--model", "builtin:shapes", "index", str(folder), data_dir=env_dir)
-    payload = json.loads(run("--model", "builtin:shapes", "search", "a red circle", "-k", "1", "--json",
-                             data_dir=env_dir).stdout)
+    payload = json.loads(
+        run(
+            "--model", "builtin:shapes", "search", "a red circle", "-k", "1", "--json", data_dir=env_dir
+        ).stdout
+    )
     top = payload["results"][0]
     assert top["path"].startswith(str(folder / "red-circle")) and top["thumbnail_url"].endswith("/thumbnail")
-    by_image = json.loads(run("--model", "builtin:shapes", "search", "--image", top["path"], "-k", "2", "-f", "kind=photo",
-                              "--json", data_dir=env_dir).stdout)
+    by_image = json.loads(
+        run(
+            "--model",
+            "builtin:shapes",
+            "search",
+            "--image",
+            top["path"],
+            "-k",
+            "2",
+            "-f",
+            "kind=photo",
+            "--json",
+            data_dir=env_dir,
+        ).stdout
+    )
     assert by_image["results"][0]["path"] == top["path"]
     human = run("--model", "builtin:shapes", "search", "a blue square", "-k", "2", data_dir=env_dir).stdout
     assert human.startswith("  1. [image]") and "blue-square" in human
-    assert run("--model", "builtin:shapes", "tag", str(folder / "red-circle-00.png"), "favourite",
-               data_dir=env_dir).stdout.strip() == "tagged 1 file(s): favourite"
-    tagged = json.loads(run("--model", "builtin:shapes", "search", "a red circle", "-f", "tag=favourite", "--json",
-                            data_dir=env_dir).stdout)
+    assert (
+        run(
+            "--model",
+            "builtin:shapes",
+            "tag",
+            str(folder / "red-circle-00.png"),
+            "favourite",
+            data_dir=env_dir,
+        ).stdout.strip()
+        == "tagged 1 file(s): favourite"
+    )
+    tagged = json.loads(
+        run(
+            "--model",
+            "builtin:shapes",
+            "search",
+            "a red circle",
+            "-f",
+            "tag=favourite",
+            "--json",
+            data_dir=env_dir,
+        ).stdout
+    )
     assert [Path(r["path"]).name for r in tagged["results"]] == ["red-circle-00.png"]
-    untagged = run("--model", "builtin:shapes", "tag", str(tmp_path / "nowhere"), "x", data_dir=env_dir, check=False)
+    untagged = run(
+        "--model", "builtin:shapes", "tag", str(tmp_path / "nowhere"), "x", data_dir=env_dir, check=False
+    )
     assert untagged.returncode == 2 and "nothing indexed" in untagged.stderr
     nothing = run("--model", "builtin:shapes", "search", "zorblax quimfet", data_dir=env_dir).stdout
     assert "No good match" in nothing
     bad = run("--model", "builtin:shapes", "search", "x", "-f", "nokeyvalue", data_dir=env_dir, check=False)
     assert bad.returncode == 2 and "not key=value" in bad.stderr
+
+
+@pytest.mark.parametrize("command", [["--help"], ["models", "--json"], ["status", "--json"]])
+def test_first_run_commands_need_no_weights_and_no_torch(command, tmp_path):
+    """A new user's first commands answer at once: no model is loaded and torch is never imported."""
+    probe = (
+        "import sys\n"
+        "from spyglass.cli import main\n"
+        f"sys.argv = ['spyglass', *{command!r}]\n"
+        "try:\n    main()\nexcept SystemExit as exit:\n    assert not exit.code, exit.code\n"
+        "print('TORCH', 'torch' in sys.modules)\n"
+    )
+    env = {**os.environ, "SPYGLASS_DATA_DIR": str(tmp_path / "data"), "HF_HOME": str(tmp_path / "hf")}
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().endswith("TORCH False")
+    if command[0] == "status":
+        info = json.loads(result.stdout.rsplit("TORCH", 1)[0])
+        assert info["model_id"] == "open_clip:ViT-B-32/laion2b_s34b_b79k" and info["items"] == 0

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from spyglass.encoders import load_encoder
-from spyglass.settings import Settings
+from spyglass.settings import EncoderSettings
 
 TEXTS = ["a dog", "a photograph of a very small red bicycle leaning on a wall", "cat", "x"]
 
@@ -23,7 +23,7 @@ def model_dir(request):
 
 
 def _load(model_dir, tmp_path, **settings):
-    return load_encoder(str(model_dir), Settings(data_dir=tmp_path, **{"precision": "fp32", **settings}))
+    return load_encoder(str(model_dir), EncoderSettings(**{"precision": "fp32", **settings}))
 
 
 def test_shapes_dtype_and_unit_norm(model_dir, tmp_path):
@@ -80,7 +80,9 @@ def test_open_clip_actually_trims(tiny_open_clip_dir, tmp_path, monkeypatch):
     encoder = _load(tiny_open_clip_dir, tmp_path)
     seen = []
     original = encoder.model.token_embedding.forward
-    monkeypatch.setattr(encoder.model.token_embedding, "forward", lambda t: seen.append(t.shape) or original(t))
+    monkeypatch.setattr(
+        encoder.model.token_embedding, "forward", lambda t: seen.append(t.shape) or original(t)
+    )
     encoder.encode_texts(["a dog", "cat"])
     assert seen and seen[0][1] == 4  # <sot> a dog <eot>
 
@@ -105,7 +107,9 @@ def test_preprocess_is_the_models_own(tiny_open_clip_dir, tiny_hf_dir, tmp_path)
     _, _, reference = open_clip.create_model_and_transforms(f"local-dir:{tiny_open_clip_dir}")
     assert encoder.preprocess(image).equal(reference(image))
     hf = _load(tiny_hf_dir, tmp_path)
-    expected = CLIPImageProcessor.from_pretrained(tiny_hf_dir)(images=image, return_tensors="pt")["pixel_values"][0]
+    expected = CLIPImageProcessor.from_pretrained(tiny_hf_dir)(images=image, return_tensors="pt")[
+        "pixel_values"
+    ][0]
     assert hf.preprocess(image).equal(expected)
     assert tuple(encoder.preprocess(image).shape) == (3, encoder.image_size, encoder.image_size)
 

@@ -24,7 +24,12 @@ def test_mmr_trades_relevance_for_novelty():
 
 
 def test_collapse_by_hash_and_by_cosine():
-    vectors = {1: np.array([1.0, 0.0]), 2: np.array([0.999, 0.0447]), 3: np.array([0.0, 1.0]), 4: np.array([0.6, 0.8])}
+    vectors = {
+        1: np.array([1.0, 0.0]),
+        2: np.array([0.999, 0.0447]),
+        3: np.array([0.0, 1.0]),
+        4: np.array([0.6, 0.8]),
+    }
     hashes = {1: "h1", 2: "h2", 3: "h1", 4: None}
     assert collapse_duplicates([1, 2, 3, 4], hashes, {}, 1.0) == [1, 2, 4]  # 3 has 1's content
     assert collapse_duplicates([1, 2, 3, 4], hashes, vectors, 0.99) == [1, 4]  # 2 is 1 re-encoded

@@ -31,7 +31,9 @@ from spyglass.training import shapes
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory, shapes_encoder):
     folder = tmp_path_factory.mktemp("ask-shapes")
-    write_shapes(folder, 48, seed=13, note="# Circles\n\nA red circle has no corners. Squares have four corners.\n")
+    write_shapes(
+        folder, 48, seed=13, note="# Circles\n\nA red circle has no corners. Squares have four corners.\n"
+    )
     with Engine(Settings(data_dir=tmp_path_factory.mktemp("ask-data")), encoder=shapes_encoder) as opened:
         opened.index(folder, progress=False)
         yield opened
@@ -39,8 +41,17 @@ def engine(tmp_path_factory, shapes_encoder):
 
 def sample_request(question: str = "what colour is the circle?") -> Request:
     evidence = [
-        Evidence(1, 11, "image", "/p/red-circle.png", "image red-circle.png", image=Image.new("RGB", (40, 30), (200, 0, 0))),
-        Evidence(2, 12, "chunk", "/p/notes.md", "passage from notes.md", text="The circle in the photo is red."),
+        Evidence(
+            1,
+            11,
+            "image",
+            "/p/red-circle.png",
+            "image red-circle.png",
+            image=Image.new("RGB", (40, 30), (200, 0, 0)),
+        ),
+        Evidence(
+            2, 12, "chunk", "/p/notes.md", "passage from notes.md", text="The circle in the photo is red."
+        ),
     ]
     params = GenerationParams(max_tokens=64, temperature=0.0, top_p=0.9, stop=["\n\n"], seed=7)
     return Request(question, evidence, build_messages(question, evidence), params)
@@ -55,12 +66,21 @@ def test_openai_backend_sends_evidence_images_parameters_and_auth():
         assert sent["path"] == "/v1/chat/completions"
         assert sent["headers"]["Authorization"] == "Bearer sk-test-secret"
         body = sent["body"]
-        assert (body["model"], body["max_tokens"], body["temperature"], body["top_p"], body["stop"], body["seed"],
-                body["stream"]) == ("llava:7b", 64, 0.0, 0.9, ["\n\n"], 7, False)
+        assert (
+            body["model"],
+            body["max_tokens"],
+            body["temperature"],
+            body["top_p"],
+            body["stop"],
+            body["seed"],
+            body["stream"],
+        ) == ("llava:7b", 64, 0.0, 0.9, ["\n\n"], 7, False)
         system, user = body["messages"]
         assert system["role"] == "system" and "only the numbered evidence" in system["content"]
         texts = [p["text"] for p in user["content"] if p["type"] == "text"]
-        assert texts[1] == "[1] image red-circle.png:" and texts[2].startswith("[2] passage from notes.md: The circle")
+        assert texts[1] == "[1] image red-circle.png:" and texts[2].startswith(
+            "[2] passage from notes.md: The circle"
+        )
         assert texts[-1] == "Question: what colour is the circle?"
         (image_part,) = [p for p in user["content"] if p["type"] == "image_url"]
         header, data = image_part["image_url"]["url"].split(",", 1)
@@ -121,7 +141,10 @@ def test_transformers_backend_with_a_tiny_random_llava(tmp_path, monkeypatch):
     request.params = GenerationParams(max_tokens=6, temperature=0.0)
     text = backend.generate(request)
     assert isinstance(text, str)
-    assert len(seen["images"]) == 1 and seen["images"][0].size == (40, 30)  # the evidence image reached the processor
+    assert len(seen["images"]) == 1 and seen["images"][0].size == (
+        40,
+        30,
+    )  # the evidence image reached the processor
     assert seen["text"].count("<image>") == 1 and "Question: what colour is the circle?" in seen["text"]
     assert len(backend.processor.tokenizer(text)["input_ids"]) <= 6 + 2  # generation stopped at max_tokens
     streamed = "".join(backend.stream(request))
@@ -182,7 +205,7 @@ def test_image_resolution_sent_to_the_model_is_capped(engine, tmp_path):
     big = tmp_path / "big.png"
     Image.new("RGB", (3000, 2000), (0, 0, 200)).save(big)
     request = engine.generator.look("describe", [big])
-    assert max(request.evidence[0].image.size) <= engine.settings.ask_image_side
+    assert max(request.evidence[0].image.size) <= engine.settings.generator.image_side
 
 
 def test_few_shot_prompt():
@@ -191,18 +214,28 @@ def test_few_shot_prompt():
 
 
 def test_cli_ask_json(engine, data_dir, shapes_encoder):
-    env = {**os.environ, "SPYGLASS_DATA_DIR": str(engine.settings.data_dir), "SPYGLASS_MODEL": "builtin:shapes",
-           "COLUMNS": "400"}
-    import shutil
-
-    if not (engine.settings.data_dir / "models").exists():
-        shutil.copytree(data_dir / "models", engine.settings.data_dir / "models")
+    env = {
+        **os.environ,
+        "SPYGLASS_DATA_DIR": str(engine.settings.data_dir),
+        "SPYGLASS_MODEL": "builtin:shapes",
+        "COLUMNS": "400",
+    }
     exe = str(Path(sys.executable).with_name("spyglass"))
-    result = subprocess.run([exe, "ask", "which picture shows a red circle?", "--json"], capture_output=True, text=True,
-                            env=env, timeout=300)
+    result = subprocess.run(
+        [exe, "ask", "which picture shows a red circle?", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     payload = json.loads(result.stdout)
     assert payload["supported"] and any("red-circle" in c["path"] for c in payload["citations"])
-    human = subprocess.run([exe, "ask", "which picture shows a red circle?"], capture_output=True, text=True, env=env,
-                           timeout=300).stdout
+    human = subprocess.run(
+        [exe, "ask", "which picture shows a red circle?"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    ).stdout
     assert "red-circle" in human and "[1]" in human

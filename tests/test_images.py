@@ -13,7 +13,20 @@ from PIL import Image
 from spyglass.errors import ImageLoadError
 from spyglass.images import open_image
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".tiff", ".bmp", ".webp", ".jp2", ".pnm", ".pbm", ".pgm", ".ppm"}
+IMAGE_SUFFIXES = {
+    ".jpg",
+    ".jpeg",
+    ".png",
+    ".gif",
+    ".tiff",
+    ".bmp",
+    ".webp",
+    ".jp2",
+    ".pnm",
+    ".pbm",
+    ".pgm",
+    ".ppm",
+}
 
 
 def test_every_real_format_loads_as_rgb(formats_dir):
@@ -96,9 +109,13 @@ def test_large_jpeg_is_drafted_but_keeps_enough_pixels():
 
 def test_draft_barely_changes_embeddings(shapes_encoder):
     rng = np.random.default_rng(1)
-    big = Image.fromarray(rng.integers(0, 255, (24, 32, 3), dtype=np.uint8)).resize((3200, 2400), Image.BICUBIC)
+    big = Image.fromarray(rng.integers(0, 255, (24, 32, 3), dtype=np.uint8)).resize(
+        (3200, 2400), Image.BICUBIC
+    )
     data = _jpeg(big)
-    full, drafted = shapes_encoder.encode_images([open_image(data), open_image(data, min_side=shapes_encoder.image_size)])
+    full, drafted = shapes_encoder.encode_images(
+        [open_image(data), open_image(data, min_side=shapes_encoder.image_size)]
+    )
     assert float(full @ drafted) > 0.99
 
 
@@ -132,4 +149,9 @@ def _png_header(width: int, height: int) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+        + chunk(b"IEND", b"")
+    )

@@ -40,8 +40,11 @@ def rows(store: Store, sql: str, **params) -> list[dict]:
 
 
 def items_of(store: Store, path: Path) -> list[dict]:
-    return rows(store, "SELECT i.* FROM items i JOIN documents d ON d.id = i.document_id WHERE d.path = :p ORDER BY i.id",
-                p=str(path))
+    return rows(
+        store,
+        "SELECT i.* FROM items i JOIN documents d ON d.id = i.document_id WHERE d.path = :p ORDER BY i.id",
+        p=str(path),
+    )
 
 
 def test_real_image_formats(indexer, store, formats_dir):
@@ -153,7 +156,10 @@ def test_incremental_touch_rename_delete_edit_duplicate(store, shapes_encoder, t
     _write_shapes(folder, 6)
     first = indexer.index(folder, progress=False)
     assert first.added == 6 and encoder.calls == 6
-    ids = {Path(r["path"]).name: r["id"] for r in rows(store, "SELECT i.id, d.path FROM items i JOIN documents d ON d.id = i.document_id")}
+    ids = {
+        Path(r["path"]).name: r["id"]
+        for r in rows(store, "SELECT i.id, d.path FROM items i JOIN documents d ON d.id = i.document_id")
+    }
 
     again = indexer.index(folder, progress=False)
     assert again.unchanged == 6 and encoder.calls == 6
@@ -169,13 +175,18 @@ def test_incremental_touch_rename_delete_edit_duplicate(store, shapes_encoder, t
     assert (report.touched, report.renamed, report.copied, report.deleted, report.updated) == (1, 1, 1, 1, 1)
     assert encoder.calls == 7  # only the edited file was embedded again
 
-    now = {Path(r["path"]).name: r["id"] for r in rows(store, "SELECT i.id, d.path FROM items i JOIN documents d ON d.id = i.document_id")}
+    now = {
+        Path(r["path"]).name: r["id"]
+        for r in rows(store, "SELECT i.id, d.path FROM items i JOIN documents d ON d.id = i.document_id")
+    }
     assert now[names[0]] == ids[names[0]]  # touched: untouched item
     assert now["renamed.png"] == ids[names[1]]  # moved without re-embedding
     assert names[3] not in now
     assert now[names[4]] != ids[names[4]]  # replaced
     assert "copy.png" in now and store.index.ntotal == 6
-    copy_hit = store.search(shapes_encoder.encode_images([Image.open(folder / "sub" / "copy.png").convert("RGB")])[0], 2)[0]
+    copy_hit = store.search(
+        shapes_encoder.encode_images([Image.open(folder / "sub" / "copy.png").convert("RGB")])[0], 2
+    )[0]
     assert {h.item_id for h in copy_hit} == {now["copy.png"], now[names[2]]}
 
 
@@ -205,8 +216,16 @@ def test_bad_input_is_reported_and_the_batch_continues(indexer, store, tmp_path,
     monkeypatch.setattr(builtins, "open", deny)
     report = indexer.index(folder, progress=False)
     errors = {Path(p).name: reason for p, reason in report.errors}
-    assert set(errors) == {"truncated.jpg", "corrupt.jpg", "empty.png", "truncated.pdf", "junk.txt", "dangling.jpg",
-                           "locked.png", "bomb.png"}
+    assert set(errors) == {
+        "truncated.jpg",
+        "corrupt.jpg",
+        "empty.png",
+        "truncated.pdf",
+        "junk.txt",
+        "dangling.jpg",
+        "locked.png",
+        "bomb.png",
+    }
     assert "cannot decode" in errors["truncated.jpg"] and "cannot decode" in errors["corrupt.jpg"]
     assert errors["empty.png"] == "empty file"
     assert errors["truncated.pdf"].startswith("cannot open PDF")
@@ -250,11 +269,11 @@ def test_changing_the_model_reembeds_on_the_next_index_run(tmp_path, tiny_open_c
     """Vectors of the old model stay apart; `index` again embeds every file with the new one."""
     from spyglass.encoders import load_encoder
     from spyglass.errors import ReindexRequiredError
-    from spyglass.settings import Settings
+    from spyglass.settings import EncoderSettings
 
     folder = tmp_path / "pics"
     _write_shapes(folder, 6)
-    old = load_encoder(str(tiny_open_clip_dir), Settings(data_dir=tmp_path, precision="fp32"))
+    old = load_encoder(str(tiny_open_clip_dir), EncoderSettings(precision="fp32"))
     with Store(tmp_path / "data", old.model_id, old.dim) as first:
         Indexer(first, old).index(folder, progress=False)
     with Store(tmp_path / "data", shapes_encoder.model_id, shapes_encoder.dim) as second:

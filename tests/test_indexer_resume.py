@@ -30,8 +30,15 @@ def test_kill_9_mid_ingest_then_rerun(data_dir, shapes_encoder, tmp_path):
         sample.image.resize((256, 256)).save(folder / f"{n:03d}.png")
     db = data_dir / "catalog.sqlite3"
     script = Path(sys.executable).with_name("spyglass")
-    env = {**os.environ, "SPYGLASS_DATA_DIR": str(data_dir), "SPYGLASS_MODEL": "builtin:shapes", "SPYGLASS_BATCH_SIZE": "8"}
-    process = subprocess.Popen([str(script), "index", str(folder)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    env = {
+        **os.environ,
+        "SPYGLASS_DATA_DIR": str(data_dir),
+        "SPYGLASS_MODEL": "builtin:shapes",
+        "SPYGLASS_BATCH_SIZE": "8",
+    }
+    process = subprocess.Popen(
+        [str(script), "index", str(folder)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     sql_docs = f"SELECT count(*) FROM documents WHERE path LIKE '{folder}%' AND status = 'indexed'"
     deadline = time.monotonic() + 120
     while count(db, sql_docs) < 16 and time.monotonic() < deadline and process.poll() is None:
@@ -48,7 +55,10 @@ def test_kill_9_mid_ingest_then_rerun(data_dir, shapes_encoder, tmp_path):
         assert count(db, f"SELECT count(*) FROM documents WHERE path LIKE '{folder}%'") == 160
         per_doc = count(db, "SELECT max(n) FROM (SELECT count(*) AS n FROM items GROUP BY document_id)")
         assert per_doc == 1
-        vectors = count(db, f"SELECT count(*) FROM vectors v JOIN items i ON i.id = v.item_id JOIN documents d "
-                            f"ON d.id = i.document_id WHERE d.path LIKE '{folder}%'")
+        vectors = count(
+            db,
+            f"SELECT count(*) FROM vectors v JOIN items i ON i.id = v.item_id JOIN documents d "
+            f"ON d.id = i.document_id WHERE d.path LIKE '{folder}%'",
+        )
         assert vectors == 160
         assert store.index.ntotal == count(db, "SELECT count(*) FROM vectors")

@@ -10,7 +10,7 @@ import pytest
 
 from spyglass.encoders import hub, load_encoder
 from spyglass.errors import WeightsUnavailableError
-from spyglass.settings import Settings
+from spyglass.settings import EncoderSettings
 
 
 @pytest.mark.parametrize(
@@ -24,9 +24,10 @@ from spyglass.settings import Settings
 def test_missing_weights_error_names_model_place_and_remedy(spec, names, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # an empty cache, whatever this machine has
     with pytest.raises(WeightsUnavailableError) as caught:
-        load_encoder(spec, Settings(data_dir=tmp_path))
+        load_encoder(spec, EncoderSettings())
     message = str(caught.value)
     assert spec in message and names in message and "SPYGLASS_MODEL" in message
+    assert "--model builtin:shapes" in message  # the way to try Spyglass offline right now
     assert "\n" not in message
 
 
@@ -43,12 +44,22 @@ def test_unreachable_hub_is_detected_without_the_env_flag(monkeypatch):
 
 
 def test_cli_reports_missing_weights_in_one_line(tmp_path):
-    env = {"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    env = {
+        "HF_HUB_OFFLINE": "1",
+        "HF_HOME": str(tmp_path / "hf"),
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+    }
     result = subprocess.run(
         [sys.executable, "-m", "spyglass", "--data-dir", str(tmp_path), "encode", "--text", "hi"],
-        capture_output=True, text=True, env=env, timeout=120,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: Weights for model 'open_clip:ViT-B-32/laion2b_s34b_b79k'")
+    assert len(lines) == 1 and lines[0].startswith(
+        "error: Weights for model 'open_clip:ViT-B-32/laion2b_s34b_b79k'"
+    )
     assert "Traceback" not in result.stderr

@@ -24,21 +24,36 @@ SPECS = {
     # spec -> (model_id the README promises, or None for a fingerprint with this prefix; dimension)
     "open_clip:ViT-B-32/laion2b_s34b_b79k": ("open_clip:ViT-B-32/laion2b_s34b_b79k", 512),
     "open_clip:ViT-B-32/openai": ("open_clip:ViT-B-32/openai", 512),
-    "open_clip:hf-hub:laion/CLIP-ViT-B-32-laion2B-s34B-b79K": ("open_clip:hf-hub:laion/CLIP-ViT-B-32-laion2B-s34B-b79K", 512),
+    "open_clip:hf-hub:laion/CLIP-ViT-B-32-laion2B-s34B-b79K": (
+        "open_clip:hf-hub:laion/CLIP-ViT-B-32-laion2B-s34B-b79K",
+        512,
+    ),
     "hf:openai/clip-vit-base-patch32": ("hf:openai/clip-vit-base-patch32", 512),
-    "hf:google/siglip-base-patch16-224": ("hf:google/siglip-base-patch16-224", 32),  # a tiny SigLIP in the real layout
+    "hf:google/siglip-base-patch16-224": (
+        "hf:google/siglip-base-patch16-224",
+        32,
+    ),  # a tiny SigLIP in the real layout
     "LOCAL_DIR": ("open_clip:local/", 512),
     "open_clip:ViT-B-32/CHECKPOINT": ("open_clip:ViT-B-32/file-", 512),
 }
 
 
 def _spec(name: str, layout: dict) -> str:
-    return name.replace("LOCAL_DIR", str(layout["local_dir"])).replace("CHECKPOINT", str(layout["checkpoint"]))
+    return name.replace("LOCAL_DIR", str(layout["local_dir"])).replace(
+        "CHECKPOINT", str(layout["checkpoint"])
+    )
 
 
 def spyglass(layout: dict, spec: str, data_dir: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HF_HOME": str(layout["hf_home"]), "HF_HUB_OFFLINE": "1", "SPYGLASS_MODEL": spec,
-           "SPYGLASS_DATA_DIR": str(data_dir), "SPYGLASS_PRECISION": "fp32", "COLUMNS": "400"}
+    env = {
+        **os.environ,
+        "HF_HOME": str(layout["hf_home"]),
+        "HF_HUB_OFFLINE": "1",
+        "SPYGLASS_MODEL": spec,
+        "SPYGLASS_DATA_DIR": str(data_dir),
+        "SPYGLASS_PRECISION": "fp32",
+        "COLUMNS": "400",
+    }
     result = subprocess.run([str(EXE), *args], capture_output=True, text=True, env=env, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     return result
@@ -46,7 +61,9 @@ def spyglass(layout: dict, spec: str, data_dir: Path, *args: str) -> subprocess.
 
 @pytest.fixture(scope="module")
 def small_folder(tmp_path_factory) -> Path:
-    return write_shapes(tmp_path_factory.mktemp("small"), 4, seed=3, note="# Notes\n\nA red circle and a blue square.")
+    return write_shapes(
+        tmp_path_factory.mktemp("small"), 4, seed=3, note="# Notes\n\nA red circle and a blue square."
+    )
 
 
 @pytest.mark.slow
@@ -55,13 +72,32 @@ def test_spec_encodes_and_indexes(name, real_layout_home, small_folder, tmp_path
     spec = _spec(name, real_layout_home)
     expected_id, dim = SPECS[name]
     image = next(small_folder.glob("*.png"))
-    encoded = json.loads(spyglass(real_layout_home, spec, tmp_path, "encode", "-t", "a dog", "-t", "a cat",
-                                  "-i", str(image), "--json").stdout)
+    encoded = json.loads(
+        spyglass(
+            real_layout_home,
+            spec,
+            tmp_path,
+            "encode",
+            "-t",
+            "a dog",
+            "-t",
+            "a cat",
+            "-i",
+            str(image),
+            "--json",
+        ).stdout
+    )
     assert encoded["dim"] == dim
-    assert encoded["model_id"].startswith(expected_id) if expected_id.endswith(("/", "-")) else encoded["model_id"] == expected_id
+    assert (
+        encoded["model_id"].startswith(expected_id)
+        if expected_id.endswith(("/", "-"))
+        else encoded["model_id"] == expected_id
+    )
     assert len(encoded["similarity"]) == 2 and len(encoded["similarity"][0]) == 1
 
-    report = json.loads(spyglass(real_layout_home, spec, tmp_path, "index", str(small_folder), "--json").stdout)
+    report = json.loads(
+        spyglass(real_layout_home, spec, tmp_path, "index", str(small_folder), "--json").stdout
+    )
     assert report["errors"] == [] and report["added"] == 5 and report["items"] >= 5
 
 
@@ -70,14 +106,19 @@ def test_default_spec_end_to_end_on_real_photos(real_layout_home, formats_dir, t
     """The default model, as shipped, over ../shared/data/formats: index, search, ask."""
     from spyglass.settings import DEFAULT_MODEL
 
-    report = json.loads(spyglass(real_layout_home, DEFAULT_MODEL, tmp_path, "index", str(formats_dir), "--json").stdout)
+    report = json.loads(
+        spyglass(real_layout_home, DEFAULT_MODEL, tmp_path, "index", str(formats_dir), "--json").stdout
+    )
     assert report["added"] >= 20 and len(report["errors"]) <= 1, report["errors"]
-    found = json.loads(spyglass(real_layout_home, DEFAULT_MODEL, tmp_path, "search", "a cat", "--json",
-                                "--all").stdout)
+    found = json.loads(
+        spyglass(real_layout_home, DEFAULT_MODEL, tmp_path, "search", "a cat", "--json", "--all").stdout
+    )
     assert len(found["results"]) >= 5
     status = json.loads(spyglass(real_layout_home, DEFAULT_MODEL, tmp_path, "status", "--json").stdout)
     assert set(status["vectors_by_model"]) == {DEFAULT_MODEL}
-    answer = json.loads(spyglass(real_layout_home, DEFAULT_MODEL, tmp_path, "ask", "what animals are there?", "--json").stdout)
+    answer = json.loads(
+        spyglass(real_layout_home, DEFAULT_MODEL, tmp_path, "ask", "what animals are there?", "--json").stdout
+    )
     assert answer["answer"] and "citations" in answer
 
 

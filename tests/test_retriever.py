@@ -45,7 +45,11 @@ def test_text_finds_the_right_shapes(engine, query):
 
 def test_results_carry_what_a_ui_needs(engine):
     result = engine.search("a red circle", k=1).results[0]
-    assert result.kind == "image" and result.has_thumbnail and result.thumbnail_url == f"/v1/items/{result.item_id}/thumbnail"
+    assert (
+        result.kind == "image"
+        and result.has_thumbnail
+        and result.thumbnail_url == f"/v1/items/{result.item_id}/thumbnail"
+    )
     assert result.dense == pytest.approx(result.dense) and result.dense_rank == 1 and result.bm25 is None
     assert Path(result.path).exists() and result.document_id > 0
 
@@ -76,7 +80,9 @@ def test_combined_and_negative_queries_move_results(engine):
     red_circle = _png(shapes.generate(1, seed=5)[0].image)
     plain = engine.search(Query(images=[red_circle]), k=8)
     assert label(plain.results[0]) == "red circle"
-    steered = engine.search(Query(images=[red_circle], text="a blue circle - a red circle", text_weight=1.5), k=4)
+    steered = engine.search(
+        Query(images=[red_circle], text="a blue circle - a red circle", text_weight=1.5), k=4
+    )
     assert label(steered.results[0]) == "blue circle"
 
     def reds(response):
@@ -89,9 +95,17 @@ def test_combined_and_negative_queries_move_results(engine):
 
 
 def test_pagination_is_consistent(engine):
-    whole = [r.item_id for r in engine.search("a red circle", k=12, options=RankingOptions(relevance_floor=False)).results]
-    pages = [r.item_id for offset in (0, 4, 8) for r in
-             engine.search("a red circle", k=4, offset=offset, options=RankingOptions(relevance_floor=False)).results]
+    whole = [
+        r.item_id
+        for r in engine.search("a red circle", k=12, options=RankingOptions(relevance_floor=False)).results
+    ]
+    pages = [
+        r.item_id
+        for offset in (0, 4, 8)
+        for r in engine.search(
+            "a red circle", k=4, offset=offset, options=RankingOptions(relevance_floor=False)
+        ).results
+    ]
     assert pages == whole and len(set(pages)) == 12
 
 
@@ -120,12 +134,15 @@ def test_duplicates_collapse(engine, shape_folder, tmp_path):
     Image.open(original).convert("RGB").save(copies / "reencoded.jpg", quality=90)
     engine.index(copies, progress=False)
     near = [r.path for r in engine.search(query, k=3, options=RankingOptions(duplicate_cosine=0.995)).results]
-    assert str(copies / "reencoded.jpg") not in near and str(copies / "reencoded.jpg") in \
-        [r.path for r in engine.search(query, k=3).results]
+    assert str(copies / "reencoded.jpg") not in near and str(copies / "reencoded.jpg") in [
+        r.path for r in engine.search(query, k=3).results
+    ]
 
 
 def test_modality_filter(engine):
-    response = engine.search("a red circle", Filters(modality="text"), k=5, options=RankingOptions(relevance_floor=False))
+    response = engine.search(
+        "a red circle", Filters(modality="text"), k=5, options=RankingOptions(relevance_floor=False)
+    )
     assert all(r.kind == "chunk" for r in response.results)  # none: only images are indexed here
     assert response.results == []
 
@@ -141,8 +158,13 @@ def test_filters_are_applied_inside_the_search_even_when_selective(tmp_path, sha
         with store.write() as tx:
             source = tx.ensure_source("folder", "/photos")
             for n in range(10):
-                document = tx.upsert_document(source, f"/photos/{'2019' if n == 7 else 'misc'}/batch{n}.jpg",
-                                                         status="indexed", mime="image/jpeg", mtime=1_600_000_000 + n)
+                document = tx.upsert_document(
+                    source,
+                    f"/photos/{'2019' if n == 7 else 'misc'}/batch{n}.jpg",
+                    status="indexed",
+                    mime="image/jpeg",
+                    mtime=1_600_000_000 + n,
+                )
                 ids = tx.add_items(document, [{"kind": "image"}] * 1000)
                 block = vectors[n * 1000 : (n + 1) * 1000].copy()
                 if n == 7:
@@ -153,13 +175,19 @@ def test_filters_are_applied_inside_the_search_even_when_selective(tmp_path, sha
         no_floor = RankingOptions(relevance_floor=False)
         tagged = engine.search("a red circle", Filters(tags=("holiday",)), k=5, options=no_floor).results
         assert len(tagged) == 5 and all("/2019/" in r.path for r in tagged)
-        camera = engine.search("a red circle", Filters(metadata=(("camera", "Pentax K1"),)), k=3, options=no_floor).results
+        camera = engine.search(
+            "a red circle", Filters(metadata=(("camera", "Pentax K1"),)), k=3, options=no_floor
+        ).results
         assert {r.path for r in camera} == {"/photos/2019/batch7.jpg"}
-        folder = engine.search("a red circle", Filters(path_prefix="/photos/2019"), k=2000, options=no_floor).results
+        folder = engine.search(
+            "a red circle", Filters(path_prefix="/photos/2019"), k=2000, options=no_floor
+        ).results
         assert len(folder) == 1000 and {r.path for r in folder} == {"/photos/2019/batch7.jpg"}
         dated = engine.search("a red circle", Filters(date_to=1_300_000_000), k=3, options=no_floor).results
         assert {r.path for r in dated} == {"/photos/2019/batch7.jpg"}
-        needle = engine.search("a red circle", Filters(tags=("holiday",)), k=1000, options=no_floor).results[-1]
+        needle = engine.search("a red circle", Filters(tags=("holiday",)), k=1000, options=no_floor).results[
+            -1
+        ]
         assert needle.dense < -0.9  # even the worst-matching allowed item is reachable
         assert engine.search("a red circle", Filters(types=("pdf",)), k=5, options=no_floor).results == []
         assert len(engine.search("a red circle", Filters(types=("jpg",)), k=5, options=no_floor).results) == 5
@@ -169,9 +197,13 @@ def test_bm25_finds_a_rare_word_that_dense_search_misses(engine):
     wiki = shared_path("data", "wiki100")
     engine.index(wiki, progress=False)
     word = "Berbers"  # appears in a handful of chunks only
-    containing = {r.item_id for r in engine.search(word, Filters(modality="text"), k=50,
-                                                   options=RankingOptions(relevance_floor=False)).results
-                  if r.text and re.search(r"\bBerber", r.text)}  # porter stemming: Berber(s)
+    containing = {
+        r.item_id
+        for r in engine.search(
+            word, Filters(modality="text"), k=50, options=RankingOptions(relevance_floor=False)
+        ).results
+        if r.text and re.search(r"\bBerber", r.text)
+    }  # porter stemming: Berber(s)
     assert containing
     dense = engine.search(word, k=10, options=RankingOptions(hybrid=False, relevance_floor=False)).results
     assert not {r.item_id for r in dense} & containing  # the tiny shapes model knows no such word

@@ -29,9 +29,25 @@ def test_no_server_errors_for_generated_requests(tmp_path, shapes_encoder):
     engine.index(folder, progress=False)
     with LiveServer(create_app(engine)) as live:
         result = subprocess.run(
-            [st, "run", f"{live.url}/openapi.json", "--checks", "not_a_server_error", "--max-examples", "15",
-             "--workers", "1", "--phases", "examples,fuzzing", "--suppress-health-check", "all"],
-            capture_output=True, text=True, timeout=900, cwd=tmp_path,  # its report folder goes there
+            [
+                st,
+                "run",
+                f"{live.url}/openapi.json",
+                "--checks",
+                "not_a_server_error",
+                "--max-examples",
+                "15",
+                "--workers",
+                "1",
+                "--phases",
+                "examples,fuzzing",
+                "--suppress-health-check",
+                "all",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=900,
+            cwd=tmp_path,  # its report folder goes there
         )
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     counts = re.search(r"(\d+) generated, (\d+) passed", result.stdout)

@@ -7,24 +7,64 @@ from spyglass.settings import DEFAULT_MODEL, Settings
 
 
 def test_defaults(monkeypatch, tmp_path):
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     settings = Settings()
-    assert settings.model == DEFAULT_MODEL
-    assert settings.data_dir == tmp_path / "spyglass"
-    assert settings.models_dir == tmp_path / "spyglass" / "models"
+    assert settings.encoder.model == DEFAULT_MODEL
+    assert settings.data_dir == tmp_path / "data" / "spyglass"
+    assert (
+        settings.encoder.models_dir == tmp_path / "cache" / "spyglass" / "models"
+    )  # per user, not per data dir
 
 
 def test_precedence_file_then_env_then_arguments(monkeypatch, tmp_path):
     config = tmp_path / "spyglass.toml"
-    config.write_text('model = "builtin:shapes"\nbatch_size = 8\nthreads = 3\n')
+    config.write_text(
+        'model = "builtin:shapes"\n\n[encoder]\nbatch_size = 8\nthreads = 3\n\n[index]\nkind = "hnsw"\n'
+    )
     monkeypatch.setenv("SPYGLASS_CONFIG", str(config))
     from_file = Settings()
-    assert (from_file.model, from_file.batch_size, from_file.threads) == ("builtin:shapes", 8, 3)
-    monkeypatch.setenv("SPYGLASS_BATCH_SIZE", "16")
+    assert (from_file.encoder.model, from_file.encoder.batch_size, from_file.encoder.threads) == (
+        "builtin:shapes",
+        8,
+        3,
+    )
+    assert from_file.index.kind == "hnsw"
+    monkeypatch.setenv("SPYGLASS_ENCODER__BATCH_SIZE", "16")
+    monkeypatch.setenv("SPYGLASS_INDEX__KIND", "flat")
     from_env = Settings()
-    assert (from_env.model, from_env.batch_size) == ("builtin:shapes", 16)
+    assert (from_env.encoder.model, from_env.encoder.batch_size, from_env.encoder.threads) == (
+        "builtin:shapes",
+        16,
+        3,
+    )
+    assert from_env.index.kind == "flat"
     explicit = Settings(batch_size=4, data_dir=Path("/x"))
-    assert (explicit.batch_size, explicit.threads, explicit.data_dir) == (4, 3, Path("/x"))
+    assert (explicit.encoder.batch_size, explicit.encoder.threads, explicit.data_dir) == (4, 3, Path("/x"))
+
+
+def test_flat_shortcuts_still_work_from_the_environment(monkeypatch):
+    """SPYGLASS_MODEL and friends are in users' shell profiles and compose files."""
+    monkeypatch.setenv("SPYGLASS_MODEL", "builtin:shapes")
+    monkeypatch.setenv("SPYGLASS_INDEX", "hnsw")
+    monkeypatch.setenv("SPYGLASS_GENERATOR", "openai")
+    monkeypatch.setenv("SPYGLASS_GENERATOR_MODEL", "llava")
+    monkeypatch.setenv("SPYGLASS_ALLOWED_ROOTS", '["/srv"]')
+    settings = Settings()
+    assert settings.encoder.model == "builtin:shapes" and settings.index.kind == "hnsw"
+    assert (settings.generator.backend, settings.generator.model) == ("openai", "llava")
+    assert settings.api.allowed_roots == [Path("/srv")]
+    monkeypatch.setenv("SPYGLASS_ENCODER__MODEL", "/models/x")  # the section's own name wins
+    assert Settings().encoder.model == "/models/x"
+
+
+def test_secrets_are_secret_types(monkeypatch):
+    monkeypatch.setenv("SPYGLASS_API__API_KEYS", '["reader-key"]')
+    monkeypatch.setenv("SPYGLASS_GENERATOR__API_KEY", "sk-secret")
+    settings = Settings()
+    assert settings.api.api_keys[0].get_secret_value() == "reader-key"
+    assert settings.generator.api_key.get_secret_value() == "sk-secret"
+    assert "sk-secret" not in repr(settings) and "reader-key" not in str(settings.model_dump())
 
 
 def test_invalid_values_are_rejected(monkeypatch):

@@ -7,7 +7,9 @@ from spyglass.errors import ModelSpecError
 
 
 def test_open_clip_tag():
-    assert parse_spec("open_clip:ViT-B-32/laion2b_s34b_b79k") == ModelSpec("open_clip", "ViT-B-32", "laion2b_s34b_b79k")
+    assert parse_spec("open_clip:ViT-B-32/laion2b_s34b_b79k") == ModelSpec(
+        "open_clip", "ViT-B-32", "laion2b_s34b_b79k"
+    )
 
 
 def test_open_clip_hf_hub():

@@ -7,8 +7,8 @@ import sqlite3
 import threading
 
 import numpy as np
-import pytest
 import numpy_backend  # noqa: F401 - registers the toy "numpy" backend
+import pytest
 from store_helpers import add_batch, clustered, exact_top
 
 from spyglass.errors import ModelMismatchError, ReindexRequiredError
@@ -85,7 +85,9 @@ def test_persistence_round_trip_loads_the_saved_index(kind, tmp_path, monkeypatc
     monkeypatch.setattr(Store, "_rebuild", lambda self: pytest.fail("reopening must not rebuild"))
     reopened = Store(tmp_path, "m", DIM, index=kind)
     assert reopened.index.kind == kind and reopened.index.ntotal == 2000
-    assert [[h.item_id for h in r] for r in reopened.search(queries, 10)] == [[h.item_id for h in r] for r in before]
+    assert [[h.item_id for h in r] for r in reopened.search(queries, 10)] == [
+        [h.item_id for h in r] for r in before
+    ]
     reopened.close()
 
 
@@ -133,7 +135,7 @@ def test_other_models_vectors_are_never_mixed(tmp_path):
     store.close()
 
     other = Store(tmp_path, "model-b", DIM)
-    with pytest.raises(ReindexRequiredError, match="model-a \\(50 items\\).*model-b"):
+    with pytest.raises(ReindexRequiredError, match=r"model-a \(50 items\).*model-b"):
         other.search(vectors[0], 5)
     status = other.status()
     assert status["reindex_needed"] and status["items_needing_reindex"] == 50
@@ -181,8 +183,10 @@ def test_concurrent_searches_never_see_half_a_batch(tmp_path):
         try:
             for n, direction in enumerate(directions):
                 noisy = direction + 0.01 * rng.standard_normal((40, DIM))
-                add_batch(store, (noisy / np.linalg.norm(noisy, axis=1, keepdims=True)).astype(np.float32), f"b{n}")
-        except Exception as exc:  # pragma: no cover - reported below
+                add_batch(
+                    store, (noisy / np.linalg.norm(noisy, axis=1, keepdims=True)).astype(np.float32), f"b{n}"
+                )
+        except Exception as exc:  # noqa: BLE001 - any failure in the writer thread is reported below
             errors.append(exc)
         finally:
             done.set()
@@ -282,4 +286,7 @@ def test_a_second_process_writes_are_seen_by_searches(tmp_path, monkeypatch):
     server.close()
     indexer.close()
     with Store(tmp_path, "m", DIM) as reopened:
-        assert reopened.index.ntotal == 295 and reopened.search(vectors[0], 2)[0][0].item_id in (first[0], third[0])
+        assert reopened.index.ntotal == 295 and reopened.search(vectors[0], 2)[0][0].item_id in (
+            first[0],
+            third[0],
+        )

@@ -38,16 +38,20 @@ def run_and_kill(data_dir: Path, kind: str, after: int, extra_delay: float) -> i
     return committed
 
 
-@pytest.mark.parametrize("kind, delays", [("flat", (0.013, 0.05, 0.0)), ("hnsw", (0.021, 0.0)), ("ivf", (0.008,))])
+@pytest.mark.parametrize(
+    "kind, delays", [("flat", (0.013, 0.05, 0.0)), ("hnsw", (0.021, 0.0)), ("ivf", (0.008,))]
+)
 def test_kill_9_mid_batch_loses_nothing_committed(kind, delays, tmp_path):
     seen = -1
     for round_, delay in enumerate(delays):
         seen = run_and_kill(tmp_path, kind, after=seen + 6 + round_, extra_delay=delay)
         with sqlite3.connect(tmp_path / "catalog.sqlite3") as db:
-            per_document = dict(db.execute(
-                "SELECT d.path, count(v.item_id) FROM documents d JOIN items i ON i.document_id = d.id "
-                "JOIN vectors v ON v.item_id = i.id GROUP BY d.id"
-            ).fetchall())
+            per_document = dict(
+                db.execute(
+                    "SELECT d.path, count(v.item_id) FROM documents d JOIN items i ON i.document_id = d.id "
+                    "JOIN vectors v ON v.item_id = i.id GROUP BY d.id"
+                ).fetchall()
+            )
         # every printed commit is there, and every document is whole
         assert {f"doc-{n}" for n in range(seen + 1)} <= set(per_document)
         assert set(per_document.values()) == {100}

@@ -50,7 +50,7 @@ def test_builtin_shapes_retrieves_held_out_images(shapes_encoder):
 
 def test_builtin_shapes_is_cached_not_retrained(data_dir, shapes_encoder):
     from spyglass.encoders import load_encoder
-    from spyglass.settings import Settings
+    from spyglass.settings import EncoderSettings
 
-    again = load_encoder("builtin:shapes", Settings(data_dir=data_dir, precision="fp32"))
+    again = load_encoder("builtin:shapes", EncoderSettings(precision="fp32"))
     assert again.model_id == shapes_encoder.model_id

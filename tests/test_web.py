@@ -17,8 +17,16 @@ from spyglass.settings import Settings
 from spyglass.training import shapes
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+FLAGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture(scope="module")
@@ -49,13 +57,17 @@ def test_search_upload_and_ask_in_the_page(server, browser, tmp_path):
     page.wait_for_function("document.querySelectorAll('#results .card').length > 0")
     first = page.locator("#results .card img").first
     assert "red-circle" in first.get_attribute("alt")
-    page.wait_for_function("[...document.querySelectorAll('#results img')].every(i => i.complete && i.naturalWidth > 0)")
+    page.wait_for_function(
+        "[...document.querySelectorAll('#results img')].every(i => i.complete && i.naturalWidth > 0)"
+    )
     page.screenshot(path=str(tmp_path / "search.png"), full_page=True)
 
     # filters: text only, then a folder that holds nothing
     page.select_option("#modality", "text")
-    page.wait_for_function("document.querySelectorAll('#results img').length === 0 && "
-                           "document.querySelectorAll('#results .card').length > 0")
+    page.wait_for_function(
+        "document.querySelectorAll('#results img').length === 0 && "
+        "document.querySelectorAll('#results .card').length > 0"
+    )
     page.fill("#folder", "/nowhere")
     page.dispatch_event("#folder", "change")
     page.wait_for_function("document.querySelector('#search-status').textContent.startsWith('No good match')")
@@ -76,7 +88,9 @@ def test_search_upload_and_ask_in_the_page(server, browser, tmp_path):
     sample.image.save(probe)
     page.fill("#q", "")
     page.set_input_files("#image-file", str(probe))
-    page.wait_for_function("(document.querySelector('#results .card img') || {}).alt?.includes('green-square')")
+    page.wait_for_function(
+        "(document.querySelector('#results .card img') || {}).alt?.includes('green-square')"
+    )
 
     # ask: the answer streams in and citation cards appear
     page.click("#tab-ask")
@@ -84,7 +98,10 @@ def test_search_upload_and_ask_in_the_page(server, browser, tmp_path):
     page.click("#ask-form button")
     page.wait_for_function("document.querySelectorAll('#citations .card').length > 0")
     assert "red-circle" in page.text_content("#answer")
-    assert any("red-circle" in (alt or "") for alt in page.locator("#citations img").evaluate_all("e => e.map(i => i.alt)"))
+    assert any(
+        "red-circle" in (alt or "")
+        for alt in page.locator("#citations img").evaluate_all("e => e.map(i => i.alt)")
+    )
     page.screenshot(path=str(tmp_path / "ask.png"), full_page=True)
     assert (tmp_path / "ask.png").stat().st_size > 5000
 

@@ -25,20 +25,32 @@ def create_app(engine: Engine) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         await run_in_threadpool(lambda: engine.store)  # loads the encoder, opens the catalog and index
+        if (
+            engine.stages
+        ):  # item stages catch up in the background (the one ingest worker) while search serves
+            app.state.jobs.submit("stages", "catalog", engine.catch_up)
         yield
         app.state.jobs.shutdown()
         engine.close()
 
-    app = FastAPI(title="Spyglass", version=__version__, lifespan=lifespan,
-                  description="Multimodal search and grounded answers over your own files.")
+    app = FastAPI(
+        title="Spyglass",
+        version=__version__,
+        lifespan=lifespan,
+        description="Multimodal search and grounded answers over your own files.",
+    )
     app.state.engine = engine
     app.state.metrics = metrics
     app.state.jobs = Jobs(on_report=metrics.record)
     errors.install(app)
     metrics.install(app)
-    if engine.settings.cors_origins:
-        app.add_middleware(CORSMiddleware, allow_origins=engine.settings.cors_origins, allow_methods=["*"],
-                           allow_headers=["*"])
+    if engine.settings.api.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=engine.settings.api.cors_origins,
+            allow_methods=["*"],
+            allow_headers=["*"],
+        )
     for module in (search, ask, documents, items, system):
         app.include_router(module.router)
 

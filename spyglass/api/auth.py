@@ -9,6 +9,7 @@ from __future__ import annotations
 import hmac
 
 from fastapi import Depends, HTTPException, Request
+from pydantic import SecretStr
 
 
 def _presented(request: Request) -> str | None:
@@ -20,13 +21,13 @@ def _presented(request: Request) -> str | None:
     return request.query_params.get("key") or None
 
 
-def _matches(token: str, keys: list[str]) -> bool:
-    return any(hmac.compare_digest(token, key) for key in keys)
+def _matches(token: str, keys: list[SecretStr]) -> bool:
+    return any(hmac.compare_digest(token.encode(), key.get_secret_value().encode()) for key in keys)
 
 
 def role(request: Request) -> str:
     """'admin', 'read', or 401."""
-    settings = request.app.state.engine.settings
+    settings = request.app.state.engine.settings.api
     if not settings.api_keys and not settings.admin_keys:
         return "admin"
     token = _presented(request)

@@ -60,7 +60,7 @@ class Jobs:
             job.state = "done"
             if self._on_report:
                 self._on_report(report)
-        except Exception as exc:  # noqa: BLE001 - a failed job is reported, the server goes on
+        except Exception as exc:
             log.exception("job %s failed", job.id)
             job.error, job.state = f"{type(exc).__name__}: {exc}", "failed"
         finally:

@@ -16,22 +16,35 @@ DocumentId = Annotated[int, Path(ge=1, le=MAX_ID, description="A document id fro
 
 class FilterBody(BaseModel):
     modality: Literal["image", "text"] | None = None
-    kinds: list[str] = Field(default_factory=list, description="image, page, figure, chunk, keyframe (or photo)")
+    kinds: list[str] = Field(
+        default_factory=list, description="image, page, figure, chunk, keyframe (or photo)"
+    )
     path_prefix: str | None = None
-    types: list[str] = Field(default_factory=list, description="extensions (jpg, pdf) or MIME prefixes (image/)")
+    types: list[str] = Field(
+        default_factory=list, description="extensions (jpg, pdf) or MIME prefixes (image/)"
+    )
     date_from: float | None = Field(None, description="epoch seconds")
     date_to: float | None = None
     tags: list[str] = Field(default_factory=list)
     metadata: dict[str, str] = Field(default_factory=dict)
 
     def to_filters(self) -> Filters:
-        return Filters(modality=self.modality, kinds=tuple(self.kinds), path_prefix=self.path_prefix,
-                       types=tuple(self.types), date_from=self.date_from, date_to=self.date_to, tags=tuple(self.tags),
-                       metadata=tuple(sorted(self.metadata.items())))
+        return Filters(
+            modality=self.modality,
+            kinds=tuple(self.kinds),
+            path_prefix=self.path_prefix,
+            types=tuple(self.types),
+            date_from=self.date_from,
+            date_to=self.date_to,
+            tags=tuple(self.tags),
+            metadata=tuple(sorted(self.metadata.items())),
+        )
 
 
 class SearchBody(BaseModel):
-    text: str | None = Field(None, max_length=2000, description='Query; "a + b - c" adds and subtracts terms.')
+    text: str | None = Field(
+        None, max_length=2000, description='Query; "a + b - c" adds and subtracts terms.'
+    )
     item_id: int | None = Field(None, ge=1, le=MAX_ID, description="Find items similar to this indexed item.")
     negative: list[str] = Field(default_factory=list)
     text_weight: float = Field(1.0, ge=0, le=10)
@@ -44,7 +57,9 @@ class SearchBody(BaseModel):
     relevance_floor: bool = True
 
     def options(self) -> RankingOptions:
-        return RankingOptions(hybrid=self.hybrid, diversity=self.diversity, relevance_floor=self.relevance_floor)
+        return RankingOptions(
+            hybrid=self.hybrid, diversity=self.diversity, relevance_floor=self.relevance_floor
+        )
 
 
 class AskBody(BaseModel):
@@ -55,6 +70,8 @@ class AskBody(BaseModel):
 
 
 class SourceBody(BaseModel):
-    path: str = Field(..., min_length=1, max_length=4096, description="A folder inside the configured allowed roots.")
+    path: str = Field(
+        ..., min_length=1, max_length=4096, description="A folder inside the configured allowed roots."
+    )
     include: list[str] = Field(default_factory=list)
     exclude: list[str] = Field(default_factory=list)

@@ -9,12 +9,12 @@ from fastapi import HTTPException, UploadFile
 
 from spyglass.indexer.sniff import sniff
 from spyglass.kinds import FileKind
-from spyglass.settings import Settings
+from spyglass.settings import ApiSettings
 
 CHUNK = 1 << 20
 
 
-async def read_upload(upload: UploadFile, settings: Settings, *, images_only: bool = False) -> bytes:
+async def read_upload(upload: UploadFile, settings: ApiSettings, *, images_only: bool = False) -> bytes:
     limit = int(settings.max_upload_mb * 2**20)
     data = bytearray()
     while chunk := await upload.read(CHUNK):

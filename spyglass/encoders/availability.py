@@ -7,12 +7,12 @@ import os
 from spyglass.encoders import hub
 from spyglass.encoders.spec import ModelSpec, parse_spec
 from spyglass.errors import ModelSpecError
-from spyglass.settings import Settings
+from spyglass.settings import EncoderSettings
 
 HF_WEIGHTS = ["model.safetensors", "pytorch_model.bin"]
 
 
-def describe_models(settings: Settings) -> list[dict]:
+def describe_models(settings: EncoderSettings) -> list[dict]:
     """One row per model: the configured one and ``builtin:shapes``."""
     rows = [_describe(settings.model, "configured", settings)]
     if not settings.model.startswith("builtin:"):
@@ -20,7 +20,7 @@ def describe_models(settings: Settings) -> list[dict]:
     return rows
 
 
-def _describe(spec_text: str, role: str, settings: Settings) -> dict:
+def _describe(spec_text: str, role: str, settings: EncoderSettings) -> dict:
     try:
         spec = parse_spec(spec_text)
     except ModelSpecError as exc:
@@ -29,7 +29,7 @@ def _describe(spec_text: str, role: str, settings: Settings) -> dict:
     return {"spec": spec_text, "role": role, "backend": spec.backend, "present": present, "where": where}
 
 
-def _locate(spec: ModelSpec, settings: Settings) -> tuple[bool, str]:
+def _locate(spec: ModelSpec, settings: EncoderSettings) -> tuple[bool, str]:
     if spec.backend == "builtin":
         from spyglass.encoders.builtin import shapes_model_dir
 
@@ -45,18 +45,16 @@ def _locate(spec: ModelSpec, settings: Settings) -> tuple[bool, str]:
 
 
 def _locate_open_clip(spec: ModelSpec) -> tuple[bool, str]:
-    from spyglass.encoders.openclip import OPENAI_CACHE, open_clip
+    from spyglass.encoders.openclip_tags import pretrained_cfg
 
     if spec.name.startswith("hf-hub:"):
-        found = hub.cached_file(spec.name.removeprefix("hf-hub:"), ["open_clip_model.safetensors", "open_clip_pytorch_model.bin"])
+        found = hub.cached_file(
+            spec.name.removeprefix("hf-hub:"), ["open_clip_model.safetensors", "open_clip_pytorch_model.bin"]
+        )
         return found is not None, found or f"{hub.hf_cache_dir()} (not cached)"
-    cfg = open_clip.get_pretrained_cfg(spec.name, spec.tag or "")
-    if not cfg:
+    cfg = pretrained_cfg(spec.name, spec.tag or "")
+    if not cfg.get("hf_hub"):
         return False, f"unknown tag {spec.tag!r} for {spec.name}"
-    if cfg.get("hf_hub"):
-        repo, filename = os.path.split(cfg["hf_hub"])
-        candidates = ["open_clip_model.safetensors", filename or "open_clip_pytorch_model.bin"]
-        found = hub.cached_file(repo, candidates)
-        return found is not None, found or f"{hub.hf_cache_dir()} (not cached)"
-    target = OPENAI_CACHE / os.path.basename(cfg["url"])
-    return target.is_file(), str(target)
+    repo, filename = os.path.split(cfg["hf_hub"])
+    found = hub.cached_file(repo, ["open_clip_model.safetensors", filename or "open_clip_pytorch_model.bin"])
+    return found is not None, found or f"{hub.hf_cache_dir()} (not cached)"

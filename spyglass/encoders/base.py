@@ -35,8 +35,15 @@ class Encoder(ABC):
     dim: int
     image_size: int
 
-    def __init__(self, model: torch.nn.Module, model_id: str, *, device: torch.device, dtype: torch.dtype,
-                 batch_size: int = 64) -> None:
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        model_id: str,
+        *,
+        device: torch.device,
+        dtype: torch.dtype,
+        batch_size: int = 64,
+    ) -> None:
         self.device = device
         self.dtype = dtype
         self.batch_size = batch_size

@@ -8,7 +8,7 @@ from PIL import Image
 from spyglass._compat import ensure_torchvision_importable
 from spyglass.encoders import hub
 from spyglass.encoders.base import Encoder
-from spyglass.encoders.spec import ModelSpec, fingerprint
+from spyglass.encoders.spec import ModelSpec, model_id_of
 from spyglass.errors import ModelSpecError
 
 ensure_torchvision_importable()
@@ -43,7 +43,9 @@ class HFEncoder(Encoder):
         self.max_length = int(getattr(model.config.text_config, "max_position_embeddings", 77))
 
     @classmethod
-    def load(cls, spec: ModelSpec, *, device: torch.device, dtype: torch.dtype, batch_size: int = 64) -> HFEncoder:
+    def load(
+        cls, spec: ModelSpec, *, device: torch.device, dtype: torch.dtype, batch_size: int = 64
+    ) -> HFEncoder:
         source = str(spec.local) if spec.local is not None else spec.name
         if spec.local is None:
             _ensure_local(spec)
@@ -58,8 +60,10 @@ class HFEncoder(Encoder):
             if local_only:
                 raise hub.unavailable(str(spec), f"{hub.hf_cache_dir()} for {spec.name}") from None
             raise
-        model_id = f"hf:local/{fingerprint(spec.local)}" if spec.local is not None else f"hf:{spec.name}"
-        return cls(model, image_processor, tokenizer, model_id, device=device, dtype=dtype, batch_size=batch_size)
+        model_id = model_id_of(spec)
+        return cls(
+            model, image_processor, tokenizer, model_id, device=device, dtype=dtype, batch_size=batch_size
+        )
 
     def preprocess(self, image: Image.Image) -> torch.Tensor:
         return self.image_processor(images=image, return_tensors="pt")["pixel_values"][0]
@@ -69,7 +73,11 @@ class HFEncoder(Encoder):
 
     def _embed_texts(self, texts: list[str], padding: str | None = None) -> torch.Tensor:
         batch = self.tokenizer(
-            texts, padding=padding or self.padding, truncation=True, max_length=self.max_length, return_tensors="pt"
+            texts,
+            padding=padding or self.padding,
+            truncation=True,
+            max_length=self.max_length,
+            return_tensors="pt",
         ).to(self.device)
         return _features(self.model.get_text_features(**batch))
 

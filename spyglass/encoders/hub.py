@@ -56,7 +56,8 @@ def unavailable(spec: str, where: str) -> WeightsUnavailableError:
     return WeightsUnavailableError(
         f"Weights for model {spec!r} are not on this machine (looked in {where}) and the model hub is "
         f"unreachable; download them once on a connected machine into that cache, or point "
-        f"SPYGLASS_MODEL (or --model) at a local copy, e.g. SPYGLASS_MODEL=/path/to/model-dir."
+        f"SPYGLASS_MODEL (or --model) at a local copy, e.g. SPYGLASS_MODEL=/path/to/model-dir, "
+        f"or try Spyglass offline now with --model builtin:shapes (a tiny model trained on this machine)."
     )
 
 
@@ -93,15 +94,3 @@ def hub_file(repo_id: str, filenames: list[str], spec: str) -> str:
         except EntryNotFoundError:
             continue
     return hf_hub_download(repo_id, filenames[-1])
-
-
-def url_file(url: str, cache_dir: Path, spec: str) -> str:
-    """Path of a URL-hosted checkpoint (OpenAI's originals) in open_clip's cache, else downloaded."""
-    target = cache_dir / os.path.basename(url)
-    if target.is_file():
-        return str(target)
-    if offline_by_env() or not _reachable(urlparse(url).hostname or ""):
-        raise unavailable(spec, str(target))
-    from open_clip.pretrained import download_pretrained_from_url
-
-    return download_pretrained_from_url(url, cache_dir=str(cache_dir))

@@ -11,7 +11,7 @@ from PIL import Image
 from spyglass._compat import ensure_torchvision_importable
 from spyglass.encoders import hub
 from spyglass.encoders.base import Encoder
-from spyglass.encoders.spec import ModelSpec, fingerprint
+from spyglass.encoders.spec import ModelSpec, model_id_of
 from spyglass.errors import ModelSpecError
 
 ensure_torchvision_importable()
@@ -21,9 +21,12 @@ from open_clip.transformer import text_global_pool  # noqa: E402
 
 # The pretrained config's preprocessing, as create_model_and_transforms' keyword arguments. A tag
 # resolved to a weights file loses open_clip's own lookup of these, so they are passed back in.
-_PREPROCESS_ARGS = {"mean": "image_mean", "std": "image_std", "interpolation": "image_interpolation",
-                    "resize_mode": "image_resize_mode"}
-OPENAI_CACHE = Path(os.path.expanduser("~/.cache/clip"))
+_PREPROCESS_ARGS = {
+    "mean": "image_mean",
+    "std": "image_std",
+    "interpolation": "image_interpolation",
+    "resize_mode": "image_resize_mode",
+}
 
 
 class OpenClipEncoder(Encoder):
@@ -49,7 +52,9 @@ class OpenClipEncoder(Encoder):
             self.dim = int(self._embed_texts(["probe"]).shape[-1])
 
     @classmethod
-    def load(cls, spec: ModelSpec, *, device: torch.device, dtype: torch.dtype, batch_size: int = 64) -> OpenClipEncoder:
+    def load(
+        cls, spec: ModelSpec, *, device: torch.device, dtype: torch.dtype, batch_size: int = 64
+    ) -> OpenClipEncoder:
         name, kwargs, model_id = _resolve(spec)
         model, _, transform = open_clip.create_model_and_transforms(name, **kwargs)
         tokenizer = open_clip.get_tokenizer(name)
@@ -105,27 +110,37 @@ def trimmable(model: torch.nn.Module, tokenizer) -> bool:
 def _resolve(spec: ModelSpec) -> tuple[str, dict, str]:
     """Turn a spec into open_clip's (model_name, kwargs) with weights already on disk, plus a model_id."""
     if spec.local is not None and spec.tag is None:  # a local open_clip directory
-        return f"local-dir:{spec.local}", {}, f"open_clip:local/{fingerprint(spec.local)}"
+        return f"local-dir:{spec.local}", {}, model_id_of(spec)
     if spec.name.startswith("hf-hub:"):
         repo = spec.name.removeprefix("hf-hub:")
         hub.hub_file(repo, ["open_clip_config.json"], str(spec))
-        weights = hub.hub_file(repo, ["open_clip_model.safetensors", "open_clip_pytorch_model.bin"], str(spec))
-        return f"local-dir:{Path(weights).parent}", {}, f"open_clip:{spec.name}"
+        weights = hub.hub_file(
+            repo, ["open_clip_model.safetensors", "open_clip_pytorch_model.bin"], str(spec)
+        )
+        return f"local-dir:{Path(weights).parent}", {}, model_id_of(spec)
     if spec.name not in open_clip.list_models():
-        raise ModelSpecError(f"open_clip has no architecture {spec.name!r}; see `python -m open_clip` list_models().")
+        raise ModelSpecError(
+            f"open_clip has no architecture {spec.name!r}; see `python -m open_clip` list_models()."
+        )
     if spec.local is not None:  # architecture + checkpoint file
-        return spec.name, {"pretrained": str(spec.local)}, f"open_clip:{spec.name}/file-{fingerprint(spec.local)}"
+        return (
+            spec.name,
+            {"pretrained": str(spec.local)},
+            model_id_of(spec),
+        )
     cfg = open_clip.get_pretrained_cfg(spec.name, spec.tag)
     if not cfg:
         tags = ", ".join(open_clip.list_pretrained_tags_by_model(spec.name)) or "none"
-        raise ModelSpecError(f"open_clip has no pretrained tag {spec.tag!r} for {spec.name}; known tags: {tags}.")
+        raise ModelSpecError(
+            f"open_clip has no pretrained tag {spec.tag!r} for {spec.name}; known tags: {tags}."
+        )
     weights = _tag_weights(cfg, str(spec))
     kwargs = {
         "pretrained": weights,
         "force_quick_gelu": bool(cfg.get("quick_gelu", False)),
         **{arg: cfg[key] for key, arg in _PREPROCESS_ARGS.items() if key in cfg},
     }
-    return spec.name, kwargs, f"open_clip:{spec.name}/{spec.tag}"
+    return spec.name, kwargs, model_id_of(spec)
 
 
 def _tag_weights(cfg: dict, spec: str) -> str:
@@ -134,10 +149,16 @@ def _tag_weights(cfg: dict, spec: str) -> str:
         filename = filename or "open_clip_pytorch_model.bin"
         candidates = [filename]
         if filename.endswith((".bin", ".pth")):
-            safe = "open_clip_model.safetensors" if filename == "open_clip_pytorch_model.bin" else filename[:-4] + ".safetensors"
+            safe = (
+                "open_clip_model.safetensors"
+                if filename == "open_clip_pytorch_model.bin"
+                else filename[:-4] + ".safetensors"
+            )
             candidates.insert(0, safe)
         return hub.hub_file(repo, candidates, spec)
-    return hub.url_file(cfg["url"], OPENAI_CACHE, spec)
+    raise ModelSpecError(
+        f"{spec}: open_clip names no hub repository for this tag; use a local checkpoint file."
+    )
 
 
 def _pooling(tower) -> tuple[str, int | None]:

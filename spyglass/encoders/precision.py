@@ -26,6 +26,12 @@ def cpu_has_fast_bf16() -> bool:
     return "amx_bf16" in flags or "avx512_bf16" in flags
 
 
+def set_threads(threads: int) -> None:
+    """Torch's CPU thread count for this process (0 keeps torch's default); entry points call it once."""
+    if threads:
+        torch.set_num_threads(threads)
+
+
 def resolve_device(setting: str) -> torch.device:
     if setting == "auto":
         if torch.cuda.is_available():

@@ -49,7 +49,9 @@ def parse_spec(spec: str) -> ModelSpec:
         return _sniff_path(spec)
     if prefix == "builtin":
         if rest not in BUILTIN_MODELS:
-            raise ModelSpecError(f"Unknown builtin model {rest!r}; builtin models: {', '.join(BUILTIN_MODELS)}.")
+            raise ModelSpecError(
+                f"Unknown builtin model {rest!r}; builtin models: {', '.join(BUILTIN_MODELS)}."
+            )
         return ModelSpec("builtin", rest)
     if prefix == "hf":
         if _looks_like_path(rest):
@@ -76,7 +78,9 @@ def _parse_open_clip(rest: str, spec: str) -> ModelSpec:
 def _sniff_path(spec: str) -> ModelSpec:
     path = Path(spec).expanduser()
     if not path.exists():
-        raise ModelSpecError(f"Model spec {spec!r} is neither a known form nor an existing path; use {_FORMS}.")
+        raise ModelSpecError(
+            f"Model spec {spec!r} is neither a known form nor an existing path; use {_FORMS}."
+        )
     if (path / "open_clip_config.json").is_file():
         return ModelSpec("open_clip", str(path.resolve()), local=path.resolve())
     if (path / "config.json").is_file():
@@ -96,6 +100,26 @@ def _existing(text: str, spec: str) -> Path:
     if not path.exists():
         raise ModelSpecError(f"Model spec {spec!r} points at {path}, which does not exist.")
     return path
+
+
+def model_id_of(spec: ModelSpec, builtin_dir: Path | None = None) -> str:
+    """The ``model_id`` stored with a spec's vectors, known without loading the model.
+
+    Hub and tag models are named by their spec; local weights by a fingerprint of their
+    files, so replacing the weights in place changes the id. ``builtin_dir`` is the trained
+    builtin model's directory (its weights differ per machine that trained it).
+    """
+    if spec.backend == "builtin":
+        if builtin_dir is None:
+            raise ModelSpecError(f"builtin:{spec.name} has not been trained on this machine yet")
+        return f"builtin:{spec.name}/{fingerprint(builtin_dir)}"
+    if spec.backend == "hf":
+        return f"hf:local/{fingerprint(spec.local)}" if spec.local is not None else f"hf:{spec.name}"
+    if spec.local is not None:
+        if spec.tag is None:  # a local open_clip directory
+            return f"open_clip:local/{fingerprint(spec.local)}"
+        return f"open_clip:{spec.name}/file-{fingerprint(spec.local)}"
+    return str(spec)  # open_clip:ARCH/TAG or open_clip:hf-hub:ORG/NAME
 
 
 def fingerprint(path: Path) -> str:

@@ -44,10 +44,19 @@ class Evidence:
 
     def public(self) -> dict:
         """What an API or CLI shows for this evidence (no pixels)."""
-        return {"number": self.number, "item_id": self.item_id, "kind": self.kind, "path": self.path,
-                "label": self.label, "page": self.page, "bbox": self.bbox, "timestamp": self.timestamp,
-                "text": self.text, "score": self.score,
-                "thumbnail_url": f"/v1/items/{self.item_id}/thumbnail" if self.kind != ItemKind.CHUNK else None}
+        return {
+            "number": self.number,
+            "item_id": self.item_id,
+            "kind": self.kind,
+            "path": self.path,
+            "label": self.label,
+            "page": self.page,
+            "bbox": self.bbox,
+            "timestamp": self.timestamp,
+            "text": self.text,
+            "score": self.score,
+            "thumbnail_url": f"/v1/items/{self.item_id}/thumbnail" if self.kind != ItemKind.CHUNK else None,
+        }
 
 
 def label(result: SearchResult) -> str:
@@ -63,8 +72,14 @@ def label(result: SearchResult) -> str:
     return f"image {name}"
 
 
-def select_evidence(results: list[SearchResult], store: Store, *, max_images: int = 4, max_chars: int = 6000,
-                    max_side: int = 768) -> list[Evidence]:
+def select_evidence(
+    results: list[SearchResult],
+    store: Store,
+    *,
+    max_images: int = 4,
+    max_chars: int = 6000,
+    max_side: int = 768,
+) -> list[Evidence]:
     """Number the best results, within an image count and a text budget."""
     evidence: list[Evidence] = []
     images = chars = 0
@@ -85,17 +100,38 @@ def select_evidence(results: list[SearchResult], store: Store, *, max_images: in
             if not text:
                 continue
             chars += len(text)
-            evidence.append(Evidence(len(evidence) + 1, result.item_id, result.kind, result.path, label(result),
-                                     page=result.page, text=text, score=result.dense))
+            evidence.append(
+                Evidence(
+                    len(evidence) + 1,
+                    result.item_id,
+                    result.kind,
+                    result.path,
+                    label(result),
+                    page=result.page,
+                    text=text,
+                    score=result.dense,
+                )
+            )
         elif images < max_images:
             try:
                 picture = item_image(_row(result, store), max_side=max_side)
             except SpyglassError:
                 continue  # the original moved or broke since indexing: offer what we can still show
             images += 1
-            evidence.append(Evidence(len(evidence) + 1, result.item_id, result.kind, result.path, label(result),
-                                     page=result.page, bbox=result.bbox, timestamp=result.timestamp, image=picture,
-                                     score=result.dense))
+            evidence.append(
+                Evidence(
+                    len(evidence) + 1,
+                    result.item_id,
+                    result.kind,
+                    result.path,
+                    label(result),
+                    page=result.page,
+                    bbox=result.bbox,
+                    timestamp=result.timestamp,
+                    image=picture,
+                    score=result.dense,
+                )
+            )
     return evidence
 
 
@@ -108,5 +144,7 @@ def _row(result: SearchResult, store: Store) -> dict:
 
 def image_evidence(images: list[Image.Image], name: str = "your image") -> list[Evidence]:
     """Evidence for the 'look at this image' mode: the user's own pictures, no retrieval."""
-    return [Evidence(n, 0, "upload", name, f"{name}" + (f" {n}" if len(images) > 1 else ""), image=image)
-            for n, image in enumerate(images, start=1)]
+    return [
+        Evidence(n, 0, "upload", name, f"{name}" + (f" {n}" if len(images) > 1 else ""), image=image)
+        for n, image in enumerate(images, start=1)
+    ]

@@ -33,25 +33,52 @@ class Answer:
     backend: str = ""
 
     def public(self) -> dict:
-        return {"question": self.question, "answer": self.text, "supported": self.supported,
-                "citations": [e.public() for e in self.cited], "uncited": [e.public() for e in self.uncited],
-                "invalid_citations": self.invalid_citations, "backend": self.backend}
+        return {
+            "question": self.question,
+            "answer": self.text,
+            "supported": self.supported,
+            "citations": [e.public() for e in self.cited],
+            "uncited": [e.public() for e in self.uncited],
+            "invalid_citations": self.invalid_citations,
+            "backend": self.backend,
+        }
 
 
 class Generator:
-    def __init__(self, retriever: Retriever, backend: Backend, *, max_images: int = 4, max_chars: int = 6000,
-                 image_side: int = 768, params: GenerationParams | None = None) -> None:
+    def __init__(
+        self,
+        retriever: Retriever,
+        backend: Backend,
+        *,
+        max_images: int = 4,
+        max_chars: int = 6000,
+        image_side: int = 768,
+        params: GenerationParams | None = None,
+    ) -> None:
         self.retriever, self.backend = retriever, backend
         self.max_images, self.max_chars, self.image_side = max_images, max_chars, image_side
         self.params = params or GenerationParams()
 
-    def prepare(self, question: str, images: list[ImageSource] | None = None, filters: Filters | None = None,
-                k: int = 8, options: PromptOptions | None = None) -> Request:
+    def prepare(
+        self,
+        question: str,
+        images: list[ImageSource] | None = None,
+        filters: Filters | None = None,
+        k: int = 8,
+        options: PromptOptions | None = None,
+    ) -> Request:
         """Retrieve evidence (the question's text, plus the user's images if given) and build the prompt."""
         query = Query(text=question, images=list(images or []))
-        response = self.retriever.search(query, filters, k=k, options=RankingOptions(relevance_floor=not images))
-        evidence = select_evidence(response.results, self.retriever.store, max_images=self.max_images,
-                                   max_chars=self.max_chars, max_side=self.image_side)
+        response = self.retriever.search(
+            query, filters, k=k, options=RankingOptions(relevance_floor=not images)
+        )
+        evidence = select_evidence(
+            response.results,
+            self.retriever.store,
+            max_images=self.max_images,
+            max_chars=self.max_chars,
+            max_side=self.image_side,
+        )
         if images:  # the user's own picture is evidence too, shown first
             mine = image_evidence([self._picture(source) for source in images])
             for piece in evidence:
@@ -62,10 +89,14 @@ class Generator:
     def look(self, question: str, images: list[ImageSource], options: PromptOptions | None = None) -> Request:
         """'Look at this image': the user's images only, no retrieval."""
         evidence = image_evidence([self._picture(source) for source in images])
-        return Request(question, evidence, build_messages(question, evidence, options, retrieval=False), self.params)
+        return Request(
+            question, evidence, build_messages(question, evidence, options, retrieval=False), self.params
+        )
 
     def answer(self, request: Request, *, retrieval: bool = True) -> Answer:
-        return self._finish(request, self.backend.generate(request) if request.evidence or not retrieval else "", retrieval)
+        return self._finish(
+            request, self.backend.generate(request) if request.evidence or not retrieval else "", retrieval
+        )
 
     def stream(self, request: Request, *, retrieval: bool = True) -> Iterator[str | Answer]:
         """Text pieces as they are generated, then the checked :class:`Answer` (with citations) last."""
@@ -78,14 +109,22 @@ class Generator:
 
     def _finish(self, request: Request, raw: str, retrieval: bool) -> Answer:
         if not retrieval:
-            return Answer(request.question, raw.strip(), bool(raw.strip()), raw=raw, backend=self.backend.name,
-                          uncited=request.evidence)
+            return Answer(
+                request.question,
+                raw.strip(),
+                bool(raw.strip()),
+                raw=raw,
+                backend=self.backend.name,
+                uncited=request.evidence,
+            )
         parsed = parse_citations(raw, len(request.evidence))
         by_number = {e.number: e for e in request.evidence}
         cited = [by_number[n] for n in parsed.cited]
         uncited = [e for e in request.evidence if e.number not in parsed.cited]
         text = parsed.text if parsed.supported else NOT_FOUND
-        return Answer(request.question, text, parsed.supported, cited, uncited, parsed.invalid, raw, self.backend.name)
+        return Answer(
+            request.question, text, parsed.supported, cited, uncited, parsed.invalid, raw, self.backend.name
+        )
 
     def _picture(self, source: ImageSource):
         """A user's image, capped to ``image_side`` like every image a model is shown."""

@@ -19,8 +19,11 @@ SYSTEM = (
 LOOK_SYSTEM = "Describe or answer questions about the image(s) the user provides. Be concise and accurate."
 STEP_BY_STEP = " Think step by step before you answer, then give the answer with citations."
 FEW_SHOT = [
-    {"role": "user", "content": "Evidence:\n[1] passage from trip.md: We reached Oslo on 3 May and left on 9 May.\n"
-     "[2] image IMG_0042.jpg\n\nQuestion: When did we arrive in Oslo?"},
+    {
+        "role": "user",
+        "content": "Evidence:\n[1] passage from trip.md: We reached Oslo on 3 May and left on 9 May.\n"
+        "[2] image IMG_0042.jpg\n\nQuestion: When did we arrive in Oslo?",
+    },
     {"role": "assistant", "content": "You arrived in Oslo on 3 May [1]."},
 ]
 
@@ -31,8 +34,9 @@ class PromptOptions:
     few_shot: bool = False
 
 
-def build_messages(question: str, evidence: list[Evidence], options: PromptOptions | None = None,
-                   *, retrieval: bool = True) -> list[dict]:
+def build_messages(
+    question: str, evidence: list[Evidence], options: PromptOptions | None = None, *, retrieval: bool = True
+) -> list[dict]:
     options = options or PromptOptions()
     system = (SYSTEM if retrieval else LOOK_SYSTEM) + (STEP_BY_STEP if options.step_by_step else "")
     messages: list[dict] = [{"role": "system", "content": system}]
@@ -41,7 +45,9 @@ def build_messages(question: str, evidence: list[Evidence], options: PromptOptio
     parts: list[dict] = [{"type": "text", "text": "Evidence:" if retrieval else "Image(s):"}]
     for piece in evidence:
         if piece.is_image:
-            parts.append({"type": "text", "text": f"[{piece.number}] {piece.label}:" if retrieval else piece.label})
+            parts.append(
+                {"type": "text", "text": f"[{piece.number}] {piece.label}:" if retrieval else piece.label}
+            )
             parts.append({"type": "image_url", "image_url": {"url": piece.data_url()}})
         else:
             parts.append({"type": "text", "text": f"[{piece.number}] {piece.label}: {piece.text}"})

@@ -39,7 +39,10 @@ def passages(text: str, start: int = 0, end: int | None = None) -> list[Passage]
     end = len(text) if end is None else end
     result = []
     for p_start, p_end in _pack(text, _pieces(text, start, end, _PARAGRAPH_END), PASSAGE_WORDS, 0):
-        chunks = [Span(s, e) for s, e in _pack(text, _pieces(text, p_start, p_end, _SENTENCE_END), CHUNK_WORDS, OVERLAP_WORDS)]
+        chunks = [
+            Span(s, e)
+            for s, e in _pack(text, _pieces(text, p_start, p_end, _SENTENCE_END), CHUNK_WORDS, OVERLAP_WORDS)
+        ]
         if chunks:
             result.append(Passage(Span(p_start, p_end), chunks))
     return result

@@ -20,6 +20,7 @@ from spyglass.indexer.loaders import LoadOptions, load
 from spyglass.indexer.pipeline import Outcome, run_pipeline
 from spyglass.indexer.plan import Plan, make_plan
 from spyglass.indexer.progress import IndexProgress
+from spyglass.indexer.stages import ItemStage, run_stages
 from spyglass.indexer.walk import FileEntry, walk
 from spyglass.kinds import FileKind
 from spyglass.store import Store, Transaction
@@ -36,23 +37,40 @@ class IndexReport:
     deleted: int = 0
     items: int = 0
     errors: list[tuple[str, str]] = field(default_factory=list)
+    stages: dict[str, int] = field(default_factory=dict)  # items each item stage processed in this run
     seconds: float = 0.0
 
     def summary(self) -> str:
-        parts = [f"{self.added} added", f"{self.updated} updated", f"{self.unchanged + self.touched} unchanged",
-                 f"{self.renamed} renamed", f"{self.copied} copied", f"{self.deleted} removed",
-                 f"{len(self.errors)} errors", f"{self.items} items in {self.seconds:.1f} s"]
+        parts = [
+            f"{self.added} added",
+            f"{self.updated} updated",
+            f"{self.unchanged + self.touched} unchanged",
+            f"{self.renamed} renamed",
+            f"{self.copied} copied",
+            f"{self.deleted} removed",
+            f"{len(self.errors)} errors",
+            f"{self.items} items in {self.seconds:.1f} s",
+        ]
+        parts += [f"stage {name}: {count} items" for name, count in self.stages.items() if count]
         return ", ".join(parts)
 
 
 class Indexer:
-    def __init__(self, store: Store, encoder: Encoder, *, max_image_pixels: int = 178_956_970,
-                 workers: int | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        encoder: Encoder,
+        *,
+        max_image_pixels: int = 178_956_970,
+        workers: int | None = None,
+        stages: Sequence[ItemStage] = (),
+    ) -> None:
         if encoder.model_id != store.model_id:
             raise ValueError(f"encoder {encoder.model_id} does not match the store's model {store.model_id}")
         self.store, self.encoder = store, encoder
         self.max_image_pixels = max_image_pixels
         self.workers = workers or max(2, min(8, os.cpu_count() or 2))
+        self.stages = list(stages)
 
     def index(
         self,
@@ -96,12 +114,19 @@ class Indexer:
         if plan.later_copies:
             with self.store.write() as tx:
                 self._copy_twins(tx, source_id, plan.later_copies, report)
+        # Everything above is searchable now; the slower item stages catch up on it (and on older items).
+        report.stages = {r.name: r.processed for r in run_stages(self.store, self.stages)}
         report.seconds = time.monotonic() - started
         return report
 
     def _apply(self, tx: Transaction, source_id: int, plan: Plan) -> IndexReport:
-        report = IndexReport(unchanged=plan.unchanged, touched=len(plan.touched), renamed=len(plan.renamed),
-                             copied=len(plan.copies), deleted=len(plan.deleted))
+        report = IndexReport(
+            unchanged=plan.unchanged,
+            touched=len(plan.touched),
+            renamed=len(plan.renamed),
+            copied=len(plan.copies),
+            deleted=len(plan.deleted),
+        )
         for document_id in plan.deleted:
             tx.delete_document(document_id)
         for document_id, entry in plan.touched + plan.renamed:
@@ -113,17 +138,27 @@ class Indexer:
             report.errors.append((str(problem.path), problem.reason))
         return report
 
-    def _copy(self, tx: Transaction, source_id: int, twin: int, entry: FileEntry, digest: str,
-              report: IndexReport) -> None:
+    def _copy(
+        self, tx: Transaction, source_id: int, twin: int, entry: FileEntry, digest: str, report: IndexReport
+    ) -> None:
         """Record ``entry`` as identical content to the indexed document ``twin``: its items and vectors copied."""
-        document_id = tx.upsert_document(source_id, str(entry.path), content_hash=digest, size=entry.size,
-                                         mtime=entry.mtime, mime=tx.document(twin)["mime"],
-                                         status="indexed", error=None, indexed_at=time.time())
+        document_id = tx.upsert_document(
+            source_id,
+            str(entry.path),
+            content_hash=digest,
+            size=entry.size,
+            mtime=entry.mtime,
+            mime=tx.document(twin)["mime"],
+            status="indexed",
+            error=None,
+            indexed_at=time.time(),
+        )
         tx.clear_document(document_id)
         report.items += tx.copy_items(twin, document_id)
 
-    def _copy_twins(self, tx: Transaction, source_id: int, pending: list[tuple[FileEntry, str]],
-                    report: IndexReport) -> None:
+    def _copy_twins(
+        self, tx: Transaction, source_id: int, pending: list[tuple[FileEntry, str]], report: IndexReport
+    ) -> None:
         """Copies of files loaded in this run; if the original failed, the copy fails the same way."""
         for entry, digest in pending:
             twin = next(iter(tx.documents_by_hash(digest)), None)
@@ -133,8 +168,15 @@ class Indexer:
                 continue
             failed = tx.documents_by_hash(digest, status="error")
             reason = failed[0]["error"] if failed else "its identical twin could not be indexed"
-            tx.upsert_document(source_id, str(entry.path), content_hash=digest, size=entry.size,
-                               mtime=entry.mtime, status="error", error=reason)
+            tx.upsert_document(
+                source_id,
+                str(entry.path),
+                content_hash=digest,
+                size=entry.size,
+                mtime=entry.mtime,
+                status="error",
+                error=reason,
+            )
             report.errors.append((str(entry.path), reason))
 
     def _write_outcome(self, tx: Transaction, source_id: int, outcome: Outcome, report: IndexReport) -> None:
@@ -142,13 +184,16 @@ class Indexer:
         fields = {"content_hash": digest, "size": entry.size, "mtime": entry.mtime, "indexed_at": time.time()}
         existed = tx.document_id(source_id, str(entry.path)) is not None
         if outcome.document is None:
-            document_id = tx.upsert_document(source_id, str(entry.path), status="error", error=outcome.error, **fields)
+            document_id = tx.upsert_document(
+                source_id, str(entry.path), status="error", error=outcome.error, **fields
+            )
             tx.clear_document(document_id)  # a file that turned bad loses its stale items
             report.errors.append((str(entry.path), outcome.error))
             return
         document = outcome.document
-        document_id = tx.upsert_document(source_id, str(entry.path), status="indexed", error=None,
-                                         mime=document.mime, **fields)
+        document_id = tx.upsert_document(
+            source_id, str(entry.path), status="indexed", error=None, mime=document.mime, **fields
+        )
         tx.clear_document(document_id)
         ids = tx.add_items(document_id, [item.row() for item in document.items])
         tx.set_metadata(document_id, {"kind": document.kind, **document.metadata})

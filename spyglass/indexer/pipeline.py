@@ -62,7 +62,7 @@ def run_pipeline(
             return Outcome(job, error="out of memory while decoding")
         except OSError as exc:
             return Outcome(job, error=f"cannot read file: {exc.strerror or exc}")
-        except Exception as exc:  # noqa: BLE001 - one bad file must never stop the batch
+        except Exception as exc:
             log.debug("unexpected failure loading %s", job, exc_info=True)
             return Outcome(job, error=f"unexpected error: {type(exc).__name__}: {exc}")
 

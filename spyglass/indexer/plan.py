@@ -39,20 +39,34 @@ def file_hash(path: Path) -> str:
     return digest.hexdigest()
 
 
-def make_plan(snapshot: Snapshot, source_id: int, entries: list[FileEntry], problems: list[Problem], *,
-              prune: bool = True) -> Plan:
+def make_plan(
+    snapshot: Snapshot,
+    source_id: int,
+    entries: list[FileEntry],
+    problems: list[Problem],
+    *,
+    prune: bool = True,
+) -> Plan:
     """Decide what to do with each scanned file; ``prune`` deletes rows of files no longer found."""
     plan = Plan(problems=list(problems))
     existing = snapshot.documents_of(source_id)
     stale = snapshot.stale_documents()
     seen = {str(entry.path) for entry in entries} | {str(p.path) for p in problems}
-    vanished = {row["content_hash"]: row for path, row in existing.items()
-                if path not in seen and row["status"] == "indexed" and row["content_hash"]}
+    vanished = {
+        row["content_hash"]: row
+        for path, row in existing.items()
+        if path not in seen and row["status"] == "indexed" and row["content_hash"]
+    }
     loading: set[str] = set()
     for entry in entries:
         row = existing.get(str(entry.path))
-        if row and row["id"] not in stale and row["size"] == entry.size and row["mtime"] == entry.mtime \
-                and row["status"] in ("indexed", "error"):
+        if (
+            row
+            and row["id"] not in stale
+            and row["size"] == entry.size
+            and row["mtime"] == entry.mtime
+            and row["status"] in ("indexed", "error")
+        ):
             plan.unchanged += 1
             continue
         try:
@@ -73,5 +87,7 @@ def make_plan(snapshot: Snapshot, source_id: int, entries: list[FileEntry], prob
             plan.to_load.append((entry, digest))
     if prune:
         moved = {doc for doc, _ in plan.renamed}
-        plan.deleted = [row["id"] for path, row in existing.items() if path not in seen and row["id"] not in moved]
+        plan.deleted = [
+            row["id"] for path, row in existing.items() if path not in seen and row["id"] not in moved
+        ]
     return plan

@@ -9,8 +9,14 @@ from pathlib import Path
 
 from spyglass.kinds import FileKind
 
-TEXT_SUFFIXES = {".txt": FileKind.TEXT, ".text": FileKind.TEXT, ".md": FileKind.MARKDOWN, ".markdown": FileKind.MARKDOWN,
-                 ".html": FileKind.HTML, ".htm": FileKind.HTML}
+TEXT_SUFFIXES = {
+    ".txt": FileKind.TEXT,
+    ".text": FileKind.TEXT,
+    ".md": FileKind.MARKDOWN,
+    ".markdown": FileKind.MARKDOWN,
+    ".html": FileKind.HTML,
+    ".htm": FileKind.HTML,
+}
 TEXT_MIMES = {FileKind.TEXT: "text/plain", FileKind.MARKDOWN: "text/markdown", FileKind.HTML: "text/html"}
 _IMAGE_BRANDS = (b"heic", b"heix", b"hevc", b"mif1", b"msf1", b"avif", b"avis")
 _VIDEO_BRANDS = (b"isom", b"iso2", b"mp41", b"mp42", b"avc1", b"qt  ", b"M4V ", b"dash", b"3gp4", b"3gp5")

@@ -35,13 +35,15 @@ def walk(
     ``2023/**`` both work.
     """
     root = root.expanduser()
-    if root.is_file() or root.is_symlink() and not root.is_dir():
+    if root.is_file() or (root.is_symlink() and not root.is_dir()):
         return _entry(root, [], [])
     entries: list[FileEntry] = []
     problems: list[Problem] = []
 
     def on_error(error: OSError) -> None:
-        problems.append(Problem(Path(error.filename or root), f"cannot read folder: {error.strerror or error}"))
+        problems.append(
+            Problem(Path(error.filename or root), f"cannot read folder: {error.strerror or error}")
+        )
 
     for folder, dirnames, filenames in os.walk(root, onerror=on_error, followlinks=False):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
@@ -58,11 +60,15 @@ def walk(
     return entries, problems
 
 
-def _entry(path: Path, entries: list[FileEntry], problems: list[Problem]) -> tuple[list[FileEntry], list[Problem]]:
+def _entry(
+    path: Path, entries: list[FileEntry], problems: list[Problem]
+) -> tuple[list[FileEntry], list[Problem]]:
     try:
         stat = path.stat()
     except FileNotFoundError:
-        problems.append(Problem(path, "broken symbolic link" if path.is_symlink() else "file vanished during the scan"))
+        problems.append(
+            Problem(path, "broken symbolic link" if path.is_symlink() else "file vanished during the scan")
+        )
     except OSError as error:
         problems.append(Problem(path, f"cannot read file: {error.strerror or error}"))
     else:

@@ -13,8 +13,9 @@ from spyglass.indexer.indexer import IndexReport
 log = logging.getLogger(__name__)
 
 
-def watch_and_index(path: Path, run: Callable[[], IndexReport], on_report: Callable[[IndexReport], None],
-                    stop_event=None) -> None:
+def watch_and_index(
+    path: Path, run: Callable[[], IndexReport], on_report: Callable[[IndexReport], None], stop_event=None
+) -> None:
     """Index once, then again after every batch of filesystem changes (watchfiles debounces them).
 
     Re-running the whole incremental index is cheap (unchanged files are skipped by
@@ -23,7 +24,9 @@ def watch_and_index(path: Path, run: Callable[[], IndexReport], on_report: Calla
     yield), so a change made while it runs is not missed.
     """
     started = False
-    for changes in watch(path, stop_event=stop_event, recursive=True, yield_on_timeout=True, rust_timeout=200):
+    for changes in watch(
+        path, stop_event=stop_event, recursive=True, yield_on_timeout=True, rust_timeout=200
+    ):
         if not started:
             started = True
             on_report(run())

@@ -19,14 +19,34 @@ from spyglass.store import Store
 
 FLOOR_PERCENTILE = 95.0
 NOISE_PERCENTILE = 50.0
-_SYLLABLES = ("bla", "vor", "quex", "zin", "drup", "mok", "fle", "tarn", "spiv", "glo", "wub", "kesh", "prat", "yol")
+_SYLLABLES = (
+    "bla",
+    "vor",
+    "quex",
+    "zin",
+    "drup",
+    "mok",
+    "fle",
+    "tarn",
+    "spiv",
+    "glo",
+    "wub",
+    "kesh",
+    "prat",
+    "yol",
+)
 
 
 def nonsense_queries(count: int = 48, seed: int = 7) -> list[str]:
     """Pronounceable non-words: text the model has no meaning for."""
     rng = random.Random(seed)
-    return [" ".join("".join(rng.choice(_SYLLABLES) for _ in range(rng.randint(2, 3))) for _ in range(rng.randint(1, 3)))
-            for _ in range(count)]
+    return [
+        " ".join(
+            "".join(rng.choice(_SYLLABLES) for _ in range(rng.randint(2, 3)))
+            for _ in range(rng.randint(1, 3))
+        )
+        for _ in range(count)
+    ]
 
 
 def relevance_floor(store: Store, encoder: Encoder, allow: np.ndarray | None) -> tuple[float, float] | None:

@@ -41,6 +41,7 @@ class EvalReport:
     images: int
     captions: int
     metrics: dict[str, float] = field(default_factory=dict)
+    chance: dict[str, float] = field(default_factory=dict)  # the same metrics for random ranking
     seconds: float = 0.0
 
 
@@ -52,7 +53,9 @@ def ranks(scores: np.ndarray, positives: list[np.ndarray]) -> np.ndarray:
     return out
 
 
-def retrieval_metrics(scores: np.ndarray, caption_image: np.ndarray, ks: tuple[int, ...] = KS) -> dict[str, float]:
+def retrieval_metrics(
+    scores: np.ndarray, caption_image: np.ndarray, ks: tuple[int, ...] = KS
+) -> dict[str, float]:
     """Metrics from a (captions x images) score matrix and each caption's image index."""
     caption_image = np.asarray(caption_image)
     text_ranks = ranks(scores, [np.array([i]) for i in caption_image])
@@ -63,6 +66,33 @@ def retrieval_metrics(scores: np.ndarray, caption_image: np.ndarray, ks: tuple[i
         for k in ks:
             metrics[f"{name}_R@{k}"] = float((found < k).mean())
         metrics[f"{name}_MRR"] = float((1.0 / (found + 1)).mean())
+    return metrics
+
+
+def chance_metrics(caption_image: np.ndarray, images: int, ks: tuple[int, ...] = KS) -> dict[str, float]:
+    """The same metrics for a model that ranks at random: what a score must beat to mean anything.
+
+    Text->image: one right image among ``images``. Image->text: an image with m captions among
+    all C; the first of them falls at rank r with probability prod_{j<r-1}(C-m-j)/(C-j) * m/(C-r+1).
+    """
+    caption_image = np.asarray(caption_image)
+    harmonic = float(np.sum(1.0 / np.arange(1, images + 1)))
+    metrics = {f"text_to_image_R@{k}": min(k, images) / images for k in ks}
+    metrics["text_to_image_MRR"] = harmonic / images
+    total = len(caption_image)
+    counts = np.bincount(caption_image, minlength=images)
+    first_at: dict[int, np.ndarray] = {}
+    for m in set(counts.tolist()):
+        ranks = np.arange(1, total - m + 2)
+        miss = np.concatenate(
+            [[1.0], np.cumprod((total - m - np.arange(total - m)) / (total - np.arange(total - m)))]
+        )
+        first_at[m] = miss[: len(ranks)] * m / (total - ranks + 1)
+    for k in ks:
+        metrics[f"image_to_text_R@{k}"] = float(np.mean([first_at[m][:k].sum() for m in counts]))
+    metrics["image_to_text_MRR"] = float(
+        np.mean([(first_at[m] / np.arange(1, len(first_at[m]) + 1)).sum() for m in counts])
+    )
     return metrics
 
 
@@ -85,12 +115,22 @@ def load_dataset(path: Path) -> Dataset:
     index = {name: i for i, name in enumerate(order)}
     missing = [name for name in order if not (folder / name).is_file()]
     if missing:
-        raise SpyglassError(f"{len(missing)} images named in the captions are missing from {folder} (e.g. {missing[0]}).")
-    return Dataset([folder / name for name in order], [c for _, c in pairs], np.array([index[n] for n, _ in pairs]))
+        raise SpyglassError(
+            f"{len(missing)} images named in the captions are missing from {folder} (e.g. {missing[0]})."
+        )
+    return Dataset(
+        [folder / name for name in order], [c for _, c in pairs], np.array([index[n] for n, _ in pairs])
+    )
 
 
-def evaluate(encoder: Encoder, dataset_path: Path, *, ensemble: bool = False, max_pixels: int = 178_956_970,
-             workers: int = 4) -> EvalReport:
+def evaluate(
+    encoder: Encoder,
+    dataset_path: Path,
+    *,
+    ensemble: bool = False,
+    max_pixels: int = 178_956_970,
+    workers: int = 4,
+) -> EvalReport:
     """Embed the images (decoded in worker threads, as ingest does) and captions, and score every pair.
 
     It measures the model, not a collection: nothing is written to any store.
@@ -112,4 +152,5 @@ def evaluate(encoder: Encoder, dataset_path: Path, *, ensemble: bool = False, ma
     image_vectors = np.concatenate(batches)
     caption_vectors = encoder.encode_texts(data.captions, ensemble=ensemble)
     metrics = retrieval_metrics(caption_vectors @ image_vectors.T, data.caption_image)
-    return EvalReport(len(data.images), len(data.captions), metrics, time.monotonic() - started)
+    chance = chance_metrics(data.caption_image, len(data.images))
+    return EvalReport(len(data.images), len(data.captions), metrics, chance, time.monotonic() - started)

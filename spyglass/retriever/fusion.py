@@ -19,23 +19,28 @@ def reciprocal_rank_fusion(rankings: dict[str, Sequence[int]], weights: dict[str
     return fused
 
 
-def mmr(order: Sequence[int], relevance: dict[int, float], vectors: dict[int, np.ndarray], lam: float, k: int) -> list[int]:
+def mmr(
+    order: Sequence[int], relevance: dict[int, float], vectors: dict[int, np.ndarray], lam: float, k: int
+) -> list[int]:
     """Maximal marginal relevance: trade relevance against similarity to what is already picked."""
     chosen: list[int] = []
     pool = [i for i in order if i in vectors]
     rest = [i for i in order if i not in vectors]  # items without vectors keep their place after
     while pool and len(chosen) < k:
+
         def gain(item: int) -> float:
             redundancy = max((float(vectors[item] @ vectors[c]) for c in chosen), default=0.0)
             return lam * relevance[item] - (1 - lam) * redundancy
+
         best = max(pool, key=gain)
         chosen.append(best)
         pool.remove(best)
     return chosen + pool + rest
 
 
-def collapse_duplicates(order: Sequence[int], hashes: dict[int, str | None], vectors: dict[int, np.ndarray],
-                        threshold: float) -> list[int]:
+def collapse_duplicates(
+    order: Sequence[int], hashes: dict[int, str | None], vectors: dict[int, np.ndarray], threshold: float
+) -> list[int]:
     """Keep the first of items with the same content hash or cosine above ``threshold``."""
     kept: list[int] = []
     seen_hashes: set[str] = set()

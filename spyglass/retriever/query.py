@@ -50,12 +50,16 @@ class Query:
         return " ".join(self.terms()[0])
 
 
-def embed(query: Query, encoder: Encoder, store: Store, *, ensemble: bool = False, max_pixels: int = 178_956_970) -> np.ndarray:
+def embed(
+    query: Query, encoder: Encoder, store: Store, *, ensemble: bool = False, max_pixels: int = 178_956_970
+) -> np.ndarray:
     positive, negative = query.terms()
     parts: list[np.ndarray] = []
     if positive:
         parts.append(query.text_weight * encoder.encode_texts(positive, ensemble=ensemble).mean(axis=0))
-    pictures = [open_image(source, min_side=encoder.image_size, max_pixels=max_pixels) for source in query.images]
+    pictures = [
+        open_image(source, min_side=encoder.image_size, max_pixels=max_pixels) for source in query.images
+    ]
     image_vectors = [encoder.encode_images(pictures)] if pictures else []
     if query.item_id is not None:
         ids, matrix = store.vectors([query.item_id])

@@ -17,7 +17,18 @@ from sqlalchemy import Connection, Engine, delete, func, insert, select, text, u
 from spyglass.store.schema import documents, item_metadata, items, meta, sources, stage_runs, tags, vectors
 
 VECTOR_DTYPES = {"float16": np.float16, "float32": np.float32}
-ITEM_FIELDS = ("kind", "page", "bbox", "char_start", "char_end", "timestamp", "text", "parent_id", "content_hash", "thumbnail")
+ITEM_FIELDS = (
+    "kind",
+    "page",
+    "bbox",
+    "char_start",
+    "char_end",
+    "timestamp",
+    "text",
+    "parent_id",
+    "content_hash",
+    "thumbnail",
+)
 
 
 class Catalog:
@@ -31,7 +42,11 @@ class Catalog:
         found = conn.execute(select(sources.c.id).where(sources.c.uri == uri)).scalar()
         if found is not None:
             return int(found)
-        return int(conn.execute(insert(sources).values(kind=kind, uri=uri, created_at=time.time())).inserted_primary_key[0])
+        return int(
+            conn.execute(
+                insert(sources).values(kind=kind, uri=uri, created_at=time.time())
+            ).inserted_primary_key[0]
+        )
 
     def upsert_document(self, conn: Connection, source_id: int, path: str, **fields: Any) -> int:
         """Insert or update a document row by (source, path); returns its id."""
@@ -40,7 +55,11 @@ class Catalog:
         if found is not None:
             conn.execute(update(documents).where(documents.c.id == found).values(**fields))
             return int(found)
-        return int(conn.execute(insert(documents).values(source_id=source_id, path=path, **fields)).inserted_primary_key[0])
+        return int(
+            conn.execute(
+                insert(documents).values(source_id=source_id, path=path, **fields)
+            ).inserted_primary_key[0]
+        )
 
     def update_document(self, conn: Connection, document_id: int, **fields: Any) -> None:
         conn.execute(update(documents).where(documents.c.id == document_id).values(**fields))
@@ -75,7 +94,13 @@ class Catalog:
                 values["parent_id"] = ids[row["parent_index"]]
             if isinstance(values.get("bbox"), (list, tuple)):
                 values["bbox"] = json.dumps([round(float(v), 2) for v in values["bbox"]])
-            ids.append(int(conn.execute(insert(items).values(document_id=document_id, **values)).inserted_primary_key[0]))
+            ids.append(
+                int(
+                    conn.execute(
+                        insert(items).values(document_id=document_id, **values)
+                    ).inserted_primary_key[0]
+                )
+            )
         return ids
 
     def clear_document(self, conn: Connection, document_id: int) -> None:
@@ -85,18 +110,34 @@ class Catalog:
 
     def copy_items(self, conn: Connection, from_document: int, to_document: int, model_id: str) -> int:
         """Copy items, metadata and ``model_id`` vectors of identical content to another document (no re-encoding)."""
-        old = conn.execute(select(items).where(items.c.document_id == from_document).order_by(items.c.id)).mappings().all()
+        old = (
+            conn.execute(select(items).where(items.c.document_id == from_document).order_by(items.c.id))
+            .mappings()
+            .all()
+        )
         mapping: dict[int, int] = {}
         for row in old:
             values = {key: row[key] for key in ITEM_FIELDS}
             values["parent_id"] = mapping.get(row["parent_id"]) if row["parent_id"] is not None else None
-            mapping[row["id"]] = int(conn.execute(insert(items).values(document_id=to_document, **values)).inserted_primary_key[0])
+            mapping[row["id"]] = int(
+                conn.execute(insert(items).values(document_id=to_document, **values)).inserted_primary_key[0]
+            )
         ids, matrix = self.vectors_for(conn, model_id, list(mapping))
         if len(ids):
             self.add_vectors(conn, model_id, [mapping[int(i)] for i in ids], matrix)
+        for old_id, new_id in mapping.items():  # what later stages made of identical content holds too
+            conn.execute(
+                text(
+                    "INSERT OR REPLACE INTO stage_runs (item_id, stage, version, output, ran_at) "
+                    "SELECT :new, stage, version, output, ran_at FROM stage_runs WHERE item_id = :old"
+                ),
+                {"new": new_id, "old": old_id},
+            )
         conn.execute(
-            text("INSERT OR REPLACE INTO metadata (document_id, key, value, number) "
-                 "SELECT :to, key, value, number FROM metadata WHERE document_id = :from"),
+            text(
+                "INSERT OR REPLACE INTO metadata (document_id, key, value, number) "
+                "SELECT :to, key, value, number FROM metadata WHERE document_id = :from"
+            ),
             {"to": to_document, "from": from_document},
         )
         return len(mapping)
@@ -142,21 +183,33 @@ class Catalog:
         """Ids of documents at ``path`` or inside it (a folder), any source."""
         prefix = path.rstrip("/")
         escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        rows = conn.execute(select(documents.c.id).where(
-            (documents.c.path == prefix) | documents.c.path.like(f"{escaped}/%", escape="\\")))
+        rows = conn.execute(
+            select(documents.c.id).where(
+                (documents.c.path == prefix) | documents.c.path.like(f"{escaped}/%", escape="\\")
+            )
+        )
         return [int(r[0]) for r in rows]
 
     def add_tags(self, conn: Connection, document_id: int, names: Iterable[str]) -> None:
         for name in names:
-            conn.execute(text("INSERT OR IGNORE INTO tags (document_id, tag) VALUES (:d, :t)"), {"d": document_id, "t": name})
+            conn.execute(
+                text("INSERT OR IGNORE INTO tags (document_id, tag) VALUES (:d, :t)"),
+                {"d": document_id, "t": name},
+            )
 
     def items(self, item_ids: Sequence[int]) -> dict[int, dict]:
         """Item rows (without thumbnails) with their document's path, keyed by id; missing ids are absent."""
         columns = [c for c in items.c if c.name != "thumbnail"]
         query = (
-            select(*columns, documents.c.path, documents.c.mime, documents.c.content_hash.label("document_hash"))
+            select(
+                *columns, documents.c.path, documents.c.mime, documents.c.content_hash.label("document_hash")
+            )
             .join(documents, documents.c.id == items.c.document_id)
-            .where(items.c.id.in_(select(text("value")).select_from(func.json_each(json.dumps(list(map(int, item_ids)))))))
+            .where(
+                items.c.id.in_(
+                    select(text("value")).select_from(func.json_each(json.dumps(list(map(int, item_ids)))))
+                )
+            )
         )
         with self.engine.connect() as conn:
             return {row["id"]: dict(row) for row in conn.execute(query).mappings()}
@@ -168,17 +221,28 @@ class Catalog:
     def item_paths(self) -> dict[str, int]:
         """Document path -> item id, for documents holding one item each (a captioned image set)."""
         with self.engine.connect() as conn:
-            rows = conn.execute(select(items.c.id, documents.c.path).join(documents, documents.c.id == items.c.document_id))
+            rows = conn.execute(
+                select(items.c.id, documents.c.path).join(documents, documents.c.id == items.c.document_id)
+            )
             return {path: int(item_id) for item_id, path in rows}
 
     def metadata_of(self, document_id: int) -> dict[str, str | None]:
         with self.engine.connect() as conn:
-            rows = conn.execute(select(item_metadata.c.key, item_metadata.c.value).where(item_metadata.c.document_id == document_id))
+            rows = conn.execute(
+                select(item_metadata.c.key, item_metadata.c.value).where(
+                    item_metadata.c.document_id == document_id
+                )
+            )
             return dict(rows.all())
 
     # --- vectors --------------------------------------------------------------------------
     def add_vectors(
-        self, conn: Connection, model_id: str, item_ids: Sequence[int], matrix: np.ndarray, dtype: str = "float16"
+        self,
+        conn: Connection,
+        model_id: str,
+        item_ids: Sequence[int],
+        matrix: np.ndarray,
+        dtype: str = "float16",
     ) -> None:
         """Store one vector per item for ``model_id`` (compactly, as ``dtype`` blobs)."""
         if len(item_ids) != len(matrix):
@@ -186,21 +250,32 @@ class Catalog:
         blobs = np.ascontiguousarray(matrix, dtype=VECTOR_DTYPES[dtype])
         conn.execute(
             insert(vectors),
-            [{"item_id": int(i), "model_id": model_id, "dtype": dtype, "data": row.tobytes()} for i, row in zip(item_ids, blobs)],
+            [
+                {"item_id": int(i), "model_id": model_id, "dtype": dtype, "data": row.tobytes()}
+                for i, row in zip(item_ids, blobs)
+            ],
         )
 
-    def vectors_for(self, conn: Connection, model_id: str, item_ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    def vectors_for(
+        self, conn: Connection, model_id: str, item_ids: Sequence[int]
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(ids, float32 matrix) for those of ``item_ids`` that have a vector of ``model_id``."""
         query = select(vectors.c.item_id, vectors.c.dtype, vectors.c.data).where(
             vectors.c.model_id == model_id,
-            vectors.c.item_id.in_(select(text("value")).select_from(func.json_each(json.dumps(list(map(int, item_ids)))))),
+            vectors.c.item_id.in_(
+                select(text("value")).select_from(func.json_each(json.dumps(list(map(int, item_ids)))))
+            ),
         )
         return _stack(conn.execute(query).all())
 
-    def iter_vectors(self, conn: Connection, model_id: str, batch: int = 50_000) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def iter_vectors(
+        self, conn: Connection, model_id: str, batch: int = 50_000
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """All vectors of ``model_id`` in id order, in batches, within the caller's transaction."""
         result = conn.execute(
-            select(vectors.c.item_id, vectors.c.dtype, vectors.c.data).where(vectors.c.model_id == model_id).order_by(vectors.c.item_id)
+            select(vectors.c.item_id, vectors.c.dtype, vectors.c.data)
+            .where(vectors.c.model_id == model_id)
+            .order_by(vectors.c.item_id)
         )
         while rows := result.fetchmany(batch):
             yield _stack(rows)
@@ -208,11 +283,19 @@ class Catalog:
     def vector_counts(self) -> dict[str, int]:
         """Number of vectors per model id."""
         with self.engine.connect() as conn:
-            return dict(conn.execute(select(vectors.c.model_id, func.count()).group_by(vectors.c.model_id)).all())
+            return dict(
+                conn.execute(select(vectors.c.model_id, func.count()).group_by(vectors.c.model_id)).all()
+            )
 
     # --- text search ------------------------------------------------------------------------
-    def bm25(self, query: str, k: int = 10, *, kinds: Sequence[str] | None = None,
-             allow: Sequence[int] | None = None) -> list[tuple[int, float]]:
+    def bm25(
+        self,
+        query: str,
+        k: int = 10,
+        *,
+        kinds: Sequence[str] | None = None,
+        allow: Sequence[int] | None = None,
+    ) -> list[tuple[int, float]]:
         """Best ``k`` items for a full-text query as (item id, score), higher is better.
 
         FTS5's ``bm25()`` is lower-is-better; it is negated here. Query words are quoted,
@@ -221,8 +304,10 @@ class Catalog:
         terms = [word for word in "".join(c if c.isalnum() else " " for c in query).split() if word]
         if not terms:
             return []
-        sql = ("SELECT f.rowid, -bm25(items_fts) AS score FROM items_fts f JOIN items i ON i.id = f.rowid "
-               "WHERE items_fts MATCH :q")
+        sql = (
+            "SELECT f.rowid, -bm25(items_fts) AS score FROM items_fts f JOIN items i ON i.id = f.rowid "
+            "WHERE items_fts MATCH :q"
+        )
         params: dict[str, Any] = {"q": " OR ".join(f'"{term}"' for term in terms), "k": k}
         if kinds is not None:
             sql += " AND i.kind IN (SELECT value FROM json_each(:kinds))"
@@ -235,15 +320,19 @@ class Catalog:
             return [(int(r[0]), float(r[1])) for r in rows]
 
     # --- ingest stages ----------------------------------------------------------------------
-    def stage_backlog(self, conn: Connection, stage: str, version: int, kinds: Sequence[str], limit: int) -> list[dict]:
+    def stage_backlog(
+        self, conn: Connection, stage: str, version: int, kinds: Sequence[str], limit: int
+    ) -> list[dict]:
         """Items of ``kinds`` with no run of ``stage`` at ``version``, in id order, with their document path."""
-        done = select(stage_runs.c.item_id).where(stage_runs.c.stage == stage, stage_runs.c.version == version,
-                                                  stage_runs.c.item_id == items.c.id)
+        done = select(stage_runs.c.item_id).where(
+            stage_runs.c.stage == stage, stage_runs.c.version == version, stage_runs.c.item_id == items.c.id
+        )
         query = (
             select(*[c for c in items.c if c.name != "thumbnail"], documents.c.path, documents.c.mime)
             .join(documents, documents.c.id == items.c.document_id)
             .where(items.c.kind.in_(list(kinds)), ~done.exists())
-            .order_by(items.c.id).limit(limit)
+            .order_by(items.c.id)
+            .limit(limit)
         )
         return [dict(row) for row in conn.execute(query).mappings()]
 
@@ -251,25 +340,38 @@ class Catalog:
         now = time.time()
         for item_id, output in results.items():
             conn.execute(
-                text("INSERT OR REPLACE INTO stage_runs (item_id, stage, version, output, ran_at) "
-                     "SELECT :i, :s, :v, :o, :t WHERE EXISTS (SELECT 1 FROM items WHERE id = :i)"),
-                {"i": int(item_id), "s": stage, "v": version, "o": None if output is None else json.dumps(output), "t": now},
+                text(
+                    "INSERT OR REPLACE INTO stage_runs (item_id, stage, version, output, ran_at) "
+                    "SELECT :i, :s, :v, :o, :t WHERE EXISTS (SELECT 1 FROM items WHERE id = :i)"
+                ),
+                {
+                    "i": int(item_id),
+                    "s": stage,
+                    "v": version,
+                    "o": None if output is None else json.dumps(output),
+                    "t": now,
+                },
             )
 
     def stage_outputs(self, stage: str, item_ids: Sequence[int]) -> dict[int, Any]:
         """What ``stage`` produced for each of ``item_ids`` (its latest run), decoded."""
         with self.engine.connect() as conn:
-            rows = conn.execute(select(stage_runs.c.item_id, stage_runs.c.output).where(
-                stage_runs.c.stage == stage, stage_runs.c.item_id.in_([int(i) for i in item_ids])))
+            rows = conn.execute(
+                select(stage_runs.c.item_id, stage_runs.c.output).where(
+                    stage_runs.c.stage == stage, stage_runs.c.item_id.in_([int(i) for i in item_ids])
+                )
+            )
             return {int(i): None if out is None else json.loads(out) for i, out in rows}
 
     def stage_pending(self, stage: str, version: int, kinds: Sequence[str]) -> int:
         """How many items of ``kinds`` still wait for ``stage`` at ``version``."""
-        done = select(stage_runs.c.item_id).where(stage_runs.c.stage == stage, stage_runs.c.version == version,
-                                                  stage_runs.c.item_id == items.c.id)
+        done = select(stage_runs.c.item_id).where(
+            stage_runs.c.stage == stage, stage_runs.c.version == version, stage_runs.c.item_id == items.c.id
+        )
         with self.engine.connect() as conn:
-            return conn.execute(select(func.count()).select_from(items)
-                                .where(items.c.kind.in_(list(kinds)), ~done.exists())).scalar_one()
+            return conn.execute(
+                select(func.count()).select_from(items).where(items.c.kind.in_(list(kinds)), ~done.exists())
+            ).scalar_one()
 
     # --- bookkeeping ----------------------------------------------------------------------
     def store_id(self) -> str:
@@ -287,7 +389,9 @@ class Catalog:
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(documents.c.id, documents.c.path, documents.c.error)
-                .where(documents.c.status == "error").order_by(documents.c.id.desc()).limit(limit)
+                .where(documents.c.status == "error")
+                .order_by(documents.c.id.desc())
+                .limit(limit)
             ).mappings()
             return [dict(row) for row in rows]
 
@@ -296,7 +400,9 @@ class Catalog:
             return {
                 "sources": conn.execute(select(func.count()).select_from(sources)).scalar_one(),
                 "documents": conn.execute(select(func.count()).select_from(documents)).scalar_one(),
-                "errors": conn.execute(select(func.count()).select_from(documents).where(documents.c.status == "error")).scalar_one(),
+                "errors": conn.execute(
+                    select(func.count()).select_from(documents).where(documents.c.status == "error")
+                ).scalar_one(),
                 "items": conn.execute(select(func.count()).select_from(items)).scalar_one(),
                 "tags": conn.execute(select(func.count()).select_from(tags)).scalar_one(),
             }
@@ -310,4 +416,6 @@ def _stack(rows: Sequence) -> tuple[np.ndarray, np.ndarray]:
     if len(kinds) == 1:  # the usual case: one buffer, one conversion
         matrix = np.frombuffer(b"".join(row[2] for row in rows), dtype=VECTOR_DTYPES[kinds.pop()])
         return ids, matrix.reshape(len(rows), -1).astype(np.float32)
-    return ids, np.stack([np.frombuffer(row[2], dtype=VECTOR_DTYPES[row[1]]).astype(np.float32) for row in rows])
+    return ids, np.stack(
+        [np.frombuffer(row[2], dtype=VECTOR_DTYPES[row[1]]).astype(np.float32) for row in rows]
+    )

@@ -37,8 +37,13 @@ def allowed_items(conn: Connection, filters: Filters) -> np.ndarray | None:
     for tag in filters.tags:
         conditions.append(exists().where(tags.c.document_id == documents.c.id, tags.c.tag == tag))
     for key, value in filters.metadata:
-        conditions.append(exists().where(item_metadata.c.document_id == documents.c.id, item_metadata.c.key == key,
-                                         item_metadata.c.value == str(value)))
+        conditions.append(
+            exists().where(
+                item_metadata.c.document_id == documents.c.id,
+                item_metadata.c.key == key,
+                item_metadata.c.value == str(value),
+            )
+        )
     query = select(items.c.id).join(documents, documents.c.id == items.c.document_id).where(and_(*conditions))
     return np.fromiter((row[0] for row in conn.execute(query.order_by(items.c.id))), np.int64)
 

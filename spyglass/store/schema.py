@@ -91,4 +91,6 @@ stage_runs = Table(
     Column("ran_at", Float, nullable=False),
 )
 
-meta = Table("meta", metadata, Column("key", String, primary_key=True), Column("value", String, nullable=False))
+meta = Table(
+    "meta", metadata, Column("key", String, primary_key=True), Column("value", String, nullable=False)
+)

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import Connection, delete, func, select, text
+from sqlalchemy import delete, func, select, text
 
 from spyglass.errors import ModelMismatchError, ReindexRequiredError
 from spyglass.filters import Filters
@@ -49,6 +49,9 @@ EXACT_ALLOW_LIMIT = 20_000
 AUTOSAVE_CHANGES = 50_000
 REFRESH_INTERVAL_S = 0.5  # how often a search checks for other processes' writes
 GROWTH_REBUILD_FACTOR = 4  # an IVF trained for n vectors is rebuilt once it holds 4n
+
+
+StageKey = tuple[str, int, Sequence[str]]  # an item stage as the store sees it: name, version, item kinds
 
 
 @dataclass(frozen=True)
@@ -85,7 +88,7 @@ class Store:
         self._built_for = 0  # vectors the index was sized/trained for
         self._unsaved = 0
         self._checked = 0.0  # monotonic time of the last look for other processes' writes
-        slug = hashlib.sha256(model_id.encode()).hexdigest()[:16]
+        slug = _slug(model_id)
         self._index_dir = self.data_dir / "index"
         self._manifest_path = self._index_dir / f"{slug}.json"
         self._slug = slug
@@ -114,10 +117,14 @@ class Store:
     def check_vectors(self, matrix: np.ndarray, model_id: str) -> None:
         """Refuse another model's vectors, or vectors of the wrong dimension."""
         if model_id != self.model_id:
-            raise ModelMismatchError(f"this store is open for {self.model_id}; refusing vectors from {model_id}")
+            raise ModelMismatchError(
+                f"this store is open for {self.model_id}; refusing vectors from {model_id}"
+            )
         matrix = np.asarray(matrix)
         if matrix.ndim != 2 or matrix.shape[1] != self.dim:
-            raise ModelMismatchError(f"vectors of shape {matrix.shape} do not match the store's dimension {self.dim}")
+            raise ModelMismatchError(
+                f"vectors of shape {matrix.shape} do not match the store's dimension {self.dim}"
+            )
 
     def delete_document(self, document_id: int) -> None:
         with self.write() as tx:
@@ -162,8 +169,14 @@ class Store:
         with self._catalog.engine.connect() as conn:
             return allowed_items(conn, filters)
 
-    def bm25(self, query: str, k: int = 10, *, kinds: Sequence[str] | None = None,
-             allow: Sequence[int] | None = None) -> list[tuple[int, float]]:
+    def bm25(
+        self,
+        query: str,
+        k: int = 10,
+        *,
+        kinds: Sequence[str] | None = None,
+        allow: Sequence[int] | None = None,
+    ) -> list[tuple[int, float]]:
         """Best ``k`` (item id, score) for a full-text query, higher is better."""
         return self._catalog.bm25(query, k, kinds=kinds, allow=allow)
 
@@ -178,16 +191,17 @@ class Store:
     def stage_outputs(self, stage: str, item_ids: Sequence[int]) -> dict[int, object]:
         return self._catalog.stage_outputs(stage, item_ids)
 
-    def stage_pending(self, stage: str, version: int, kinds: Sequence[str]) -> int:
-        return self._catalog.stage_pending(stage, version, kinds)
-
     # --- searching ------------------------------------------------------------------------
-    def search(self, queries: np.ndarray, k: int = 10, allow: Sequence[int] | np.ndarray | None = None) -> list[list[Hit]]:
+    def search(
+        self, queries: np.ndarray, k: int = 10, allow: Sequence[int] | np.ndarray | None = None
+    ) -> list[list[Hit]]:
         """Nearest items for each query vector (cosine), best first, restricted to ``allow`` if given."""
         queries = np.atleast_2d(as_vectors(queries))
         self.refresh()
         if queries.shape[1] != self.dim:
-            raise ModelMismatchError(f"query dimension {queries.shape[1]} does not match the store's {self.dim} ({self.model_id})")
+            raise ModelMismatchError(
+                f"query dimension {queries.shape[1]} does not match the store's {self.dim} ({self.model_id})"
+            )
         if self._index.ntotal == 0:
             self._raise_if_other_models()
         if allow is not None:
@@ -198,7 +212,10 @@ class Store:
                 return self._exact(queries, k, allow)
         with self._lock.read():
             scores, ids = self._index.search(queries, k, allow)
-        return [[Hit(int(i), float(s)) for s, i in zip(row_s, row_i) if i >= 0] for row_s, row_i in zip(scores, ids)]
+        return [
+            [Hit(int(i), float(s)) for s, i in zip(row_s, row_i) if i >= 0]
+            for row_s, row_i in zip(scores, ids)
+        ]
 
     def _exact(self, queries: np.ndarray, k: int, allow: np.ndarray) -> list[list[Hit]]:
         ids, matrix = self.vectors(allow.tolist())
@@ -237,9 +254,12 @@ class Store:
         """
         with self._catalog.engine.connect() as conn:
             saved = int(self._catalog.get_meta(conn, f"index_seq:{self.model_id}") or 0)
-            latest = conn.execute(
-                select(func.max(vector_log.c.seq)).where(vector_log.c.model_id == self.model_id)
-            ).scalar() or 0
+            latest = (
+                conn.execute(
+                    select(func.max(vector_log.c.seq)).where(vector_log.c.model_id == self.model_id)
+                ).scalar()
+                or 0
+            )
         if max(saved, latest) <= self._seq:
             return
         if saved > self._seq and not self._load_saved():
@@ -253,27 +273,43 @@ class Store:
 
     def status(self) -> dict:
         """Counts, index state, and whether other models' vectors need a re-index."""
-        by_model = self._catalog.vector_counts()
-        missing = 0
-        if set(by_model) - {self.model_id}:  # only then is the (full-scan) count worth running
-            with self._catalog.engine.connect() as conn:
-                missing = conn.execute(
-                    text(
-                        "SELECT count(DISTINCT v.item_id) FROM vectors v WHERE v.model_id != :m AND NOT EXISTS "
-                        "(SELECT 1 FROM vectors w WHERE w.item_id = v.item_id AND w.model_id = :m)"
-                    ),
-                    {"m": self.model_id},
-                ).scalar_one()
         return {
-            **self._catalog.counts(),
-            "model_id": self.model_id,
+            **_catalog_status(self._catalog, self.model_id),
             "dim": self.dim,
             "index": self._index.kind,
             "indexed_vectors": self._index.ntotal,
-            "vectors_by_model": by_model,
-            "items_needing_reindex": int(missing),
-            "reindex_needed": bool(missing),
         }
+
+    def stage_backlog(self, stages: Sequence[StageKey]) -> dict[str, dict]:
+        """Per item stage (name, version, kinds): its version and how many items still wait for it."""
+        return _stage_backlog(self._catalog, stages)
+
+    @staticmethod
+    def inspect(data_dir: Path, model_id: str | None, stages: Sequence[StageKey] = ()) -> dict:
+        """``status()`` from the catalog and the saved index manifest alone: no model, no index load.
+
+        What ``spyglass status`` shows, so it answers at once and works where no weights are.
+        """
+        catalog = Catalog(open_engine(Path(data_dir) / "catalog.sqlite3"))
+        try:
+            info = _catalog_status(catalog, model_id)
+            manifest = {}
+            if model_id is not None:
+                path = Path(data_dir) / "index" / f"{_slug(model_id)}.json"
+                try:
+                    manifest = json.loads(path.read_text())
+                except (OSError, ValueError):
+                    pass
+            return {
+                **info,
+                "dim": manifest.get("dim"),
+                "index": manifest.get("kind", "not built yet"),
+                "indexed_vectors": manifest.get("count", 0),
+                "errors_list": catalog.errors(),
+                "stages": _stage_backlog(catalog, stages),
+            }
+        finally:
+            catalog.engine.dispose()
 
     def _raise_if_other_models(self) -> None:
         others = {m: n for m, n in self._catalog.vector_counts().items() if m != self.model_id}
@@ -302,7 +338,9 @@ class Store:
             # Ops on one id alternate add/delete: it was indexed iff its first op here is a
             # delete, and must end up indexed iff its last op is an add.
             removed = np.fromiter((i for i, op in first.items() if op == "d"), np.int64)
-            ids, matrix = self._catalog.vectors_for(conn, self.model_id, [i for i, op in last.items() if op == "a"])
+            ids, matrix = self._catalog.vectors_for(
+                conn, self.model_id, [i for i, op in last.items() if op == "a"]
+            )
         if not self._index.trained or self._grown_out():
             self._rebuild()
             return
@@ -325,13 +363,19 @@ class Store:
         """True when the collection outgrew the index: auto-kind should change, or IVF cells are overfull."""
         count = self._index.ntotal
         wanted = resolve_kind(self.index_kind, count)
-        return wanted != self._index.kind or (self._index.kind == "ivf" and count > GROWTH_REBUILD_FACTOR * max(self._built_for, 1))
+        return wanted != self._index.kind or (
+            self._index.kind == "ivf" and count > GROWTH_REBUILD_FACTOR * max(self._built_for, 1)
+        )
 
     def _rebuild(self) -> None:
         """Build a fresh index from the vectors in SQLite, then swap it in (readers keep the old one meanwhile)."""
         with self._catalog.engine.connect() as conn:  # a consistent snapshot of vectors and log position
-            seq = conn.execute(text("SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'vector_log'), 0)")).scalar_one()
-            count = conn.execute(select(func.count()).select_from(vectors).where(vectors.c.model_id == self.model_id)).scalar_one()
+            seq = conn.execute(
+                text("SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'vector_log'), 0)")
+            ).scalar_one()
+            count = conn.execute(
+                select(func.count()).select_from(vectors).where(vectors.c.model_id == self.model_id)
+            ).scalar_one()
             ids = np.empty(count, np.int64)
             matrix = np.empty((count, self.dim), np.float32)
             filled = 0
@@ -388,7 +432,9 @@ class Store:
         _atomic_write(self._manifest_path, lambda path: path.write_text(json.dumps(manifest)))
         with self._catalog.engine.begin() as conn:
             self._catalog.set_meta(conn, f"index_seq:{self.model_id}", str(seq))
-            conn.execute(delete(vector_log).where(vector_log.c.model_id == self.model_id, vector_log.c.seq <= seq))
+            conn.execute(
+                delete(vector_log).where(vector_log.c.model_id == self.model_id, vector_log.c.seq <= seq)
+            )
         for old in self._index_dir.glob(f"{self._slug}-*"):
             if old != target:
                 old.unlink(missing_ok=True)
@@ -420,8 +466,45 @@ class Store:
         except (RuntimeError, ValueError, KeyError) as exc:  # faiss raises RuntimeError on a corrupt file
             log.warning("saved index %s cannot be read (%s); rebuilding", file, exc)
             return False
-        self._index, self._seq, self._built_for = index, int(manifest["seq"]), int(manifest.get("built_for", 0))
+        self._index, self._seq, self._built_for = (
+            index,
+            int(manifest["seq"]),
+            int(manifest.get("built_for", 0)),
+        )
         return True
+
+
+def _slug(model_id: str) -> str:
+    """File-name-safe key of a model's index files."""
+    return hashlib.sha256(model_id.encode()).hexdigest()[:16]
+
+
+def _stage_backlog(catalog: Catalog, stages: Sequence[StageKey]) -> dict[str, dict]:
+    return {
+        name: {"version": version, "pending": catalog.stage_pending(name, version, kinds)}
+        for name, version, kinds in stages
+    }
+
+
+def _catalog_status(catalog: Catalog, model_id: str | None) -> dict:
+    by_model = catalog.vector_counts()
+    missing = 0
+    if set(by_model) - {model_id}:  # only then is the (full-scan) count worth running
+        with catalog.engine.connect() as conn:
+            missing = conn.execute(
+                text(
+                    "SELECT count(DISTINCT v.item_id) FROM vectors v WHERE v.model_id IS NOT :m AND NOT EXISTS "
+                    "(SELECT 1 FROM vectors w WHERE w.item_id = v.item_id AND w.model_id IS :m)"
+                ),
+                {"m": model_id},
+            ).scalar_one()
+    return {
+        **catalog.counts(),
+        "model_id": model_id,
+        "vectors_by_model": by_model,
+        "items_needing_reindex": int(missing),
+        "reindex_needed": bool(missing),
+    }
 
 
 def _atomic_write(path: Path, write) -> None:

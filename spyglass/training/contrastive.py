@@ -15,7 +15,10 @@ import torch.nn.functional as F
 
 
 def clip_loss(
-    image_features: torch.Tensor, text_features: torch.Tensor, logit_scale: torch.Tensor, labels: torch.Tensor | None
+    image_features: torch.Tensor,
+    text_features: torch.Tensor,
+    logit_scale: torch.Tensor,
+    labels: torch.Tensor | None,
 ) -> torch.Tensor:
     image_features = F.normalize(image_features, dim=-1)
     text_features = F.normalize(text_features, dim=-1)

@@ -59,7 +59,10 @@ def render(colour: str, shape: str, rng: random.Random, size: int = 64) -> Image
         half = radius * 0.85
         draw.rectangle([cx - half, cy - half, cx + half, cy + half], fill=fill)
     elif shape == "triangle":
-        points = [(cx + radius * math.cos(a), cy + radius * math.sin(a)) for a in (-math.pi / 2, math.pi / 6, 5 * math.pi / 6)]
+        points = [
+            (cx + radius * math.cos(a), cy + radius * math.sin(a))
+            for a in (-math.pi / 2, math.pi / 6, 5 * math.pi / 6)
+        ]
         draw.polygon(points, fill=fill)
     elif shape == "cross":
         arm = radius * 0.35

@@ -17,8 +17,11 @@ from spyglass.generator import Answer, PromptOptions
 router = APIRouter(prefix="/v1", tags=["ask"], dependencies=[Depends(reader)])
 
 
-@router.post("/ask", summary="Answer a question from the collection, citing images, pages and passages",
-             responses={200: {"content": {"text/event-stream": {}}}})
+@router.post(
+    "/ask",
+    summary="Answer a question from the collection, citing images, pages and passages",
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
 async def ask(body: AskBody, request: Request, stream: bool = Param(False, description="Server-sent events")):
     engine = request.app.state.engine
     options = PromptOptions(step_by_step=body.step_by_step, few_shot=body.few_shot)
@@ -27,8 +30,11 @@ async def ask(body: AskBody, request: Request, stream: bool = Param(False, descr
         answer = await run_in_threadpool(engine.ask, body.question, filters=filters, options=options)
         return answer.public()
     events = await run_in_threadpool(engine.ask_stream, body.question, filters=filters, options=options)
-    return StreamingResponse(_sse(events), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return StreamingResponse(
+        _sse(events),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
 
 
 def _sse(events: Iterator[str | Answer]) -> Iterator[str]:

@@ -22,7 +22,10 @@ router = APIRouter(prefix="/v1", tags=["documents"], dependencies=[Depends(admin
 async def upload(request: Request, files: list[UploadFile] = File(...)) -> dict:
     engine = request.app.state.engine
     folder = engine.settings.data_dir / "uploads" / uuid.uuid4().hex[:12]
-    contents = [(safe_name(f.filename, f"upload-{n}"), await read_upload(f, engine.settings)) for n, f in enumerate(files)]
+    contents = [
+        (safe_name(f.filename, f"upload-{n}"), await read_upload(f, engine.settings.api))
+        for n, f in enumerate(files)
+    ]
     folder.mkdir(parents=True)
     names = set()
     for name, data in contents:
@@ -37,9 +40,12 @@ async def upload(request: Request, files: list[UploadFile] = File(...)) -> dict:
 @router.post("/sources", status_code=202, summary="Index a server folder inside the allowed roots")
 async def add_source(body: SourceBody, request: Request) -> dict:
     engine = request.app.state.engine
-    path = allowed_path(body.path, engine.settings.allowed_roots)
+    path = allowed_path(body.path, engine.settings.api.allowed_roots)
     job = request.app.state.jobs.submit(
-        "source", str(path), lambda: engine.index(path, include=body.include, exclude=body.exclude, progress=False))
+        "source",
+        str(path),
+        lambda: engine.index(path, include=body.include, exclude=body.exclude, progress=False),
+    )
     return {"job_id": job.id, "path": str(path), "status_url": f"/v1/jobs/{job.id}"}
 
 

@@ -30,17 +30,30 @@ async def item(item_id: ItemId, request: Request) -> dict:
     store = request.app.state.engine.store
     visual = ItemKind(row["kind"]).visual
     return {
-        "item_id": row["id"], "kind": row["kind"], "document_id": row["document_id"], "path": row["path"],
-        "mime": row["mime"], "page": row["page"], "bbox": parse_bbox(row["bbox"]), "timestamp": row["timestamp"],
-        "text": row["text"], "char_start": row["char_start"], "char_end": row["char_end"], "parent_id": row["parent_id"],
+        "item_id": row["id"],
+        "kind": row["kind"],
+        "document_id": row["document_id"],
+        "path": row["path"],
+        "mime": row["mime"],
+        "page": row["page"],
+        "bbox": parse_bbox(row["bbox"]),
+        "timestamp": row["timestamp"],
+        "text": row["text"],
+        "char_start": row["char_start"],
+        "char_end": row["char_end"],
+        "parent_id": row["parent_id"],
         "metadata": store.metadata(row["document_id"]),
         "thumbnail_url": f"/v1/items/{item_id}/thumbnail" if visual else None,
         "content_url": f"/v1/items/{item_id}/content" if visual else None,
     }
 
 
-@router.get("/{item_id}/thumbnail", summary="A small JPEG of a visual item", response_class=Response,
-            responses={200: {"content": {"image/jpeg": {}}}})
+@router.get(
+    "/{item_id}/thumbnail",
+    summary="A small JPEG of a visual item",
+    response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}}}},
+)
 async def thumbnail(item_id: ItemId, request: Request) -> Response:
     data = request.app.state.engine.store.thumbnail(item_id)
     if data is None:
@@ -48,9 +61,15 @@ async def thumbnail(item_id: ItemId, request: Request) -> Response:
     return Response(data, media_type="image/jpeg", headers={"Cache-Control": "max-age=86400"})
 
 
-@router.get("/{item_id}/content", summary="The item's image: the photo, the page render or the figure crop",
-            response_class=Response, responses={200: {"content": {"image/jpeg": {}}}})
-async def content(item_id: ItemId, request: Request, max_side: Annotated[int, Query(ge=64, le=4096)] = 1600) -> Response:
+@router.get(
+    "/{item_id}/content",
+    summary="The item's image: the photo, the page render or the figure crop",
+    response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}}}},
+)
+async def content(
+    item_id: ItemId, request: Request, max_side: Annotated[int, Query(ge=64, le=4096)] = 1600
+) -> Response:
     row = _row(request, item_id)
     if not ItemKind(row["kind"]).visual:
         raise not_found(f"visual content of item {item_id} (a {row['kind']})")

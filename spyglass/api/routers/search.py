@@ -27,10 +27,16 @@ def payload(response: SearchResponse) -> dict:
 @router.post("/search", summary="Search by text, an indexed item, or both")
 async def search(body: SearchBody, request: Request) -> dict:
     engine = request.app.state.engine
-    query = Query(text=body.text, item_id=body.item_id, negative=body.negative, text_weight=body.text_weight,
-                  image_weight=body.image_weight)
-    response = await run_in_threadpool(engine.search, query, body.filters.to_filters(), k=body.k, offset=body.offset,
-                                       options=body.options())
+    query = Query(
+        text=body.text,
+        item_id=body.item_id,
+        negative=body.negative,
+        text_weight=body.text_weight,
+        image_weight=body.image_weight,
+    )
+    response = await run_in_threadpool(
+        engine.search, query, body.filters.to_filters(), k=body.k, offset=body.offset, options=body.options()
+    )
     return payload(response)
 
 
@@ -46,12 +52,20 @@ async def search_image(
     text_weight: float = Form(1.0, ge=0, le=10),
 ) -> dict:
     engine = request.app.state.engine
-    data = await read_upload(image, engine.settings, images_only=True)
+    data = await read_upload(image, engine.settings.api, images_only=True)
     try:
         parsed = FilterBody.model_validate(json.loads(filters))
     except ValueError as exc:
-        raise ValueError(f"filters must be a JSON object of filter fields: {str(exc).splitlines()[0][:200]}") from None
+        raise ValueError(
+            f"filters must be a JSON object of filter fields: {str(exc).splitlines()[0][:200]}"
+        ) from None
     query = Query(text=text, images=[data], image_weight=image_weight, text_weight=text_weight)
-    response = await run_in_threadpool(engine.search, query, parsed.to_filters(), k=k, offset=offset,
-                                       options=RankingOptions(relevance_floor=False))
+    response = await run_in_threadpool(
+        engine.search,
+        query,
+        parsed.to_filters(),
+        k=k,
+        offset=offset,
+        options=RankingOptions(relevance_floor=False),
+    )
     return payload(response)

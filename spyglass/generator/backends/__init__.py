@@ -5,27 +5,29 @@ from __future__ import annotations
 import os
 
 from spyglass.generator.backends.base import Backend, GenerationParams, Request
-from spyglass.settings import Settings
+from spyglass.settings import GeneratorSettings
 
 __all__ = ["Backend", "GenerationParams", "Request", "make_backend"]
 
 
-def make_backend(settings: Settings) -> Backend:
-    kind = settings.generator
+def make_backend(settings: GeneratorSettings) -> Backend:
+    kind = settings.backend
     if kind == "openai":
         from spyglass.generator.backends.openai import OpenAIBackend
 
-        if not settings.generator_model:
-            raise ValueError("generator=openai needs generator_model (SPYGLASS_GENERATOR_MODEL)")
-        key = os.environ.get("SPYGLASS_GENERATOR_API_KEY") or os.environ.get("OPENAI_API_KEY")
-        return OpenAIBackend(settings.generator_base_url, settings.generator_model, api_key=key,
-                             timeout=settings.generator_timeout, retries=settings.generator_retries)
+        if not settings.model:
+            raise ValueError("generator=openai needs generator.model (SPYGLASS_GENERATOR__MODEL)")
+        # OPENAI_API_KEY is the variable every OpenAI-compatible client reads; honour it as a fallback.
+        key = settings.api_key.get_secret_value() if settings.api_key else os.environ.get("OPENAI_API_KEY")
+        return OpenAIBackend(
+            settings.base_url, settings.model, api_key=key, timeout=settings.timeout, retries=settings.retries
+        )
     if kind == "transformers":
         from spyglass.generator.backends.transformers import TransformersBackend
 
-        if not settings.generator_model:
-            raise ValueError("generator=transformers needs generator_model (a hub id or a local directory)")
-        return TransformersBackend(settings.generator_model)
+        if not settings.model:
+            raise ValueError("generator=transformers needs generator.model (a hub id or a local directory)")
+        return TransformersBackend(settings.model)
     from spyglass.generator.backends.extractive import ExtractiveBackend
 
     return ExtractiveBackend()

@@ -13,9 +13,11 @@ from pathlib import Path
 
 from spyglass.generator.backends.base import Backend, Request
 
-_STOP = set("a an the of in on at to for and or is are was were be been what which who whom where when why how "
-            "does do did this that these those it its with from by as about into show shows picture pictures image "
-            "images photo photos find me my i you your there their".split())
+_STOP = set(
+    "a an the of in on at to for and or is are was were be been what which who whom where when why how "
+    "does do did this that these those it its with from by as about into show shows picture pictures image "
+    "images photo photos find me my i you your there their".split()
+)
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 
 
@@ -42,9 +44,13 @@ class ExtractiveBackend(Backend):
         lines = [f"“{sentence}” [{number}]" for _, _, sentence, number in scored[: self.max_sentences]]
         pictures = [p for p in request.evidence if p.is_image][: self.max_images]
         if pictures:
-            names = ", ".join(f"{Path(p.path).name}" + (f" (page {p.page})" if p.page else "") + f" [{p.number}]"
-                              for p in pictures)
-            lines.insert(0, f"The closest matching {'picture is' if len(pictures) == 1 else 'pictures are'} {names}.")
+            names = ", ".join(
+                f"{Path(p.path).name}" + (f" (page {p.page})" if p.page else "") + f" [{p.number}]"
+                for p in pictures
+            )
+            lines.insert(
+                0, f"The closest matching {'picture is' if len(pictures) == 1 else 'pictures are'} {names}."
+            )
         if not lines:
             return "I could not find the answer in the collection."
         return " ".join(lines)

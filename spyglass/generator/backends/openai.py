@@ -29,8 +29,16 @@ class GenerationError(SpyglassError):
 class OpenAIBackend(Backend):
     name = "openai"
 
-    def __init__(self, base_url: str, model: str, *, api_key: str | None = None, timeout: float = 120.0,
-                 retries: int = 3, backoff: float = 1.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        *,
+        api_key: str | None = None,
+        timeout: float = 120.0,
+        retries: int = 3,
+        backoff: float = 1.0,
+    ) -> None:
         self.url = base_url.rstrip("/") + "/chat/completions"
         self.model = model
         self.retries, self.backoff = retries, backoff
@@ -42,8 +50,14 @@ class OpenAIBackend(Backend):
 
     def _body(self, request: Request, stream: bool) -> dict:
         params = request.params
-        body = {"model": self.model, "messages": request.messages, "max_tokens": params.max_tokens,
-                "temperature": params.temperature, "top_p": params.top_p, "stream": stream}
+        body = {
+            "model": self.model,
+            "messages": request.messages,
+            "max_tokens": params.max_tokens,
+            "temperature": params.temperature,
+            "top_p": params.top_p,
+            "stream": stream,
+        }
         if params.stop:
             body["stop"] = params.stop
         if params.seed is not None:

@@ -27,7 +27,9 @@ from transformers import AutoModelForImageTextToText, AutoProcessor, TextIterato
 class TransformersBackend(Backend):
     name = "transformers"
 
-    def __init__(self, source: str, *, device: torch.device | None = None, dtype: torch.dtype = torch.float32) -> None:
+    def __init__(
+        self, source: str, *, device: torch.device | None = None, dtype: torch.dtype = torch.float32
+    ) -> None:
         local = Path(source).expanduser()
         if local.exists():
             source, local_only = str(local), True
@@ -36,7 +38,9 @@ class TransformersBackend(Backend):
             local_only = hub.is_offline()
         try:
             self.processor = AutoProcessor.from_pretrained(source, local_files_only=local_only)
-            self.model = AutoModelForImageTextToText.from_pretrained(source, local_files_only=local_only, dtype=dtype)
+            self.model = AutoModelForImageTextToText.from_pretrained(
+                source, local_files_only=local_only, dtype=dtype
+            )
         except OSError:
             if local_only and not local.exists():
                 raise hub.unavailable(f"transformers VLM {source}", str(hub.hf_cache_dir())) from None

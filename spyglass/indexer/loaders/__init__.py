@@ -5,7 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from spyglass.indexer.loaders import image, pdf, text, video  # noqa: F401 - importing registers them
-from spyglass.indexer.loaders.base import ItemDraft, LoadedDocument, LoadError, LoadOptions, loader_for, register_loader
+from spyglass.indexer.loaders.base import (
+    ItemDraft,
+    LoadedDocument,
+    LoadError,
+    LoadOptions,
+    loader_for,
+    register_loader,
+)
 from spyglass.indexer.sniff import sniff
 from spyglass.kinds import FileKind
 

@@ -37,9 +37,15 @@ class ItemDraft:
 
     def row(self) -> dict[str, Any]:
         return {
-            "kind": self.kind, "text": self.text, "page": self.page, "bbox": self.bbox,
-            "char_start": self.char_start, "char_end": self.char_end, "timestamp": self.timestamp,
-            "thumbnail": self.thumbnail, "parent_index": self.parent,
+            "kind": self.kind,
+            "text": self.text,
+            "page": self.page,
+            "bbox": self.bbox,
+            "char_start": self.char_start,
+            "char_end": self.char_end,
+            "timestamp": self.timestamp,
+            "thumbnail": self.thumbnail,
+            "parent_index": self.parent,
         }
 
 

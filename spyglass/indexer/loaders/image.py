@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,10 +37,16 @@ def exif_metadata(path: Path) -> dict[str, Any]:
     taken = details.get(ExifTags.Base.DateTimeOriginal) or exif.get(ExifTags.Base.DateTime)
     if taken:
         try:
-            found["taken_at"] = datetime.strptime(str(taken).strip("\x00 "), "%Y:%m:%d %H:%M:%S").replace(tzinfo=timezone.utc).timestamp()
+            found["taken_at"] = (
+                datetime.strptime(str(taken).strip("\x00 "), "%Y:%m:%d %H:%M:%S")
+                .replace(tzinfo=UTC)
+                .timestamp()
+            )
         except ValueError:
             pass
-    camera = " ".join(str(exif.get(tag, "")).strip("\x00 ") for tag in (ExifTags.Base.Make, ExifTags.Base.Model)).strip()
+    camera = " ".join(
+        str(exif.get(tag, "")).strip("\x00 ") for tag in (ExifTags.Base.Make, ExifTags.Base.Model)
+    ).strip()
     if camera:
         found["camera"] = camera
     gps = exif.get_ifd(ExifTags.IFD.GPSInfo)

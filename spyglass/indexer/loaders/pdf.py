@@ -25,7 +25,9 @@ _FIGURE_TYPES = (pdfium.raw.FPDF_PAGEOBJ_IMAGE, pdfium.raw.FPDF_PAGEOBJ_FORM)
 
 
 @register_loader("application/pdf")
-def load_pdf(path: Path, mime: str, kind: FileKind, options: LoadOptions, *, max_pages: int = 2000) -> LoadedDocument:
+def load_pdf(
+    path: Path, mime: str, kind: FileKind, options: LoadOptions, *, max_pages: int = 2000
+) -> LoadedDocument:
     try:
         pdf = pdfium.PdfDocument(str(path))
     except pdfium.PdfiumError as exc:
@@ -53,12 +55,27 @@ def _load_page(pdf: pdfium.PdfDocument, number: int, items: list[ItemDraft]) -> 
         width, height = page.get_size()
         render = page.render(scale=RENDER_SCALE).to_pil().convert("RGB")
         page_index = len(items)
-        items.append(ItemDraft(kind=ItemKind.PAGE, image=render, page=number + 1, bbox=(0, 0, width, height),
-                               thumbnail=thumbnail(render)))
+        items.append(
+            ItemDraft(
+                kind=ItemKind.PAGE,
+                image=render,
+                page=number + 1,
+                bbox=(0, 0, width, height),
+                thumbnail=thumbnail(render),
+            )
+        )
         for box in figure_boxes(page, width, height):
             crop = render.crop(tuple(round(v * RENDER_SCALE) for v in box))
-            items.append(ItemDraft(kind=ItemKind.FIGURE, image=crop, page=number + 1, bbox=box, parent=page_index,
-                                   thumbnail=thumbnail(crop)))
+            items.append(
+                ItemDraft(
+                    kind=ItemKind.FIGURE,
+                    image=crop,
+                    page=number + 1,
+                    bbox=box,
+                    parent=page_index,
+                    thumbnail=thumbnail(crop),
+                )
+            )
         textpage = page.get_textpage()
         text = textpage.get_text_range()
         textpage.close()
@@ -67,7 +84,9 @@ def _load_page(pdf: pdfium.PdfDocument, number: int, items: list[ItemDraft]) -> 
         page.close()
 
 
-def figure_boxes(page: pdfium.PdfPage, width: float, height: float) -> list[tuple[float, float, float, float]]:
+def figure_boxes(
+    page: pdfium.PdfPage, width: float, height: float
+) -> list[tuple[float, float, float, float]]:
     """Figure rectangles (x0, y0, x1, y1) in points from the top-left, largest first, overlaps merged."""
     boxes = []
     for obj in page.get_objects(filter=_FIGURE_TYPES, max_depth=3):
@@ -86,7 +105,12 @@ def _merge(boxes: list[tuple[float, float, float, float]]) -> list[tuple[float, 
     for box in sorted(boxes, key=lambda b: -(b[2] - b[0]) * (b[3] - b[1])):
         for i, other in enumerate(merged):
             if _overlap(box, other) > 0.5:
-                merged[i] = (min(box[0], other[0]), min(box[1], other[1]), max(box[2], other[2]), max(box[3], other[3]))
+                merged[i] = (
+                    min(box[0], other[0]),
+                    min(box[1], other[1]),
+                    max(box[2], other[2]),
+                    max(box[3], other[3]),
+                )
                 break
         else:
             merged.append(box)

@@ -51,18 +51,41 @@ def load_text(path: Path, mime: str, kind: FileKind, options: LoadOptions) -> Lo
     return document
 
 
-def add_passages(items: list[ItemDraft], text: str, start: int, end: int, *, context: str | None = None,
-                 page: int | None = None) -> None:
+def add_passages(
+    items: list[ItemDraft],
+    text: str,
+    start: int,
+    end: int,
+    *,
+    context: str | None = None,
+    page: int | None = None,
+) -> None:
     """Append passage items and their chunk items for ``text[start:end]``."""
     for passage in passages(text, start, end):
         parent = len(items)
         span = passage.span
-        items.append(ItemDraft(kind=ItemKind.PASSAGE, text=text[span.start : span.end], page=page,
-                               char_start=span.start, char_end=span.end))
+        items.append(
+            ItemDraft(
+                kind=ItemKind.PASSAGE,
+                text=text[span.start : span.end],
+                page=page,
+                char_start=span.start,
+                char_end=span.end,
+            )
+        )
         for chunk in passage.chunks:
             body = text[chunk.start : chunk.end]
-            items.append(ItemDraft(kind=ItemKind.CHUNK, text=body, embed_text=f"{context}: {body}" if context else body,
-                                   page=page, char_start=chunk.start, char_end=chunk.end, parent=parent))
+            items.append(
+                ItemDraft(
+                    kind=ItemKind.CHUNK,
+                    text=body,
+                    embed_text=f"{context}: {body}" if context else body,
+                    page=page,
+                    char_start=chunk.start,
+                    char_end=chunk.end,
+                    parent=parent,
+                )
+            )
 
 
 def markdown_sections(text: str) -> list[tuple[str | None, int, int]]:
@@ -78,9 +101,26 @@ def markdown_sections(text: str) -> list[tuple[str | None, int, int]]:
 class _VisibleText(HTMLParser):
     """Collects visible text, marking where headings start sections; skips scripts, styles and head."""
 
-    HIDDEN = {"script", "style", "noscript", "template", "head", "svg"}
-    BLOCKS = {"p", "div", "section", "article", "li", "tr", "br", "table", "ul", "ol", "pre", "blockquote", "header", "footer"}
-    HEADINGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
+    HIDDEN = frozenset({"script", "style", "noscript", "template", "head", "svg"})
+    BLOCKS = frozenset(
+        {
+            "p",
+            "div",
+            "section",
+            "article",
+            "li",
+            "tr",
+            "br",
+            "table",
+            "ul",
+            "ol",
+            "pre",
+            "blockquote",
+            "header",
+            "footer",
+        }
+    )
+    HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -143,6 +183,6 @@ def html_sections(html: str) -> tuple[str, list[tuple[str | None, int, int]], st
     parser.feed(html)
     parser.close()
     text = "".join(parser.parts)
-    bounds = parser.sections + [(None, len(text))]
+    bounds = [*parser.sections, (None, len(text))]
     sections = [(heading, start, bounds[i + 1][1]) for i, (heading, start) in enumerate(parser.sections)]
     return text, [s for s in sections if text[s[1] : s[2]].strip()], parser.title_text

@@ -40,13 +40,21 @@ def load_video(path: Path, mime: str, kind: FileKind, options: LoadOptions) -> L
             changed = last_small is not None and float(np.abs(small - last_small).mean()) > SCENE_CHANGE
             if due or changed:
                 image = frame.to_image().convert("RGB")
-                document.items.append(ItemDraft(kind=ItemKind.KEYFRAME, image=image, timestamp=round(float(frame.time), 3),
-                                                thumbnail=thumbnail(image)))
+                document.items.append(
+                    ItemDraft(
+                        kind=ItemKind.KEYFRAME,
+                        image=image,
+                        timestamp=round(float(frame.time), 3),
+                        thumbnail=thumbnail(image),
+                    )
+                )
                 last_time = frame.time
                 if len(document.items) >= MAX_KEYFRAMES:
                     break
             last_small = small
-        document.metadata["duration_s"] = float(stream.duration * stream.time_base) if stream.duration else None
+        document.metadata["duration_s"] = (
+            float(stream.duration * stream.time_base) if stream.duration else None
+        )
     except av.error.FFmpegError as exc:
         if not document.items:
             raise LoadError(f"cannot decode video ({exc})") from None

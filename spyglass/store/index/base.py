@@ -20,7 +20,9 @@ class VectorIndex(ABC):
 
     kind: ClassVar[str]  # the name settings use (``index = "hnsw"``)
     options: ClassVar[tuple[str, ...]] = ()  # keyword arguments the constructor accepts from settings
-    sized: ClassVar[bool] = False  # True: the constructor takes ``expected`` (the collection size it is built for)
+    sized: ClassVar[bool] = (
+        False  # True: the constructor takes ``expected`` (the collection size it is built for)
+    )
     file_suffix: ClassVar[str] = ".index"
 
     def __init__(self, dim: int) -> None:
@@ -47,7 +49,9 @@ class VectorIndex(ABC):
         """Remove ids; unknown ids are ignored."""
 
     @abstractmethod
-    def search(self, queries: np.ndarray, k: int, allow: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def search(
+        self, queries: np.ndarray, k: int, allow: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` (scores, ids) per query, float32 and int64 arrays; ids of -1 pad short rows.
 
         ``allow`` (sorted int64 ids) restricts the search to those ids.

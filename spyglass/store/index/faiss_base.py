@@ -43,7 +43,7 @@ class FaissIndex(VectorIndex):
         index._restore(settings)
         return index
 
-    def _restore(self, settings: dict) -> None:  # noqa: B027 - stateless backends keep nothing
+    def _restore(self, settings: dict) -> None:
         """Re-apply what ``settings()`` returned when the index was saved."""
 
 

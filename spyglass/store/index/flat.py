@@ -15,6 +15,8 @@ class FlatIndex(FaissIndex):
     def __init__(self, dim: int) -> None:
         super().__init__(faiss.IndexIDMap2(faiss.IndexFlatIP(dim)), dim)
 
-    def search(self, queries: np.ndarray, k: int, allow: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def search(
+        self, queries: np.ndarray, k: int, allow: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         sel = selector(allow) if allow is not None else None  # referenced until the search returns
         return self.index.search(as_vectors(queries), k, params=faiss.SearchParameters(sel=sel))

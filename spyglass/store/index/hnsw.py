@@ -35,13 +35,17 @@ class HNSWIndex(FaissIndex):
         ids = as_ids(ids)
         revived = self.tombstones.intersection(ids.tolist())
         if revived:  # the graph cannot hold an id twice; vectors are immutable per id, so un-delete
-            raise ValueError(f"ids {sorted(revived)[:5]} were deleted from this HNSW index and cannot be re-added")
+            raise ValueError(
+                f"ids {sorted(revived)[:5]} were deleted from this HNSW index and cannot be re-added"
+            )
         self.index.add_with_ids(as_vectors(vectors), ids)
 
     def remove(self, ids: np.ndarray) -> None:
         self.tombstones.update(as_ids(ids).tolist())
 
-    def search(self, queries: np.ndarray, k: int, allow: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def search(
+        self, queries: np.ndarray, k: int, allow: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         # SWIG selectors hold raw pointers to their children: keep every part referenced here.
         parts = []
         if self.tombstones:

@@ -39,9 +39,13 @@ class IVFIndex(FaissIndex):
             sample = sample[np.random.default_rng(0).choice(len(sample), limit, replace=False)]
         self.index.train(sample)
 
-    def search(self, queries: np.ndarray, k: int, allow: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def search(
+        self, queries: np.ndarray, k: int, allow: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         sel = selector(allow) if allow is not None else None  # referenced until the search returns
-        return self.index.search(as_vectors(queries), k, params=faiss.SearchParametersIVF(nprobe=self.nprobe, sel=sel))
+        return self.index.search(
+            as_vectors(queries), k, params=faiss.SearchParametersIVF(nprobe=self.nprobe, sel=sel)
+        )
 
     def settings(self) -> dict:
         return {"nprobe": self.nprobe}

@@ -1,0 +1,105 @@
+"""Ingest stages that run on stored items after the primary path has made them searchable.
+
+Ingest is sniff -> load -> embed -> write (``indexer.py`` and ``pipeline.py``): at its
+end an item is stored with its first embedding and can be found. Everything slower
+or optional — reading text in images, a second embedding space, labels — is an
+``ItemStage``: a small class with a ``name`` and a ``version`` that processes stored
+items in batches. The catalog records, per item, which version of each stage ran
+(and what it produced), so:
+
+- a new stage, or a new version of one, catches up on items indexed before it existed,
+  and nothing else is redone (no re-embedding);
+- each batch commits on its own, so a killed run resumes where it stopped;
+- ``spyglass status`` shows how much each stage has left (``Store.stage_backlog``).
+
+Stages register by name (``register_stage``); the settings choose which ones run.
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from spyglass.kinds import ItemKind
+from spyglass.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class ItemStage(ABC):
+    """One versioned step over stored items; bump ``version`` when its output would change."""
+
+    name: ClassVar[str]
+    version: ClassVar[int] = 1
+    kinds: ClassVar[tuple[ItemKind, ...]]  # the item kinds it processes
+    batch_size: ClassVar[int] = 32  # items per call and per commit
+
+    @abstractmethod
+    def run(self, items: list[dict]) -> dict[int, Any]:
+        """Process catalog item rows (with ``path`` and ``mime``); returns item id -> JSON-able output.
+
+        Items missing from the result are recorded with no output; raise only for a
+        failure of the stage itself: each item is then recorded with the error, so one
+        bad item cannot block the backlog (a new ``version`` retries everything).
+        """
+
+
+_STAGES: dict[str, type[ItemStage]] = {}
+
+
+def register_stage(stage: type[ItemStage]) -> type[ItemStage]:
+    """Make a stage selectable by name; usable as a class decorator."""
+    _STAGES[stage.name] = stage
+    return stage
+
+
+def stage_class(name: str) -> type[ItemStage]:
+    try:
+        return _STAGES[name]
+    except KeyError:
+        known = ", ".join(sorted(_STAGES)) or "none registered"
+        raise ValueError(f"unknown ingest stage {name!r}; known stages: {known}") from None
+
+
+@dataclass
+class StageReport:
+    name: str
+    version: int
+    processed: int = 0
+    failed: int = 0
+
+
+def run_stages(
+    store: Store, stages: Sequence[ItemStage], *, on_batch: Callable[[str, int], None] | None = None
+) -> list[StageReport]:
+    """Bring every stage up to date on every item; each batch commits on its own."""
+    reports = []
+    for stage in stages:
+        report = StageReport(stage.name, stage.version)
+        while True:
+            with store.snapshot() as snapshot:
+                batch = snapshot.stage_backlog(stage.name, stage.version, stage.kinds, stage.batch_size)
+            if not batch:
+                break
+            outputs = _run_batch(stage, batch, report)
+            with store.write() as tx:
+                tx.record_stage(
+                    stage.name, stage.version, {row["id"]: outputs.get(row["id"]) for row in batch}
+                )
+            report.processed += len(batch)
+            if on_batch:
+                on_batch(stage.name, len(batch))
+        reports.append(report)
+    return reports
+
+
+def _run_batch(stage: ItemStage, batch: list[dict], report: StageReport) -> dict[int, Any]:
+    try:
+        return stage.run(batch)
+    except Exception as exc:  # noqa: BLE001 - a failing stage is recorded per item, ingest goes on
+        log.warning("stage %s failed on %d items: %s", stage.name, len(batch), exc)
+        report.failed += len(batch)
+        return {row["id"]: {"error": f"{type(exc).__name__}: {exc}"} for row in batch}
