@@ -68,8 +68,12 @@ class Engine:
         exclude: Sequence[str] = (),
         kinds: Sequence[str] | None = None,
         progress: bool = True,
+        confine: Sequence[Path] | None = None,
     ) -> IndexReport:
-        """Index a folder or file incrementally, then let item stages catch up; see :class:`Indexer`."""
+        """Index a folder or file incrementally, then let item stages catch up; see :class:`Indexer`.
+
+        ``confine`` limits reading to files whose real path is inside those folders.
+        """
         from spyglass.indexer import Indexer
 
         indexer = Indexer(
@@ -78,7 +82,9 @@ class Engine:
             max_image_pixels=self.settings.ingest.max_image_pixels,
             stages=self.stages,
         )
-        return indexer.index(Path(path), include=include, exclude=exclude, kinds=kinds, progress=progress)
+        return indexer.index(
+            Path(path), include=include, exclude=exclude, kinds=kinds, progress=progress, confine=confine
+        )
 
     def catch_up(self) -> IndexReport:
         """Run the item stages on whatever they have not processed yet (e.g. after a stage was added)."""

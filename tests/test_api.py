@@ -279,3 +279,28 @@ def test_web_page_and_openapi(client):
     ):
         assert path in schema["paths"], path
     assert client.get("/docs").status_code == 200
+
+
+def test_a_symlinked_file_inside_an_allowed_root_cannot_expose_a_file_outside(
+    tmp_path_factory, shapes_encoder, tmp_path
+):
+    """Regression: the walker followed a file symlink out of the allowed root and search returned the secret."""
+    allowed, outside = tmp_path / "allowed", tmp_path / "outside"
+    allowed.mkdir()
+    outside.mkdir()
+    (outside / "secret.txt").write_text("The vault combination is quartzwombat seven.")
+    (allowed / "secret.txt").symlink_to(outside / "secret.txt")
+    (allowed / "notes.md").write_text("# Notes\n\nAn allowed note about quartzwombat habitats.")
+    (outside / "inner.txt").write_text("quartzwombat inner")
+    (allowed / "inside-link.txt").symlink_to(allowed / "notes.md")  # a link that stays inside is fine
+    with make_client(tmp_path_factory, shapes_encoder, allowed) as opened:
+        state = wait(opened, opened.post("/v1/sources", json={"path": str(allowed)}).json()["job_id"])
+        assert state["state"] == "done"
+        errors = dict(map(tuple, state["report"]["errors"]))
+        assert "outside the allowed folders" in errors[str(allowed / "secret.txt")]
+        body = opened.post(
+            "/v1/search", json={"text": "quartzwombat", "relevance_floor": False, "k": 20}
+        ).json()
+        paths = {Path(r["path"]).name for r in body["results"]}
+        assert "secret.txt" not in paths and paths & {"notes.md", "inside-link.txt"}
+        assert all("vault" not in (r["text"] or "") for r in body["results"])

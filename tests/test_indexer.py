@@ -202,6 +202,7 @@ def test_bad_input_is_reported_and_the_batch_continues(indexer, store, tmp_path,
     (folder / "junk.txt").write_bytes(b"\x00\x01\x02binary\x00")
     (folder / "latin1.txt").write_bytes("Caf\xe9 cr\xe8me br\xfbl\xe9e recipe".encode("cp1252"))
     (folder / "dangling.jpg").symlink_to(folder / "missing-target.jpg")
+    os.mkfifo(folder / "pipe.jpg")  # regression: a FIFO was skipped without a word (and must never be opened)
     (folder / "locked.png").write_bytes((folder / sorted(os.listdir(folder))[0]).read_bytes() + b"x")
     from test_images import _png_header
 
@@ -225,18 +226,20 @@ def test_bad_input_is_reported_and_the_batch_continues(indexer, store, tmp_path,
         "dangling.jpg",
         "locked.png",
         "bomb.png",
+        "pipe.jpg",
     }
     assert "cannot decode" in errors["truncated.jpg"] and "cannot decode" in errors["corrupt.jpg"]
     assert errors["empty.png"] == "empty file"
     assert errors["truncated.pdf"].startswith("cannot open PDF")
     assert errors["junk.txt"].startswith("unsupported file type")
     assert errors["dangling.jpg"] == "broken symbolic link"
+    assert errors["pipe.jpg"] == "not a regular file (a named pipe); skipped"
     assert errors["locked.png"] == "cannot read file: Permission denied"
     assert "exceeds the limit" in errors["bomb.png"]
     assert report.added == 4  # the three shapes and the Windows-1252 text
     latin = items_of(store, folder / "latin1.txt")
     assert latin[0]["text"] == "Café crème brûlée recipe"
-    assert store.counts()["errors"] == 8
+    assert store.counts()["errors"] == 9
 
     # a stored document that turns bad loses its items but the rest stays
     before = store.index.ntotal

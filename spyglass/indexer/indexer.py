@@ -80,13 +80,18 @@ class Indexer:
         exclude: Sequence[str] = (),
         kinds: Sequence[str] | None = None,
         progress: bool = True,
+        confine: Sequence[Path] | None = None,
     ) -> IndexReport:
-        """Bring the catalog in line with ``path`` (a folder or a single file)."""
+        """Bring the catalog in line with ``path`` (a folder or a single file).
+
+        ``confine``: only files whose real path lies inside these folders are read (a server's
+        allowed roots: a symlink inside them must not expose a file elsewhere).
+        """
         started = time.monotonic()
         root = Path(path).expanduser().absolute()
         if not root.exists() and not root.is_symlink():
             raise FileNotFoundError(f"{root} does not exist")
-        entries, problems = walk(root, include, exclude)
+        entries, problems = walk(root, include, exclude, confine=confine)
         allowed = frozenset(FileKind(kind) for kind in kinds) if kinds else None
         options = LoadOptions(min_side=self.encoder.image_size, max_pixels=self.max_image_pixels)
         with self.store.write() as tx:

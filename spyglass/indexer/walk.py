@@ -1,13 +1,15 @@
 """Find the files of a source: recursive, include/exclude globs, hidden files and folders skipped.
 
-Problems met on the way (broken symlinks, unreadable folders) are returned, not
-raised, so one bad entry never stops a scan.
+Problems met on the way (broken symlinks, unreadable folders, pipes and devices,
+links out of the allowed folders) are returned, not raised, so one bad entry never
+stops a scan and every skipped file is reported.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import os
+import stat as stat_module
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,16 +29,22 @@ class Problem:
 
 
 def walk(
-    root: Path, include: Sequence[str] = (), exclude: Sequence[str] = ()
+    root: Path,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    *,
+    confine: Sequence[Path] | None = None,
 ) -> tuple[list[FileEntry], list[Problem]]:
     """Files under ``root`` (or ``root`` itself if it is a file), sorted by path.
 
     Globs match the path relative to ``root`` or the bare file name, so ``*.jpg`` and
-    ``2023/**`` both work.
+    ``2023/**`` both work. With ``confine`` (the server's allowed roots), a file whose
+    real path (symlinks resolved) lies outside all of them is reported, never read.
     """
     root = root.expanduser()
+    roots = [Path(os.path.realpath(r)) for r in confine] if confine is not None else None
     if root.is_file() or (root.is_symlink() and not root.is_dir()):
-        return _entry(root, [], [])
+        return _entry(root, [], [], roots)
     entries: list[FileEntry] = []
     problems: list[Problem] = []
 
@@ -56,13 +64,26 @@ def walk(
                 continue
             if exclude and _matches(relative, name, exclude):
                 continue
-            _entry(path, entries, problems)
+            _entry(path, entries, problems, roots)
     return entries, problems
 
 
+def inside(path: Path, roots: Sequence[Path]) -> bool:
+    """True when ``path``'s real location (every symlink resolved) is within one of ``roots``.
+
+    The one rule for "allowed": applied to the folder a client names and to every file
+    found in it, since a link inside an allowed folder can point anywhere.
+    """
+    real = Path(os.path.realpath(path))
+    return any(real.is_relative_to(root) for root in roots)
+
+
 def _entry(
-    path: Path, entries: list[FileEntry], problems: list[Problem]
+    path: Path, entries: list[FileEntry], problems: list[Problem], roots: Sequence[Path] | None = None
 ) -> tuple[list[FileEntry], list[Problem]]:
+    if roots is not None and not inside(path, roots):
+        problems.append(Problem(path, "links to a file outside the allowed folders; not indexed"))
+        return entries, problems
     try:
         stat = path.stat()
     except FileNotFoundError:
@@ -72,9 +93,23 @@ def _entry(
     except OSError as error:
         problems.append(Problem(path, f"cannot read file: {error.strerror or error}"))
     else:
-        if path.is_file():
+        if stat_module.S_ISREG(stat.st_mode):
             entries.append(FileEntry(path, stat.st_size, stat.st_mtime))
+        else:
+            problems.append(Problem(path, f"not a regular file ({_file_type(stat.st_mode)}); skipped"))
     return entries, problems
+
+
+def _file_type(mode: int) -> str:
+    for test, name in (
+        (stat_module.S_ISFIFO, "a named pipe"),
+        (stat_module.S_ISSOCK, "a socket"),
+        (stat_module.S_ISCHR, "a character device"),
+        (stat_module.S_ISBLK, "a block device"),
+    ):
+        if test(mode):
+            return name
+    return "a special file"
 
 
 def _matches(relative: str, name: str, patterns: Sequence[str]) -> bool:

@@ -14,6 +14,7 @@ from spyglass.api.auth import admin
 from spyglass.api.errors import not_found
 from spyglass.api.schemas import DocumentId, SourceBody
 from spyglass.api.uploads import read_upload, safe_name
+from spyglass.indexer.walk import inside
 
 router = APIRouter(prefix="/v1", tags=["documents"], dependencies=[Depends(admin)])
 
@@ -44,7 +45,13 @@ async def add_source(body: SourceBody, request: Request) -> dict:
     job = request.app.state.jobs.submit(
         "source",
         str(path),
-        lambda: engine.index(path, include=body.include, exclude=body.exclude, progress=False),
+        lambda: engine.index(
+            path,
+            include=body.include,
+            exclude=body.exclude,
+            progress=False,
+            confine=engine.settings.api.allowed_roots,
+        ),
     )
     return {"job_id": job.id, "path": str(path), "status_url": f"/v1/jobs/{job.id}"}
 
@@ -79,7 +86,7 @@ def allowed_path(raw: str, roots: list[Path]) -> Path:
     if not roots:
         raise HTTPException(403, "no allowed roots are configured on this server (SPYGLASS_ALLOWED_ROOTS)")
     path = Path(os.path.realpath(os.path.expanduser(raw)))
-    if not any(path.is_relative_to(Path(os.path.realpath(root))) for root in roots):
+    if not inside(path, [Path(os.path.realpath(root)) for root in roots]):
         raise HTTPException(403, f"{raw} is outside the allowed roots")
     if not path.exists():
         raise HTTPException(404, f"{raw} does not exist")
