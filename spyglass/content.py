@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 
 from PIL import Image
 
 from spyglass.errors import ImageLoadError
 from spyglass.images import open_image
 from spyglass.kinds import ItemKind
+from spyglass.paths import path_text, real_path
 
 PAGE_SCALE = 2.0  # 144 dpi: small print stays legible for a vision-language model
 
@@ -24,7 +26,7 @@ def item_image(row: dict, *, max_side: int = 1024) -> Image.Image:
     ``row`` is a catalog item row with its document ``path`` (``Catalog.items``).
     Keyframes fall back to their stored thumbnail; a figure is cropped from its page.
     """
-    kind, path = row["kind"], row["path"]
+    kind, path = row["kind"], real_path(row["path"], row.get("raw_path"))
     if kind == ItemKind.IMAGE:
         image = open_image(path, min_side=max_side // 2)
     elif kind in (ItemKind.PAGE, ItemKind.FIGURE):
@@ -39,13 +41,13 @@ def item_image(row: dict, *, max_side: int = 1024) -> Image.Image:
     return image
 
 
-def _render_page(path: str, page: int, bbox: list[float] | None) -> Image.Image:
+def _render_page(path: Path, page: int, bbox: list[float] | None) -> Image.Image:
     import pypdfium2 as pdfium
 
-    try:
-        pdf = pdfium.PdfDocument(path)
+    try:  # through a Python file object: the name need not be valid UTF-8
+        pdf = pdfium.PdfDocument(open(path, "rb"), autoclose=True)  # pdfium closes it
     except (pdfium.PdfiumError, OSError) as exc:
-        raise ImageLoadError(f"{path}: cannot open PDF ({exc})") from None
+        raise ImageLoadError(f"{path_text(path)}: cannot open PDF ({exc})") from None
     try:
         render = pdf[page - 1].render(scale=PAGE_SCALE).to_pil().convert("RGB")
     finally:

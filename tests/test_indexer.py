@@ -304,3 +304,27 @@ def test_identical_new_files_in_one_run_are_embedded_once(store, shapes_encoder,
     assert {Path(p).name for p, _ in report.errors} == {"bad-a.jpg", "bad-b.jpg"}
     assert len({reason for _, reason in report.errors}) == 1  # the copy reports the original's reason
     assert store.index.ntotal == 3
+
+
+def test_file_names_that_are_not_utf8_are_indexed_and_shown_escaped(indexer, store, tmp_path):
+    """Regression: one Latin-1 file name (b'bad\\xff\\xfe...') stopped the whole run with UnicodeEncodeError."""
+    from spyglass.content import item_image
+
+    folder = tmp_path / "card"
+    _write_shapes(folder, 2)
+    raw = os.fsencode(folder)
+    with open(raw + b"/bad\xff\xfename.txt", "wb") as handle:
+        handle.write(b"Latin-1 archives hold names like this one.")
+    shutil.copy(next(folder.glob("*.png")), os.fsdecode(raw + b"/caf\xe9.png"))
+    (folder / "caf\xe9.png").write_bytes(b"")  # a valid UTF-8 name that looks alike must stay distinct
+    report = indexer.index(folder, progress=False)
+    assert report.added + report.copied == 4 and [Path(p).name for p, _ in report.errors] == ["caf\xe9.png"]
+    escaped = {row["path"] for row in rows(store, "SELECT path FROM documents")}
+    assert str(folder / "bad\\xff\\xfename.txt") in escaped and str(folder / "caf\\xe9.png") in escaped
+    json.dumps(report.errors)  # every path in a report is plain text
+    (image_item,) = [r for r in items_of(store, folder / "caf\\xe9.png")]
+    assert item_image(store.item(image_item["id"])).size[0] > 0  # the file is found again by its bytes
+    assert indexer.index(folder, progress=False).unchanged == 5  # the escaped key matches on the next run
+    os.rename(raw + b"/bad\xff\xfename.txt", raw + b"/renamed\xff.txt")
+    again = indexer.index(folder, progress=False)
+    assert again.renamed == 1 and again.added == 0

@@ -23,6 +23,7 @@ from spyglass.indexer.progress import IndexProgress
 from spyglass.indexer.stages import ItemStage, run_stages
 from spyglass.indexer.walk import FileEntry, walk
 from spyglass.kinds import FileKind
+from spyglass.paths import path_text
 from spyglass.store import Store, Transaction
 
 
@@ -95,7 +96,7 @@ class Indexer:
         allowed = frozenset(FileKind(kind) for kind in kinds) if kinds else None
         options = LoadOptions(min_side=self.encoder.image_size, max_pixels=self.max_image_pixels)
         with self.store.write() as tx:
-            source_id = tx.ensure_source("folder" if root.is_dir() else "file", str(root))
+            source_id = tx.ensure_source("folder" if root.is_dir() else "file", path_text(root))
         # Planning hashes new files, which can take minutes: do it on a read snapshot, not holding the write lock.
         with self.store.snapshot() as snapshot:
             plan = make_plan(snapshot, source_id, entries, problems)
@@ -135,12 +136,14 @@ class Indexer:
         for document_id in plan.deleted:
             tx.delete_document(document_id)
         for document_id, entry in plan.touched + plan.renamed:
-            tx.update_document(document_id, path=str(entry.path), size=entry.size, mtime=entry.mtime)
+            tx.update_document(
+                document_id, path=entry.key, raw_path=entry.raw, size=entry.size, mtime=entry.mtime
+            )
         for twin, entry, digest in plan.copies:
             self._copy(tx, source_id, twin, entry, digest, report)
         for problem in plan.problems:
-            tx.upsert_document(source_id, str(problem.path), status="error", error=problem.reason)
-            report.errors.append((str(problem.path), problem.reason))
+            tx.upsert_document(source_id, problem.key, status="error", error=problem.reason)
+            report.errors.append((problem.key, problem.reason))
         return report
 
     def _copy(
@@ -149,7 +152,8 @@ class Indexer:
         """Record ``entry`` as identical content to the indexed document ``twin``: its items and vectors copied."""
         document_id = tx.upsert_document(
             source_id,
-            str(entry.path),
+            entry.key,
+            raw_path=entry.raw,
             content_hash=digest,
             size=entry.size,
             mtime=entry.mtime,
@@ -175,29 +179,35 @@ class Indexer:
             reason = failed[0]["error"] if failed else "its identical twin could not be indexed"
             tx.upsert_document(
                 source_id,
-                str(entry.path),
+                entry.key,
                 content_hash=digest,
                 size=entry.size,
                 mtime=entry.mtime,
                 status="error",
                 error=reason,
             )
-            report.errors.append((str(entry.path), reason))
+            report.errors.append((entry.key, reason))
 
     def _write_outcome(self, tx: Transaction, source_id: int, outcome: Outcome, report: IndexReport) -> None:
         entry, digest = outcome.job
-        fields = {"content_hash": digest, "size": entry.size, "mtime": entry.mtime, "indexed_at": time.time()}
-        existed = tx.document_id(source_id, str(entry.path)) is not None
+        fields = {
+            "content_hash": digest,
+            "size": entry.size,
+            "mtime": entry.mtime,
+            "indexed_at": time.time(),
+            "raw_path": entry.raw,
+        }
+        existed = tx.document_id(source_id, entry.key) is not None
         if outcome.document is None:
             document_id = tx.upsert_document(
-                source_id, str(entry.path), status="error", error=outcome.error, **fields
+                source_id, entry.key, status="error", error=outcome.error, **fields
             )
             tx.clear_document(document_id)  # a file that turned bad loses its stale items
-            report.errors.append((str(entry.path), outcome.error))
+            report.errors.append((entry.key, outcome.error))
             return
         document = outcome.document
         document_id = tx.upsert_document(
-            source_id, str(entry.path), status="indexed", error=None, mime=document.mime, **fields
+            source_id, entry.key, status="indexed", error=None, mime=document.mime, **fields
         )
         tx.clear_document(document_id)
         ids = tx.add_items(document_id, [item.row() for item in document.items])

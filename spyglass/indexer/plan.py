@@ -51,7 +51,7 @@ def make_plan(
     plan = Plan(problems=list(problems))
     existing = snapshot.documents_of(source_id)
     stale = snapshot.stale_documents()
-    seen = {str(entry.path) for entry in entries} | {str(p.path) for p in problems}
+    seen = {entry.key for entry in entries} | {p.key for p in problems}
     vanished = {
         row["content_hash"]: row
         for path, row in existing.items()
@@ -59,7 +59,7 @@ def make_plan(
     }
     loading: set[str] = set()
     for entry in entries:
-        row = existing.get(str(entry.path))
+        row = existing.get(entry.key)
         if (
             row
             and row["id"] not in stale

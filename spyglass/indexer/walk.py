@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from spyglass.paths import path_bytes, path_text
+
 
 @dataclass(frozen=True)
 class FileEntry:
@@ -21,11 +23,24 @@ class FileEntry:
     size: int
     mtime: float
 
+    @property
+    def key(self) -> str:
+        """The path as the catalog records and shows it (see ``spyglass.paths``)."""
+        return path_text(self.path)
+
+    @property
+    def raw(self) -> bytes | None:
+        return path_bytes(self.path)
+
 
 @dataclass(frozen=True)
 class Problem:
     path: Path
     reason: str
+
+    @property
+    def key(self) -> str:
+        return path_text(self.path)
 
 
 def walk(

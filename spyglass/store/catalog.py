@@ -202,7 +202,11 @@ class Catalog:
         columns = [c for c in items.c if c.name != "thumbnail"]
         query = (
             select(
-                *columns, documents.c.path, documents.c.mime, documents.c.content_hash.label("document_hash")
+                *columns,
+                documents.c.path,
+                documents.c.raw_path,
+                documents.c.mime,
+                documents.c.content_hash.label("document_hash"),
             )
             .join(documents, documents.c.id == items.c.document_id)
             .where(

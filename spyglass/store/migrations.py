@@ -119,7 +119,13 @@ CREATE TABLE stage_runs (
 CREATE INDEX stage_runs_stage ON stage_runs(stage, version);
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3)
+# v4: the exact bytes of a path that is not valid UTF-8 (``path`` holds it with the odd bytes
+# escaped, so it can be a key, shown and matched by folder prefix; see spyglass/paths.py).
+V4 = """
+ALTER TABLE documents ADD COLUMN raw_path BLOB;
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4)
 LATEST = len(MIGRATIONS)
 
 

@@ -28,6 +28,7 @@ documents = Table(
     Column("status", String, nullable=False),
     Column("error", Text),
     Column("indexed_at", Float),
+    Column("raw_path", LargeBinary),  # exact bytes when ``path`` had to escape some (not UTF-8)
 )
 
 items = Table(

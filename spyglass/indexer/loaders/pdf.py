@@ -28,8 +28,8 @@ _FIGURE_TYPES = (pdfium.raw.FPDF_PAGEOBJ_IMAGE, pdfium.raw.FPDF_PAGEOBJ_FORM)
 def load_pdf(
     path: Path, mime: str, kind: FileKind, options: LoadOptions, *, max_pages: int = 2000
 ) -> LoadedDocument:
-    try:
-        pdf = pdfium.PdfDocument(str(path))
+    try:  # through a Python file object: the name need not be valid UTF-8
+        pdf = pdfium.PdfDocument(open(path, "rb"), autoclose=True)  # pdfium closes it
     except pdfium.PdfiumError as exc:
         raise LoadError(f"cannot open PDF ({exc})") from None
     try:

@@ -21,9 +21,11 @@ def load_video(path: Path, mime: str, kind: FileKind, options: LoadOptions) -> L
         import av
     except ImportError:
         raise LoadError("video support needs PyAV: pip install 'spyglass[video]'") from None
+    handle = open(path, "rb")  # a file object: the name need not be valid UTF-8
     try:
-        container = av.open(str(path))
+        container = av.open(handle)
     except (av.error.FFmpegError, OSError) as exc:
+        handle.close()
         raise LoadError(f"cannot open video ({exc})") from None
     document = LoadedDocument(path, kind, mime)
     try:
@@ -60,6 +62,7 @@ def load_video(path: Path, mime: str, kind: FileKind, options: LoadOptions) -> L
             raise LoadError(f"cannot decode video ({exc})") from None
     finally:
         container.close()
+        handle.close()
     if not document.items:
         raise LoadError("no decodable frames")
     return document
