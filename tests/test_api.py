@@ -304,3 +304,23 @@ def test_a_symlinked_file_inside_an_allowed_root_cannot_expose_a_file_outside(
         paths = {Path(r["path"]).name for r in body["results"]}
         assert "secret.txt" not in paths and paths & {"notes.md", "inside-link.txt"}
         assert all("vault" not in (r["text"] or "") for r in body["results"])
+
+
+def test_one_bad_file_in_a_multi_file_upload_is_reported_and_the_rest_accepted(client):
+    """Regression: a single unsupported file made the whole upload a 415 and the good files were lost."""
+    sample = shapes.generate(1, seed=77)[0]
+    files = [
+        ("files", ("good.png", png(sample.image), "image/png")),
+        ("files", ("blob.bin", b"\x00\x01\x02\x03binary", "application/octet-stream")),
+        ("files", ("minutes.txt", b"meeting minutes about quokkas", "text/plain")),
+    ]
+    response = client.post("/v1/documents", files=files)
+    assert response.status_code == 202, response.text
+    body = response.json()
+    assert body["files"] == ["good.png", "minutes.txt"]
+    assert [(r["file"], r["status"]) for r in body["rejected"]] == [("blob.bin", 415)]
+    assert "is not" in body["rejected"][0]["reason"]
+    state = wait(client, body["job_id"])
+    assert state["state"] == "done" and state["report"]["added"] == 2
+    only_bad = client.post("/v1/documents", files=[files[1]])
+    assert only_bad.status_code == 415  # nothing acceptable: the request itself is refused

@@ -19,14 +19,28 @@ from spyglass.indexer.walk import inside
 router = APIRouter(prefix="/v1", tags=["documents"], dependencies=[Depends(admin)])
 
 
-@router.post("/documents", status_code=202, summary="Upload files; they are indexed in the background")
+@router.post(
+    "/documents",
+    status_code=202,
+    summary="Upload files; they are indexed in the background",
+    description="Files that are too large or of an unsupported type are listed under `rejected` with the "
+    "reason while the others are accepted; only when no file is acceptable is the request refused.",
+)
 async def upload(request: Request, files: list[UploadFile] = File(...)) -> dict:
     engine = request.app.state.engine
     folder = engine.settings.data_dir / "uploads" / uuid.uuid4().hex[:12]
-    contents = [
-        (safe_name(f.filename, f"upload-{n}"), await read_upload(f, engine.settings.api))
-        for n, f in enumerate(files)
-    ]
+    contents, rejected, refusal = [], [], None
+    for n, upload_file in enumerate(files):
+        name = safe_name(upload_file.filename, f"upload-{n}")
+        try:
+            contents.append((name, await read_upload(upload_file, engine.settings.api)))
+        except HTTPException as exc:  # one bad file must not cost the user the good ones
+            rejected.append(
+                {"file": upload_file.filename or name, "status": exc.status_code, "reason": exc.detail}
+            )
+            refusal = refusal or exc
+    if not contents:
+        raise refusal
     folder.mkdir(parents=True)
     names = set()
     for name, data in contents:
@@ -35,7 +49,12 @@ async def upload(request: Request, files: list[UploadFile] = File(...)) -> dict:
         names.add(name)
         (folder / name).write_bytes(data)
     job = request.app.state.jobs.submit("upload", str(folder), lambda: engine.index(folder, progress=False))
-    return {"job_id": job.id, "files": sorted(names), "status_url": f"/v1/jobs/{job.id}"}
+    return {
+        "job_id": job.id,
+        "files": sorted(names),
+        "rejected": rejected,
+        "status_url": f"/v1/jobs/{job.id}",
+    }
 
 
 @router.post("/sources", status_code=202, summary="Index a server folder inside the allowed roots")
