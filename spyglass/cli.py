@@ -452,9 +452,31 @@ def status(
 
 
 def main() -> None:
-    """Console entry point: Spyglass errors become one line on stderr and exit code 1."""
+    """Console entry point: Spyglass errors, and a full disk or a read-only folder, are one line and exit 1."""
     try:
         app()
-    except SpyglassError as exc:
-        Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {exc}", highlight=False)
+    except Exception as exc:
+        reason = str(exc) if isinstance(exc, SpyglassError) else _environment_problem(exc)
+        if reason is None:
+            raise
+        Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {escape(reason)}", highlight=False)
         raise SystemExit(1) from None
+
+
+def _environment_problem(exc: Exception) -> str | None:
+    """One sentence for failures of the machine rather than of Spyglass (disk full, no permission)."""
+    import errno
+
+    if isinstance(exc, OSError) and exc.errno in (
+        errno.ENOSPC,
+        errno.EDQUOT,
+        errno.EROFS,
+        errno.EACCES,
+        errno.EPERM,
+    ):
+        where = f" ({exc.filename})" if exc.filename else ""
+        return f"{exc.strerror or exc}{where}; nothing was half-written, free space or fix permissions and retry."
+    message = str(getattr(exc, "orig", exc))
+    if "database or disk is full" in message or "readonly database" in message:
+        return f"the catalog cannot be written ({message}); nothing committed was lost."
+    return None

@@ -30,10 +30,10 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import delete, func, select, text
 
-from spyglass.errors import ModelMismatchError, ReindexRequiredError
+from spyglass.errors import ModelMismatchError, ReindexRequiredError, SpyglassError
 from spyglass.filters import Filters
 from spyglass.store.catalog import Catalog
-from spyglass.store.db import open_engine
+from spyglass.store.db import open_engine, writable
 from spyglass.store.filters import allowed_items
 from spyglass.store.index import VectorIndex, backend, create_index, resolve_kind
 from spyglass.store.index.base import as_vectors
@@ -76,7 +76,9 @@ class Store:
     ) -> None:
         resolve_kind(index, 0)  # validate early
         self.data_dir = Path(data_dir)
-        self._catalog = Catalog(open_engine(self.data_dir / "catalog.sqlite3"))
+        # A read-only data directory (a :ro volume, a snapshot) still searches; the index is built in memory.
+        self.read_only = not writable(self.data_dir / "catalog.sqlite3")
+        self._catalog = Catalog(open_engine(self.data_dir / "catalog.sqlite3", read_only=self.read_only))
         self.model_id, self.dim = model_id, dim
         self.index_kind, self.index_options = index, dict(index_options or {})
         self.vector_dtype = vector_dtype
@@ -101,12 +103,16 @@ class Store:
     @contextmanager
     def write(self) -> Iterator[Transaction]:
         """One write transaction; on success the index catches up before this returns."""
+        if self.read_only:
+            raise SpyglassError(
+                f"The data directory {self.data_dir} is read-only; searching works, changes do not."
+            )
         with self._writer:
             with self._catalog.engine.begin() as conn:
                 yield Transaction(conn, self._catalog, self)
             self._sync()
             if self._unsaved >= self.autosave_changes:
-                self._save()
+                self._save_if_possible()
 
     @contextmanager
     def snapshot(self) -> Iterator[Snapshot]:
@@ -290,7 +296,8 @@ class Store:
 
         What ``spyglass status`` shows, so it answers at once and works where no weights are.
         """
-        catalog = Catalog(open_engine(Path(data_dir) / "catalog.sqlite3"))
+        path = Path(data_dir) / "catalog.sqlite3"
+        catalog = Catalog(open_engine(path, read_only=not writable(path)))
         try:
             info = _catalog_status(catalog, model_id)
             manifest = {}
@@ -396,14 +403,24 @@ class Store:
     # --- persistence ----------------------------------------------------------------------
     def flush(self) -> None:
         """Save the index atomically now (it is also saved every ``autosave_changes`` and on close)."""
+        if self.read_only:
+            return
         with self._writer:
             self._save()
 
     def close(self) -> None:
         with self._writer:
-            if self._unsaved:
-                self._save()
+            if self._unsaved and not self.read_only:
+                self._save_if_possible()
         self._catalog.engine.dispose()
+
+    def _save_if_possible(self) -> None:
+        """Save the index, but never fail a write or a close over it: the index is derived from the
+        catalog, so an unsaved one only costs a replay or rebuild at the next open (e.g. on a full disk)."""
+        try:
+            self._save()
+        except (OSError, RuntimeError) as exc:  # faiss reports write errors as RuntimeError
+            log.info("could not save the vector index (%s); it is rebuilt from the catalog when needed", exc)
 
     def __enter__(self) -> Store:
         return self
@@ -510,10 +527,14 @@ def _catalog_status(catalog: Catalog, model_id: str | None) -> dict:
 def _atomic_write(path: Path, write) -> None:
     """Write to a temp file, fsync, rename over ``path``, fsync the directory."""
     temporary = path.with_name(f".{path.name}.tmp")
-    write(temporary)
-    with open(temporary, "rb+") as handle:
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
+    try:
+        write(temporary)
+        with open(temporary, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)  # a full disk must leave no half-written file behind
+        raise
     directory = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(directory)
