@@ -130,6 +130,7 @@ class ApiSettings(BaseModel):
     cors_origins: list[str] = Field(
         default_factory=list, description="Origins allowed by CORS (none: same origin only)."
     )
+    public_metrics: bool = Field(False, description="Serve /metrics without a key even when keys are set.")
 
 
 # Flat names from the first releases -> (section, field).
@@ -202,6 +203,9 @@ def nest_shortcuts(values: Mapping[str, Any]) -> dict[str, Any]:
     for key, value in values.items():
         target = SHORTCUTS.get(key)
         if target is None or isinstance(value, (dict, BaseModel)):  # a section itself, e.g. index = {...}
+            earlier = nested.get(key)
+            if isinstance(earlier, dict) and isinstance(value, dict):  # shortcuts seen first fill the gaps
+                value = {**earlier, **value}
             nested[key] = value
             continue
         section, name = target

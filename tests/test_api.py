@@ -255,6 +255,12 @@ def test_auth_read_and_admin_keys(tmp_path_factory, shapes_encoder, roots):
         job = secured.post("/v1/sources", json={"path": str(roots / "shapes")}, headers=admin)
         assert job.status_code == 202
         assert wait(secured, job.json()["job_id"], admin)["state"] == "done"
+        assert secured.get("/metrics").status_code == 401  # behind the read key once keys exist
+        assert "spyglass_request_seconds" in secured.get("/metrics", headers=reader).text
+    with make_client(
+        tmp_path_factory, shapes_encoder, roots, api_keys=["reader-key"], api={"public_metrics": True}
+    ) as scraped:
+        assert scraped.get("/metrics").status_code == 200 and scraped.get("/v1/stats").status_code == 401
 
 
 def test_web_page_and_openapi(client):

@@ -56,6 +56,8 @@ def test_flat_shortcuts_still_work_from_the_environment(monkeypatch):
     assert settings.api.allowed_roots == [Path("/srv")]
     monkeypatch.setenv("SPYGLASS_ENCODER__MODEL", "/models/x")  # the section's own name wins
     assert Settings().encoder.model == "/models/x"
+    mixed = Settings(allowed_roots=["/a"], api={"public_metrics": True})  # a shortcut beside its section
+    assert mixed.api.allowed_roots == [Path("/a")] and mixed.api.public_metrics
 
 
 def test_secrets_are_secret_types(monkeypatch):

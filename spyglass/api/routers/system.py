@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from spyglass import __version__
-from spyglass.api.auth import reader
+from spyglass.api.auth import reader, role
 
 router = APIRouter(tags=["system"])
 
@@ -31,8 +31,16 @@ async def stats(request: Request) -> dict:
     return {**status, "jobs_active": request.app.state.jobs.active()}
 
 
-@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    description="Behind the read key when API keys are configured, unless `api.public_metrics` is set.",
+    response_class=Response,
+    responses={401: {"description": "Missing or invalid API key"}},
+)
 async def metrics(request: Request) -> Response:
+    if not request.app.state.engine.settings.api.public_metrics:
+        role(request)  # route and request counts reveal what a collection is used for
     app_metrics = request.app.state.metrics
     app_metrics.index_size.set(request.app.state.engine.store.index.ntotal)
     return Response(generate_latest(app_metrics.registry), media_type=CONTENT_TYPE_LATEST)
