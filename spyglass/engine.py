@@ -212,7 +212,7 @@ class Engine:
         if spec.backend == "builtin":
             from spyglass.encoders.builtin import trained_model_dir
 
-            directory = trained_model_dir(spec.name, self.settings.encoder.models_dir)
+            directory = trained_model_dir(self.settings.encoder.models_dir)
             return model_id_of(spec, directory) if directory else None
         try:
             return model_id_of(spec)

@@ -25,9 +25,8 @@ def create_app(engine: Engine) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         await run_in_threadpool(lambda: engine.store)  # loads the encoder, opens the catalog and index
-        if (
-            engine.stages
-        ):  # item stages catch up in the background (the one ingest worker) while search serves
+        # Item stages catch up in the background (on the one ingest worker) while search serves.
+        if engine.stages:
             app.state.jobs.submit("stages", "catalog", engine.catch_up)
         yield
         app.state.jobs.shutdown()

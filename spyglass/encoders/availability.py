@@ -31,11 +31,11 @@ def _describe(spec_text: str, role: str, settings: EncoderSettings) -> dict:
 
 def _locate(spec: ModelSpec, settings: EncoderSettings) -> tuple[bool, str]:
     if spec.backend == "builtin":
-        from spyglass.encoders.builtin import shapes_model_dir
+        from spyglass.encoders.builtin import shapes_model_dir, trained_model_dir
 
-        directory = shapes_model_dir(settings.models_dir)
-        trained = (directory / "open_clip_config.json").is_file()
-        return trained, str(directory) if trained else f"{directory} (trained on first use, ~15 s)"
+        if trained := trained_model_dir(settings.models_dir):
+            return True, str(trained)
+        return False, f"{shapes_model_dir(settings.models_dir)} (trained on first use, about 20 s)"
     if spec.local is not None:
         return spec.local.exists(), str(spec.local)
     if spec.backend == "hf":

@@ -41,22 +41,22 @@ def shapes_model_dir(models_dir: Path) -> Path:
     return models_dir / f"builtin-shapes-v{VERSION}"
 
 
-def trained_model_dir(name: str, models_dir: Path) -> Path | None:
-    """The cached directory of builtin model ``name`` if it has been trained, else None."""
-    target = shapes_model_dir(models_dir) if name == "shapes" else None
-    return target if target is not None and (target / "open_clip_config.json").is_file() else None
+def trained_model_dir(models_dir: Path) -> Path | None:
+    """The cached model directory if the model has been trained (completely), else None."""
+    target = shapes_model_dir(models_dir)
+    return target if (target / "open_clip_config.json").is_file() else None
 
 
 def ensure_shapes_model(models_dir: Path) -> Path:
     """Return the cached model directory, training and saving it first if needed."""
+    if found := trained_model_dir(models_dir):
+        return found
     target = shapes_model_dir(models_dir)
-    if (target / "open_clip_config.json").is_file():
-        return target
     models_dir.mkdir(parents=True, exist_ok=True)
     with open(models_dir / ".builtin-shapes.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if (target / "open_clip_config.json").is_file():  # another process finished meanwhile
-            return target
+        if found := trained_model_dir(models_dir):  # another process finished meanwhile
+            return found
         from spyglass.encoders.tiny import save_open_clip_dir
 
         log.warning("Training builtin:shapes once for this user (about 20 s); cached in %s", target)

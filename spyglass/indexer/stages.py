@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -69,37 +69,31 @@ class StageReport:
     name: str
     version: int
     processed: int = 0
-    failed: int = 0
 
 
-def run_stages(
-    store: Store, stages: Sequence[ItemStage], *, on_batch: Callable[[str, int], None] | None = None
-) -> list[StageReport]:
+def run_stages(store: Store, stages: Sequence[ItemStage]) -> list[StageReport]:
     """Bring every stage up to date on every item; each batch commits on its own."""
     reports = []
     for stage in stages:
         report = StageReport(stage.name, stage.version)
         while True:
             with store.snapshot() as snapshot:
-                batch = snapshot.stage_backlog(stage.name, stage.version, stage.kinds, stage.batch_size)
+                batch = snapshot.stage_todo(stage.name, stage.version, stage.kinds, stage.batch_size)
             if not batch:
                 break
-            outputs = _run_batch(stage, batch, report)
+            outputs = _run_batch(stage, batch)
             with store.write() as tx:
                 tx.record_stage(
                     stage.name, stage.version, {row["id"]: outputs.get(row["id"]) for row in batch}
                 )
             report.processed += len(batch)
-            if on_batch:
-                on_batch(stage.name, len(batch))
         reports.append(report)
     return reports
 
 
-def _run_batch(stage: ItemStage, batch: list[dict], report: StageReport) -> dict[int, Any]:
+def _run_batch(stage: ItemStage, batch: list[dict]) -> dict[int, Any]:
     try:
         return stage.run(batch)
     except Exception as exc:  # noqa: BLE001 - a failing stage is recorded per item, ingest goes on
         log.warning("stage %s failed on %d items: %s", stage.name, len(batch), exc)
-        report.failed += len(batch)
         return {row["id"]: {"error": f"{type(exc).__name__}: {exc}"} for row in batch}

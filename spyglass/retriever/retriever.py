@@ -26,7 +26,6 @@ EMPTY_INDEX = (
     "The index is empty: add your files with `spyglass index PATH` "
     "(or upload them on the web page / POST /v1/documents), then search again."
 )
-GROUP_OF = {kind: modality for modality, kinds in MODALITIES.items() for kind in kinds}
 
 
 @dataclass
@@ -36,9 +35,8 @@ class RankingOptions:
     bm25_weight: float = 1.0
     diversity: float | None = None  # MMR lambda in (0, 1]; None: off
     dedupe: bool = True  # same file content (hash) shown once
-    duplicate_cosine: float | None = (
-        None  # also collapse items at least this similar (e.g. 0.98 for re-encodes)
-    )
+    # also collapse items at least this similar (e.g. 0.98 for re-encodes)
+    duplicate_cosine: float | None = None
     relevance_floor: bool = True
     overfetch: int = 4
 
@@ -63,7 +61,8 @@ class Retriever:
         filters, options = filters or Filters(), options or RankingOptions()
         if k < 1 or offset < 0:
             raise ValueError("k must be >= 1 and offset >= 0")
-        if self.store.counts()["items"] == 0:  # "no good match" would send a new user looking for bad queries
+        # "No good match" would send a new user looking for better queries; counted only when the index is empty.
+        if self.store.index.ntotal == 0 and self.store.counts()["items"] == 0:
             return SearchResponse([], no_match=True, message=EMPTY_INDEX, offset=offset, k=k)
         vector = embed(query, self.encoder, self.store, ensemble=self.ensemble, max_pixels=self.max_pixels)
         allow = self.store.allowed(filters)
@@ -130,7 +129,7 @@ class Retriever:
         """Per modality: drop the group unless its best hit clears the floor, then cut at the noise level."""
         best: dict[str, float] = {}
         for hit in dense:
-            group = GROUP_OF.get(rows[hit.item_id]["kind"])
+            group = ItemKind(rows[hit.item_id]["kind"]).modality
             best[group] = max(best.get(group, -1.0), hit.score)
         floors, noise = {}, {}
         for group in best:
@@ -140,7 +139,7 @@ class Retriever:
         kept = [
             h
             for h in dense
-            if (group := GROUP_OF.get(rows[h.item_id]["kind"])) not in floors
+            if (group := ItemKind(rows[h.item_id]["kind"]).modality) not in floors
             or (best[group] >= floors[group] and h.score >= noise[group])
         ]
         return kept, floors

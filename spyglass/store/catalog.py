@@ -125,13 +125,13 @@ class Catalog:
         ids, matrix = self.vectors_for(conn, model_id, list(mapping))
         if len(ids):
             self.add_vectors(conn, model_id, [mapping[int(i)] for i in ids], matrix)
-        for old_id, new_id in mapping.items():  # what later stages made of identical content holds too
+        if mapping:  # what later stages made of identical content holds for the copy too
             conn.execute(
                 text(
                     "INSERT OR REPLACE INTO stage_runs (item_id, stage, version, output, ran_at) "
                     "SELECT :new, stage, version, output, ran_at FROM stage_runs WHERE item_id = :old"
                 ),
-                {"new": new_id, "old": old_id},
+                [{"new": new_id, "old": old_id} for old_id, new_id in mapping.items()],
             )
         conn.execute(
             text(
@@ -221,14 +221,6 @@ class Catalog:
     def thumbnail(self, item_id: int) -> bytes | None:
         with self.engine.connect() as conn:
             return conn.execute(select(items.c.thumbnail).where(items.c.id == item_id)).scalar()
-
-    def item_paths(self) -> dict[str, int]:
-        """Document path -> item id, for documents holding one item each (a captioned image set)."""
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(items.c.id, documents.c.path).join(documents, documents.c.id == items.c.document_id)
-            )
-            return {path: int(item_id) for item_id, path in rows}
 
     def metadata_of(self, document_id: int) -> dict[str, str | None]:
         with self.engine.connect() as conn:
@@ -324,38 +316,46 @@ class Catalog:
             return [(int(r[0]), float(r[1])) for r in rows]
 
     # --- ingest stages ----------------------------------------------------------------------
-    def stage_backlog(
+    def stage_todo(
         self, conn: Connection, stage: str, version: int, kinds: Sequence[str], limit: int
     ) -> list[dict]:
         """Items of ``kinds`` with no run of ``stage`` at ``version``, in id order, with their document path."""
-        done = select(stage_runs.c.item_id).where(
-            stage_runs.c.stage == stage, stage_runs.c.version == version, stage_runs.c.item_id == items.c.id
-        )
         query = (
             select(*[c for c in items.c if c.name != "thumbnail"], documents.c.path, documents.c.mime)
             .join(documents, documents.c.id == items.c.document_id)
-            .where(items.c.kind.in_(list(kinds)), ~done.exists())
+            .where(_waiting_for(stage, version, kinds))
             .order_by(items.c.id)
             .limit(limit)
         )
         return [dict(row) for row in conn.execute(query).mappings()]
 
+    def stage_pending(self, stage: str, version: int, kinds: Sequence[str]) -> int:
+        """How many items of ``kinds`` still wait for ``stage`` at ``version``."""
+        query = select(func.count()).select_from(items).where(_waiting_for(stage, version, kinds))
+        with self.engine.connect() as conn:
+            return conn.execute(query).scalar_one()
+
     def record_stage(self, conn: Connection, stage: str, version: int, results: Mapping[int, Any]) -> None:
+        """Mark items as processed (items deleted meanwhile are skipped)."""
+        if not results:
+            return
         now = time.time()
-        for item_id, output in results.items():
-            conn.execute(
-                text(
-                    "INSERT OR REPLACE INTO stage_runs (item_id, stage, version, output, ran_at) "
-                    "SELECT :i, :s, :v, :o, :t WHERE EXISTS (SELECT 1 FROM items WHERE id = :i)"
-                ),
+        conn.execute(
+            text(
+                "INSERT OR REPLACE INTO stage_runs (item_id, stage, version, output, ran_at) "
+                "SELECT :i, :s, :v, :o, :t WHERE EXISTS (SELECT 1 FROM items WHERE id = :i)"
+            ),
+            [
                 {
-                    "i": int(item_id),
+                    "i": int(i),
                     "s": stage,
                     "v": version,
-                    "o": None if output is None else json.dumps(output),
+                    "o": None if out is None else json.dumps(out),
                     "t": now,
-                },
-            )
+                }
+                for i, out in results.items()
+            ],
+        )
 
     def stage_outputs(self, stage: str, item_ids: Sequence[int]) -> dict[int, Any]:
         """What ``stage`` produced for each of ``item_ids`` (its latest run), decoded."""
@@ -366,16 +366,6 @@ class Catalog:
                 )
             )
             return {int(i): None if out is None else json.loads(out) for i, out in rows}
-
-    def stage_pending(self, stage: str, version: int, kinds: Sequence[str]) -> int:
-        """How many items of ``kinds`` still wait for ``stage`` at ``version``."""
-        done = select(stage_runs.c.item_id).where(
-            stage_runs.c.stage == stage, stage_runs.c.version == version, stage_runs.c.item_id == items.c.id
-        )
-        with self.engine.connect() as conn:
-            return conn.execute(
-                select(func.count()).select_from(items).where(items.c.kind.in_(list(kinds)), ~done.exists())
-            ).scalar_one()
 
     # --- bookkeeping ----------------------------------------------------------------------
     def store_id(self) -> str:
@@ -410,6 +400,14 @@ class Catalog:
                 "items": conn.execute(select(func.count()).select_from(items)).scalar_one(),
                 "tags": conn.execute(select(func.count()).select_from(tags)).scalar_one(),
             }
+
+
+def _waiting_for(stage: str, version: int, kinds: Sequence[str]):
+    """Items of ``kinds`` that ``stage`` has not processed at ``version``."""
+    done = select(stage_runs.c.item_id).where(
+        stage_runs.c.stage == stage, stage_runs.c.version == version, stage_runs.c.item_id == items.c.id
+    )
+    return items.c.kind.in_(list(kinds)) & ~done.exists()
 
 
 def _stack(rows: Sequence) -> tuple[np.ndarray, np.ndarray]:

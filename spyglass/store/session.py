@@ -47,9 +47,9 @@ class Snapshot:
         """Ids of documents at ``path`` or inside it (a folder), any source."""
         return self._catalog.documents_under(self._conn, path)
 
-    def stage_backlog(self, stage: str, version: int, kinds: Sequence[str], limit: int) -> list[dict]:
+    def stage_todo(self, stage: str, version: int, kinds: Sequence[str], limit: int) -> list[dict]:
         """Up to ``limit`` items of ``kinds`` that ``stage`` has not processed at ``version``, oldest first."""
-        return self._catalog.stage_backlog(self._conn, stage, version, kinds, limit)
+        return self._catalog.stage_todo(self._conn, stage, version, kinds, limit)
 
 
 class Transaction(Snapshot):

@@ -161,10 +161,6 @@ class Store:
     def metadata(self, document_id: int) -> dict[str, str | None]:
         return self._catalog.metadata_of(document_id)
 
-    def item_paths(self) -> dict[str, int]:
-        """Document path -> item id (meaningful for one-item documents such as images)."""
-        return self._catalog.item_paths()
-
     def vectors(self, item_ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
         """(ids, float32 matrix) of this model's vectors for those ``item_ids`` that have one."""
         with self._catalog.engine.connect() as conn:
