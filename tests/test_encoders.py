@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from spyglass.encoders import load_encoder
+from spyglass.errors import ModelSpecError
 from spyglass.settings import EncoderSettings
 
 TEXTS = ["a dog", "a photograph of a very small red bicycle leaning on a wall", "cat", "x"]
@@ -125,3 +129,20 @@ def test_hf_siglip_pads_to_max_length_so_batch_mates_do_not_matter(tmp_path):
     np.testing.assert_allclose(alone[0], with_longer[0], atol=1e-5)
     images = encoder.encode_images(_images(3))
     assert images.shape == (3, encoder.dim) and np.allclose(np.linalg.norm(images, axis=1), 1, atol=1e-5)
+
+
+def test_weights_are_loaded_not_initialised(tiny_open_clip_dir, tmp_path):
+    """Loading skips random initialisation: every parameter must then come from the checkpoint."""
+    from safetensors.torch import load_file
+
+    normal = torch.nn.init.normal_
+    encoder = load_encoder(str(tiny_open_clip_dir), EncoderSettings(precision="fp32", cache_dir=tmp_path))
+    assert torch.nn.init.normal_ is normal  # the initialisers are put back
+    saved = load_file(str(next(tiny_open_clip_dir.glob("*.safetensors"))))
+    loaded = encoder.model.state_dict()
+    assert saved.keys() <= loaded.keys() and all(torch.equal(loaded[k], saved[k].float()) for k in saved)
+    without_weights = tmp_path / "config-only"
+    without_weights.mkdir()
+    shutil.copy(tiny_open_clip_dir / "open_clip_config.json", without_weights)
+    with pytest.raises(ModelSpecError, match="could not load its weights"):
+        load_encoder(str(without_weights), EncoderSettings(precision="fp32", cache_dir=tmp_path))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -56,7 +58,14 @@ class OpenClipEncoder(Encoder):
         cls, spec: ModelSpec, *, device: torch.device, dtype: torch.dtype, batch_size: int = 64
     ) -> OpenClipEncoder:
         name, kwargs, model_id = _resolve(spec)
-        model, _, transform = open_clip.create_model_and_transforms(name, **kwargs)
+        try:
+            with _random_init_skipped():
+                model, _, transform = open_clip.create_model_and_transforms(
+                    name, require_pretrained=True, **kwargs
+                )
+        except RuntimeError as exc:  # no weights file, or weights of another shape (strict load)
+            reason = str(exc).strip().splitlines()[0][:300]
+            raise ModelSpecError(f"{spec}: open_clip could not load its weights ({reason}).") from None
         tokenizer = open_clip.get_tokenizer(name)
         return cls(model, transform, tokenizer, model_id, device=device, dtype=dtype, batch_size=batch_size)
 
@@ -76,20 +85,50 @@ class OpenClipEncoder(Encoder):
             return self.model.encode_text(self.tokenizer(texts).to(self.device)).float()
 
 
+@contextlib.contextmanager
+def _random_init_skipped() -> Iterator[None]:
+    """Build the model without drawing random initial weights (as transformers' ``no_init_weights`` does).
+
+    A ViT-B-32 spends 1.5 s filling 150M parameters with random numbers that the checkpoint
+    overwrites a moment later. ``require_pretrained`` plus open_clip's strict load make sure
+    every parameter is overwritten, so none is left uninitialised.
+    """
+    names = [name for name in dir(torch.nn.init) if name.endswith("_") and not name.startswith("_")]
+    saved = {name: getattr(torch.nn.init, name) for name in names}
+    for name in names:
+        setattr(torch.nn.init, name, _keep)
+    try:
+        yield
+    finally:
+        for name, function in saved.items():
+            setattr(torch.nn.init, name, function)
+
+
+def _keep(tensor: torch.Tensor, *args, **kwargs) -> torch.Tensor:
+    return tensor
+
+
 def encode_text_trimmed(model: torch.nn.Module, tokens: torch.Tensor) -> torch.Tensor:
     """open_clip's text forward over only the columns up to the longest real sequence.
 
     Exact for a causal tower pooled at the EOT token (see ``trimmable``): no real
-    token attends to the padding after it, and the EOT position is kept. The causal
-    mask and positional embeddings are cut to the trimmed length.
+    token attends to the padding after it, and the EOT position is kept.
     """
     tower = model if isinstance(model, open_clip.CLIP) else model.text
-    tokens = tokens[:, : int((tokens != 0).sum(dim=1).max())]
+    return encode_text_columns(tower, tokens[:, : int((tokens != 0).sum(dim=1).max())])
+
+
+def encode_text_columns(tower: torch.nn.Module, tokens: torch.Tensor) -> torch.Tensor:
+    """The text tower over exactly the token columns given: causal mask and positions cut to match.
+
+    Separate from the trimming so the exported text tower (``text_export``) traces this
+    with the sequence length as a dynamic dimension.
+    """
     n = tokens.shape[1]
     cast = tower.transformer.get_cast_dtype()
     x = tower.token_embedding(tokens).to(cast) + tower.positional_embedding[:n].to(cast)
     x = tower.ln_final(tower.transformer(x, attn_mask=tower.attn_mask[:n, :n]))
-    pool, eos = _pooling(tower)
+    pool, eos = pooling(tower)
     x = text_global_pool(x, tokens, pool, eos_token_id=eos)
     projection = tower.text_projection
     if projection is None:
@@ -104,7 +143,7 @@ def trimmable(model: torch.nn.Module, tokenizer) -> bool:
         return False
     if getattr(tower, "cls_emb", None) is not None or getattr(tower, "use_pad_mask", False):
         return False
-    return _pooling(tower)[0] in ("argmax", "eos") and isinstance(tokenizer, SimpleTokenizer)
+    return pooling(tower)[0] in ("argmax", "eos") and isinstance(tokenizer, SimpleTokenizer)
 
 
 def _resolve(spec: ModelSpec) -> tuple[str, dict, str]:
@@ -161,7 +200,7 @@ def _tag_weights(cfg: dict, spec: str) -> str:
     )
 
 
-def _pooling(tower) -> tuple[str, int | None]:
+def pooling(tower: torch.nn.Module) -> tuple[str, int | None]:
     if isinstance(tower, open_clip.CLIP):
         return tower.text_pool_type, getattr(tower, "text_eos_id", None)
     return tower.pool_type, getattr(tower, "eos_id", None)
