@@ -1,5 +1,5 @@
-"""``python -m spyglass`` runs the CLI."""
+"""``python -m spyglass``: the same entry point as the ``spyglass`` command."""
 
-from spyglass.cli import main
+from spyglass.client import main
 
 main()

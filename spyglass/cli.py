@@ -246,10 +246,16 @@ def search(
         bool, typer.Option("--all", help="Also show matches below the relevance floor.")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    local: Annotated[
+        bool, typer.Option("--local", help="Search in this process even when `spyglass serve` is running.")
+    ] = False,
 ) -> None:
-    """Search the index by text, image, item, or a combination."""
-    from dataclasses import asdict
+    """Search the index by text, image, item, or a combination.
 
+    A plain search goes to `spyglass serve` when one runs on the same data directory
+    (see ``spyglass.client``); ``--local`` keeps it in this process.
+    """
+    from spyglass.display import search_lines
     from spyglass.retriever import Query, RankingOptions
 
     filters = _filters(filter_)
@@ -260,25 +266,10 @@ def search(
     with _engine(ctx) as engine:
         response = engine.search(query, filters, k=k, offset=offset, options=options)
     if as_json:
-        payload = asdict(response)
-        for result, original in zip(payload["results"], response.results):
-            result["thumbnail_url"] = original.thumbnail_url
-        typer.echo(json.dumps(payload, indent=2))
+        typer.echo(json.dumps(response.to_dict(), indent=2))
         return
-    if response.no_match:
-        console.print(response.message)
-        return
-    for rank, result in enumerate(response.results, start=offset + 1):
-        where = f" p.{result.page}" if result.page else ""
-        where += f" @{result.timestamp:.1f}s" if result.timestamp is not None else ""
-        dense = f"{result.dense:.3f}" if result.dense is not None else "-"
-        console.print(
-            f"{rank:>3}. [{result.kind}] {result.path}{where}  (item {result.item_id}, cosine {dense})",
-            highlight=False,
-            markup=False,
-        )
-        if result.snippet:
-            console.print(f"     {result.snippet}", highlight=False, markup=False)
+    for line in search_lines(response.to_dict()):
+        typer.echo(line)
 
 
 @app.command(name="eval")
@@ -381,7 +372,7 @@ def _serve(engine, host: str, port: int, insecure: bool) -> None:
             param_hint="--host",
         )
     console.print(f"Spyglass on http://{host}:{port}/  (API docs at /docs)")
-    uvicorn.run(create_app(engine), host=host, port=port, log_level="warning")
+    uvicorn.run(create_app(engine, announce=(host, port)), host=host, port=port, log_level="warning")
 
 
 @app.command()
@@ -393,7 +384,7 @@ def serve(
         bool, typer.Option("--insecure", help="Allow a public bind without API keys.")
     ] = False,
 ) -> None:
-    """Run the HTTP API and the web page; the model is loaded once."""
+    """Run the HTTP API and the web page; `spyglass search` in a shell then asks this server."""
     engine = _engine(ctx)
     _serve(engine, host or engine.settings.api.host, port or engine.settings.api.port, insecure)
 

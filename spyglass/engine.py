@@ -10,6 +10,8 @@ machine with no weights.
 
 from __future__ import annotations
 
+import logging
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from functools import cached_property
@@ -23,12 +25,15 @@ from spyglass.store import Store
 
 if TYPE_CHECKING:
     from spyglass.encoders import Encoder
+    from spyglass.encoders.query import QueryEncoder
     from spyglass.filters import Filters
     from spyglass.generator import Answer, Generator, PromptOptions
     from spyglass.images import ImageSource
     from spyglass.indexer import IndexReport
     from spyglass.retriever import Query, RankingOptions, Retriever, SearchResponse
     from spyglass.retriever.evaluation import EvalReport
+
+log = logging.getLogger(__name__)
 
 
 class Engine:
@@ -46,11 +51,26 @@ class Engine:
         return load_encoder(settings=self.settings.encoder)
 
     @cached_property
+    def query_encoder(self) -> Encoder | QueryEncoder:
+        """What searches embed with: the exported text tower when this model has one, so a text
+        query never loads torch; the full model when it is already loaded or no export exists."""
+        settings = self.settings.encoder
+        if "encoder" in self.__dict__ or not settings.fast_text:
+            return self.encoder
+        from spyglass.encoders.query import QueryEncoder
+        from spyglass.encoders.text_tower import TextTower
+
+        model_id = self._configured_model_id()
+        tower = TextTower.open(settings.cache_dir, model_id, threads=settings.threads) if model_id else None
+        return self.encoder if tower is None else QueryEncoder(tower, lambda: self.encoder)
+
+    @cached_property
     def store(self) -> Store:
+        model = self.query_encoder
         return Store(
             self.settings.data_dir,
-            self.encoder.model_id,
-            self.encoder.dim,
+            model.model_id,
+            model.dim,
             index=self.settings.index.kind,
             index_options=self.settings.index.options,
         )
@@ -82,9 +102,33 @@ class Engine:
             max_image_pixels=self.settings.ingest.max_image_pixels,
             stages=self.stages,
         )
-        return indexer.index(
+        report = indexer.index(
             Path(path), include=include, exclude=exclude, kinds=kinds, progress=progress, confine=confine
         )
+        self._export_text_tower(progress)
+        return report
+
+    def _export_text_tower(self, progress: bool) -> None:
+        """After an ingest the full model is loaded anyway: export its text tower once (see ``text_tower``)."""
+        from spyglass.encoders.text_tower import MANIFEST, export_dir
+
+        cache_dir = self.settings.encoder.cache_dir
+        if (
+            not self.settings.encoder.fast_text
+            or (export_dir(cache_dir, self.encoder.model_id) / MANIFEST).exists()
+        ):
+            return
+        from spyglass.encoders.text_export import export_text_tower, exportable
+        from spyglass.retriever.calibration import nonsense_queries
+
+        if not exportable(self.encoder):
+            return
+        if progress:
+            print("preparing fast text search for this model (once per model)", file=sys.stderr)
+        try:
+            export_text_tower(self.encoder, cache_dir, remember=nonsense_queries())
+        except Exception as exc:  # noqa: BLE001 - an optional speed-up must never fail an ingest
+            log.warning("text-tower export failed, searches will load the full model: %s", exc)
 
     def catch_up(self) -> IndexReport:
         """Run the item stages on whatever they have not processed yet (e.g. after a stage was added)."""
@@ -96,11 +140,12 @@ class Engine:
 
     @cached_property
     def retriever(self) -> Retriever:
+        self.query_encoder  # noqa: B018 - starts loading the model before the imports below, to overlap them
         from spyglass.retriever import Retriever
 
         return Retriever(
             self.store,
-            self.encoder,
+            self.query_encoder,
             ensemble=self.settings.encoder.prompt_ensemble,
             max_pixels=self.settings.ingest.max_image_pixels,
         )

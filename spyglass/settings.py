@@ -14,7 +14,6 @@ in every user's shell profile and compose file.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -28,27 +27,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-DEFAULT_MODEL = "open_clip:ViT-B-32/laion2b_s34b_b79k"
-
-
-def default_data_dir() -> Path:
-    """XDG data home, so a user's index survives across working directories."""
-    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
-    return Path(base) / "spyglass"
-
-
-def default_cache_dir() -> Path:
-    """XDG cache home: models Spyglass builds itself are per user, not per data directory."""
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "spyglass"
-
-
-def config_file() -> Path:
-    explicit = os.environ.get("SPYGLASS_CONFIG")
-    if explicit:
-        return Path(explicit).expanduser()
-    local = Path("spyglass.toml")
-    return local if local.is_file() else default_data_dir() / "config.toml"
+from spyglass.defaults import DEFAULT_MODEL, config_file, default_cache_dir, default_data_dir
 
 
 class EncoderSettings(BaseModel):
@@ -62,9 +41,14 @@ class EncoderSettings(BaseModel):
     batch_size: int = Field(64, ge=1, description="Images or texts per encoder call.")
     threads: int = Field(0, ge=0, description="Torch CPU threads; 0 keeps torch's default.")
     prompt_ensemble: bool = Field(False, description="Average text queries over prompt templates.")
+    fast_text: bool = Field(
+        True,
+        description="Answer text queries with an ONNX export of the text tower, made once per model "
+        "after its first ingest and cached, so a search need not load torch or the image tower.",
+    )
     cache_dir: Path = Field(
         default_factory=default_cache_dir,
-        description="Where models Spyglass builds itself (builtin:shapes) are cached.",
+        description="Where models Spyglass builds itself (builtin:shapes, text-tower exports) are cached.",
     )
 
     @property

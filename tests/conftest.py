@@ -37,6 +37,15 @@ def shared_path(*parts: str) -> Path:
     return path
 
 
+def imported(importtime_stderr: str) -> set[str]:
+    """The modules a ``python -X importtime`` run imported, read from its stderr."""
+    return {
+        line.split("|")[-1].strip()
+        for line in importtime_stderr.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
+
+
 def write_shapes(folder: Path, count: int, seed: int, note: str | None = None) -> Path:
     """Generated shape images named ``colour-shape-NN.png`` (the truth is in the name), plus an optional note."""
     from spyglass.training import shapes

@@ -16,9 +16,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import write_shapes
+from conftest import imported, write_shapes
 
 EXE = Path(sys.executable).with_name("spyglass")
+TIMED = ("-X", "importtime", "-m", "spyglass")  # stderr lists every module the command imported
 
 SPECS = {
     # spec -> (model_id the README promises, or None for a fingerprint with this prefix; dimension)
@@ -44,7 +45,16 @@ def _spec(name: str, layout: dict) -> str:
     )
 
 
-def spyglass(layout: dict, spec: str, data_dir: Path, *args: str) -> subprocess.CompletedProcess:
+def spyglass(
+    layout: dict, spec: str, data_dir: Path, *args: str, python: tuple[str, ...] | None = None, **extra: str
+) -> subprocess.CompletedProcess:
+    """The CLI (or ``python *python`` when given) as a user runs it, against the real-layout cache.
+
+    The text-tower export (made by every first index) is left on for the default spec only:
+    the others share its code and would each add a full-size export to the run.
+    """
+    from spyglass.settings import DEFAULT_MODEL
+
     env = {
         **os.environ,
         "HF_HOME": str(layout["hf_home"]),
@@ -52,9 +62,13 @@ def spyglass(layout: dict, spec: str, data_dir: Path, *args: str) -> subprocess.
         "SPYGLASS_MODEL": spec,
         "SPYGLASS_DATA_DIR": str(data_dir),
         "SPYGLASS_PRECISION": "fp32",
+        "SPYGLASS_ENCODER__CACHE_DIR": str(layout["hf_home"].parent / "spyglass-cache"),
+        "SPYGLASS_ENCODER__FAST_TEXT": str(spec == DEFAULT_MODEL).lower(),
         "COLUMNS": "400",
+        **extra,
     }
-    result = subprocess.run([str(EXE), *args], capture_output=True, text=True, env=env, timeout=600)
+    command = [sys.executable, *python] if python else [str(EXE)]
+    result = subprocess.run([*command, *args], capture_output=True, text=True, env=env, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     return result
 
@@ -110,10 +124,18 @@ def test_default_spec_end_to_end_on_real_photos(real_layout_home, formats_dir, t
         spyglass(real_layout_home, DEFAULT_MODEL, tmp_path, "index", str(formats_dir), "--json").stdout
     )
     assert report["added"] >= 20 and len(report["errors"]) <= 1, report["errors"]
-    found = json.loads(
-        spyglass(real_layout_home, DEFAULT_MODEL, tmp_path, "search", "a cat", "--json", "--all").stdout
-    )
-    assert len(found["results"]) >= 5
+    query = ("search", "a cat", "--json", "--all", "-k", "100")
+    found = spyglass(real_layout_home, DEFAULT_MODEL, tmp_path, *query, python=TIMED)
+    assert "torch" not in imported(found.stderr)  # the exported text tower answered ...
+    encode = spyglass(real_layout_home, DEFAULT_MODEL, tmp_path, "encode", "-t", "x", python=TIMED)
+    assert "torch" in imported(encode.stderr)  # ... where the full model would have imported it
+    found = json.loads(found.stdout)
+    assert len(found["results"]) >= 20
+    full = spyglass(real_layout_home, DEFAULT_MODEL, tmp_path, *query, SPYGLASS_ENCODER__FAST_TEXT="false")
+    scores = {r["item_id"]: r["dense"] for r in found["results"]}
+    full_scores = {r["item_id"]: r["dense"] for r in json.loads(full.stdout)["results"]}
+    assert scores.keys() == full_scores.keys()
+    assert all(abs(scores[i] - full_scores[i]) < 1e-3 for i in scores)  # same vectors, up to float error
     status = json.loads(spyglass(real_layout_home, DEFAULT_MODEL, tmp_path, "status", "--json").stdout)
     assert set(status["vectors_by_model"]) == {DEFAULT_MODEL}
     answer = json.loads(

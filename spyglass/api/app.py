@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from contextlib import asynccontextmanager
 from importlib import resources
 
@@ -10,25 +11,36 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse
 
-from spyglass import __version__
+from spyglass import __version__, discovery
 from spyglass.api import errors
 from spyglass.api.jobs import Jobs
 from spyglass.api.metrics import Metrics
 from spyglass.api.routers import ask, documents, items, search, system
 from spyglass.engine import Engine
 
+log = logging.getLogger(__name__)
 
-def create_app(engine: Engine) -> FastAPI:
-    """An app around one engine: the model is loaded once, at start-up, and shared by every request."""
+
+def create_app(engine: Engine, *, announce: tuple[str, int] | None = None) -> FastAPI:
+    """An app around one engine, shared by every request: it opens the catalog and the query encoder
+    at start-up (the exported text tower when there is one; the full model when first needed).
+
+    ``announce``: the (host, port) it listens on, published in the data directory once it
+    can answer, so a ``spyglass search`` in a shell asks it (``spyglass.discovery``).
+    """
     metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        await run_in_threadpool(lambda: engine.store)  # loads the encoder, opens the catalog and index
+        await run_in_threadpool(lambda: engine.store)  # loads the query encoder, opens the catalog and index
         # Item stages catch up in the background (on the one ingest worker) while search serves.
         if engine.stages:
             app.state.jobs.submit("stages", "catalog", engine.catch_up)
+        server = _announce(engine, announce)
+        app.state.local_token = server.token if server else None
         yield
+        if server:
+            discovery.withdraw(engine.settings.data_dir, server)
         app.state.jobs.shutdown()
         engine.close()
 
@@ -53,6 +65,7 @@ def create_app(engine: Engine) -> FastAPI:
     for module in (search, ask, documents, items, system):
         app.include_router(module.router)
 
+    app.state.local_token = None
     page = resources.files("spyglass.api.web").joinpath("index.html").read_text(encoding="utf-8")
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
@@ -60,3 +73,13 @@ def create_app(engine: Engine) -> FastAPI:
         return page
 
     return app
+
+
+def _announce(engine: Engine, address: tuple[str, int] | None) -> discovery.Server | None:
+    if address is None:
+        return None
+    try:
+        return discovery.announce(engine.settings.data_dir, *address, engine.settings.encoder.model)
+    except OSError as exc:  # a read-only data directory still serves; shells just search in-process
+        log.warning("could not announce the server in %s: %s", engine.settings.data_dir, exc)
+        return None

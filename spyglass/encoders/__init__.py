@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from spyglass.encoders.prompts import PROMPT_TEMPLATES
 from spyglass.encoders.spec import ModelSpec, parse_spec
 from spyglass.settings import EncoderSettings
 
@@ -22,10 +23,10 @@ __all__ = ["PROMPT_TEMPLATES", "Encoder", "ModelSpec", "load_encoder", "parse_sp
 
 
 def __getattr__(name: str):
-    if name in ("Encoder", "PROMPT_TEMPLATES"):
-        from spyglass.encoders import base
+    if name == "Encoder":
+        from spyglass.encoders.base import Encoder
 
-        return getattr(base, name)
+        return Encoder
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

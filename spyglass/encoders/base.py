@@ -1,8 +1,8 @@
 """The encoder interface every backend implements.
 
 A backend supplies four small pieces (load a model, preprocess one image, embed a
-pixel batch, embed a text batch); batching, device/dtype placement, normalisation
-and prompt ensembles live here once.
+pixel batch, embed a text batch); batching, device/dtype placement and
+normalisation live here once (prompt ensembles in ``prompts``).
 """
 
 from __future__ import annotations
@@ -14,14 +14,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-PROMPT_TEMPLATES = (
-    "{}",
-    "a photo of {}.",
-    "a picture of {}.",
-    "an image of {}.",
-    "a close-up photo of {}.",
-    "a photo of the {}.",
-)
+from spyglass.encoders.prompts import ensemble as ensemble_of
 
 
 class Encoder(ABC):
@@ -83,13 +76,10 @@ class Encoder(ABC):
         return self.encode_pixels(torch.stack([self.preprocess(image) for image in images]))
 
     def encode_texts(self, texts: Sequence[str], *, ensemble: bool = False) -> np.ndarray:
-        """Embed texts; with ``ensemble`` each text is averaged over PROMPT_TEMPLATES."""
+        """Embed texts; with ``ensemble`` each text is averaged over the prompt templates."""
         texts = list(texts)
         if ensemble and texts:
-            prompts = [template.format(text) for text in texts for template in PROMPT_TEMPLATES]
-            per_prompt = self.encode_texts(prompts).reshape(len(texts), len(PROMPT_TEMPLATES), self.dim)
-            mean = per_prompt.mean(axis=1)
-            return (mean / np.linalg.norm(mean, axis=1, keepdims=True)).astype(np.float32)
+            return ensemble_of(self.encode_texts, texts)
         out = []
         with torch.inference_mode():
             for start in range(0, len(texts), self.batch_size):

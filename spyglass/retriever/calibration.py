@@ -11,11 +11,15 @@ typical nonsense score (the noise level), so every real match is still listed.
 from __future__ import annotations
 
 import random
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from spyglass.encoders import Encoder
 from spyglass.store import Store
+
+if TYPE_CHECKING:
+    from spyglass.encoders import Encoder
+    from spyglass.encoders.query import QueryEncoder
 
 FLOOR_PERCENTILE = 95.0
 NOISE_PERCENTILE = 50.0
@@ -49,7 +53,9 @@ def nonsense_queries(count: int = 48, seed: int = 7) -> list[str]:
     ]
 
 
-def relevance_floor(store: Store, encoder: Encoder, allow: np.ndarray | None) -> tuple[float, float] | None:
+def relevance_floor(
+    store: Store, encoder: Encoder | QueryEncoder, allow: np.ndarray | None
+) -> tuple[float, float] | None:
     """(floor, noise): percentiles of nonsense queries' best scores among ``allow``; None without items."""
     if allow is not None and not len(allow):
         return None

@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from spyglass.encoders import Encoder
 from spyglass.errors import SpyglassError
 from spyglass.images import ImageSource, open_image
 from spyglass.store import Store
+
+if TYPE_CHECKING:
+    from spyglass.encoders import Encoder
+    from spyglass.encoders.query import QueryEncoder
 
 _TERM = re.compile(r"\s+([+-])\s+")
 
@@ -51,7 +55,12 @@ class Query:
 
 
 def embed(
-    query: Query, encoder: Encoder, store: Store, *, ensemble: bool = False, max_pixels: int = 178_956_970
+    query: Query,
+    encoder: Encoder | QueryEncoder,
+    store: Store,
+    *,
+    ensemble: bool = False,
+    max_pixels: int = 178_956_970,
 ) -> np.ndarray:
     positive, negative = query.terms()
     parts: list[np.ndarray] = []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 SNIPPET_CHARS = 240
 
@@ -42,6 +42,16 @@ class SearchResponse:
     floors: dict[str, float] = field(default_factory=dict)
     offset: int = 0
     k: int = 10
+
+    def to_dict(self) -> dict:
+        """The JSON form the API returns and ``spyglass search --json`` prints (the same bytes either way)."""
+        body = asdict(self)
+        for result, original in zip(body["results"], self.results):
+            result["thumbnail_url"] = original.thumbnail_url
+            result["content_url"] = (
+                f"/v1/items/{original.item_id}/content" if original.has_thumbnail else None
+            )
+        return body
 
 
 def snippet(text: str | None, words: list[str]) -> tuple[str | None, list[tuple[int, int]]]:

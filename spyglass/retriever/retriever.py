@@ -10,10 +10,10 @@ applied on request, and the requested page is returned with snippets.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from spyglass.encoders import Encoder
 from spyglass.filters import Filters
 from spyglass.kinds import MODALITIES, TEXT_KINDS, ItemKind
 from spyglass.retriever.calibration import relevance_floor
@@ -21,6 +21,10 @@ from spyglass.retriever.fusion import collapse_duplicates, mmr, reciprocal_rank_
 from spyglass.retriever.query import Query, embed
 from spyglass.retriever.results import SearchResponse, SearchResult, parse_bbox, snippet
 from spyglass.store import Store
+
+if TYPE_CHECKING:
+    from spyglass.encoders import Encoder
+    from spyglass.encoders.query import QueryEncoder
 
 EMPTY_INDEX = (
     "The index is empty: add your files with `spyglass index PATH` "
@@ -43,7 +47,12 @@ class RankingOptions:
 
 class Retriever:
     def __init__(
-        self, store: Store, encoder: Encoder, *, ensemble: bool = False, max_pixels: int = 178_956_970
+        self,
+        store: Store,
+        encoder: Encoder | QueryEncoder,
+        *,
+        ensemble: bool = False,
+        max_pixels: int = 178_956_970,
     ) -> None:
         self.store, self.encoder = store, encoder
         self.ensemble, self.max_pixels = ensemble, max_pixels

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
@@ -11,17 +10,9 @@ from fastapi.concurrency import run_in_threadpool
 from spyglass.api.auth import reader
 from spyglass.api.schemas import FilterBody, SearchBody
 from spyglass.api.uploads import read_upload
-from spyglass.retriever import Query, RankingOptions, SearchResponse
+from spyglass.retriever import Query, RankingOptions
 
 router = APIRouter(prefix="/v1", tags=["search"], dependencies=[Depends(reader)])
-
-
-def payload(response: SearchResponse) -> dict:
-    body = asdict(response)
-    for result, original in zip(body["results"], response.results):
-        result["thumbnail_url"] = original.thumbnail_url
-        result["content_url"] = f"/v1/items/{original.item_id}/content" if original.has_thumbnail else None
-    return body
 
 
 @router.post("/search", summary="Search by text, an indexed item, or both")
@@ -37,7 +28,7 @@ async def search(body: SearchBody, request: Request) -> dict:
     response = await run_in_threadpool(
         engine.search, query, body.filters.to_filters(), k=body.k, offset=body.offset, options=body.options()
     )
-    return payload(response)
+    return response.to_dict()
 
 
 @router.post("/search/image", summary="Search by an uploaded image, optionally with text")
@@ -68,4 +59,4 @@ async def search_image(
         offset=offset,
         options=RankingOptions(relevance_floor=False),
     )
-    return payload(response)
+    return response.to_dict()

@@ -1,0 +1,149 @@
+"""The thin path of ``spyglass search``: ask the running server instead of loading anything.
+
+Even with the exported text tower, an in-process search imports typer, pydantic,
+SQLAlchemy, numpy and FAISS and opens the index (about a second). When ``spyglass
+serve`` already holds all of that for the same data directory, this module, using
+the standard library only, sends the query over loopback and prints the answer in
+tens of milliseconds, in exactly the form the in-process search prints.
+
+It takes only what it can be sure of: a text query with the options below, the data
+directory from ``--data-dir``, ``SPYGLASS_DATA_DIR`` or the config file, and the
+server's model matching the one configured. Anything else (``--local``, an image
+query, other global flags, ``--help``, a server that is gone or refuses) returns None
+and the full CLI handles the command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from spyglass import discovery
+from spyglass.defaults import DEFAULT_MODEL, config_file, default_data_dir
+
+TIMEOUT_S = 30.0
+MAX_K = 200  # the API's limit; a larger page is computed in-process
+
+
+class _Unsure(Exception):
+    """The command is not one this path can answer exactly as the full CLI would."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # the full CLI reports usage errors in its own words
+        raise _Unsure(message)
+
+
+def search_through_server(argv: list[str]) -> int | None:
+    """Run ``spyglass [--data-dir D] search ...`` through a running server; None when it cannot."""
+    try:
+        args = _parser().parse_args(argv)
+        body = _request_body(args)
+        server = discovery.find(_data_dir(args.data_dir))
+        if server is None or server.model != _configured_model():
+            return None
+        response = _post(server, body)
+    except (_Unsure, OSError, ValueError, http.client.HTTPException):
+        return None
+    if response is None:
+        return None
+    if args.json:
+        print(json.dumps(response, indent=2))
+    else:
+        from spyglass.display import search_lines
+
+        for line in search_lines(response):
+            print(line)
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(add_help=False, allow_abbrev=False)
+    parser.add_argument("--data-dir")
+    commands = parser.add_subparsers(dest="command", required=True)
+    search = commands.add_parser("search", add_help=False, allow_abbrev=False)
+    search.add_argument("text")
+    search.add_argument("-k", "--k", type=int, default=10)
+    search.add_argument("--offset", type=int, default=0)
+    search.add_argument("-f", "--filter", action="append", default=[])
+    search.add_argument("--diversity", type=float)
+    search.add_argument("--dense-only", action="store_true")
+    search.add_argument("--all", action="store_true")
+    search.add_argument("--json", action="store_true")
+    return parser
+
+
+def _request_body(args: argparse.Namespace) -> dict:
+    from spyglass.filters import parse_filter_args
+
+    if not 1 <= args.k <= MAX_K or not 0 <= args.offset <= 10_000:
+        raise _Unsure("k or offset outside the API's range")
+    if args.diversity is not None and not 0 < args.diversity <= 1:
+        raise _Unsure("diversity outside (0, 1]")
+    filters = asdict(parse_filter_args(args.filter))
+    filters["metadata"] = dict(filters["metadata"])
+    return {
+        "text": args.text,
+        "k": args.k,
+        "offset": args.offset,
+        "filters": filters,
+        "hybrid": not args.dense_only,
+        "diversity": args.diversity,
+        "relevance_floor": not args.all,
+    }
+
+
+def _post(server: discovery.Server, body: dict) -> dict | None:
+    address = urlsplit(server.url)
+    connection = http.client.HTTPConnection(address.hostname, address.port, timeout=TIMEOUT_S)
+    try:
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {server.token}"}
+        connection.request("POST", "/v1/search", json.dumps(body), headers)
+        response = connection.getresponse()
+        payload = response.read()
+    finally:
+        connection.close()
+    return json.loads(payload) if response.status == 200 else None
+
+
+def _data_dir(flag: str | None) -> Path:
+    """The data directory exactly as settings resolve it: flag, environment, config file, default."""
+    chosen = flag or os.environ.get("SPYGLASS_DATA_DIR") or _config().get("data_dir")
+    return Path(chosen).expanduser() if chosen else default_data_dir()
+
+
+def _configured_model() -> str:
+    """The model spec settings would pick (the server must serve the same one)."""
+    from_env = os.environ.get("SPYGLASS_ENCODER__MODEL") or os.environ.get("SPYGLASS_MODEL")
+    if from_env:
+        return from_env
+    config = _config()
+    encoder = config.get("encoder", {})
+    chosen = encoder.get("model") if isinstance(encoder, dict) else None
+    return chosen or config.get("model") or DEFAULT_MODEL
+
+
+def _config() -> dict:
+    path = config_file()
+    if not path.is_file():
+        return {}
+    import tomllib
+
+    with path.open("rb") as handle:
+        return tomllib.load(handle)
+
+
+def main() -> None:
+    """Console entry point: the thin path when it applies, else the full CLI."""
+    code = search_through_server(sys.argv[1:])
+    if code is not None:
+        raise SystemExit(code)
+    from spyglass.cli import main as full_cli
+
+    full_cli()

@@ -1,0 +1,24 @@
+"""How a search response reads in a terminal: one function, for the in-process CLI and the thin client.
+
+It takes the JSON form (``SearchResponse.to_dict``) so a response from a running
+server prints exactly as one computed in-process; stdlib only, for the same reason.
+"""
+
+from __future__ import annotations
+
+
+def search_lines(body: dict) -> list[str]:
+    """Numbered results (with page, timestamp and cosine) and their snippets, or the no-match message."""
+    if body["no_match"]:
+        return [body["message"]]
+    lines = []
+    for rank, result in enumerate(body["results"], start=body["offset"] + 1):
+        where = f" p.{result['page']}" if result["page"] else ""
+        where += f" @{result['timestamp']:.1f}s" if result["timestamp"] is not None else ""
+        dense = f"{result['dense']:.3f}" if result["dense"] is not None else "-"
+        lines.append(
+            f"{rank:>3}. [{result['kind']}] {result['path']}{where}  (item {result['item_id']}, cosine {dense})"
+        )
+        if result["snippet"]:
+            lines.append(f"     {result['snippet']}")
+    return lines

@@ -1,0 +1,217 @@
+"""A search from the shell answers fast: the exported text tower, and a running server found and used.
+
+Figures are printed by ``benchmarks/cli.py``; these tests pin the behaviour that makes
+them possible: the export embeds like the model it came from, a search with it never
+imports torch, and ``spyglass search`` goes through ``spyglass serve`` when one runs
+on the data directory, printing exactly what an in-process search prints.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import imported, write_shapes
+
+from spyglass import discovery
+from spyglass.encoders.text_tower import MANIFEST, TextTower, export_dir
+
+EXE = Path(sys.executable).with_name("spyglass")
+TEXTS = [
+    "a red circle",
+    "A BLUE square on a white background",
+    "green   triangle &amp; yellow star",
+    "café crème, naïve résumé",
+    "東京の夜景",
+    "a very long caption that goes on and on " * 12,
+]
+
+
+@pytest.fixture(scope="module")
+def tower(shapes_encoder, tmp_path_factory) -> TextTower:
+    from spyglass.encoders.text_export import export_text_tower
+
+    cache = tmp_path_factory.mktemp("cache")
+    assert export_text_tower(shapes_encoder, cache, remember=["remembered text"]) is not None
+    opened = TextTower.open(cache, shapes_encoder.model_id)
+    assert opened is not None
+    return opened
+
+
+def test_export_tokenizes_like_open_clip(tower, shapes_encoder):
+    """Same ids as open_clip's tokenizer, truncation at the context length (with EOT last) included."""
+    reference = shapes_encoder.tokenizer(TEXTS).numpy()
+    ours = tower.tokenize(TEXTS)
+    assert ours.shape[1] == reference.shape[1]  # the long caption fills the whole context
+    assert (ours == reference).all()
+
+
+def test_export_embeds_like_the_model(tower, shapes_encoder):
+    ours, theirs = tower.encode_texts(TEXTS), shapes_encoder.encode_texts(TEXTS)
+    assert ours.shape == theirs.shape and ours.dtype == np.float32
+    assert (ours * theirs).sum(axis=1).min() >= 0.999
+    assert np.allclose(np.linalg.norm(ours, axis=1), 1, atol=1e-5)
+    ensemble = tower.encode_texts(["a red circle"], ensemble=True)
+    assert (ensemble @ shapes_encoder.encode_texts(["a red circle"], ensemble=True).T).item() >= 0.999
+
+
+def test_remembered_texts_are_the_models_own(tower, shapes_encoder):
+    """Texts embedded at export time (the calibration queries) come back as the model made them."""
+    assert np.array_equal(
+        tower.encode_texts(["remembered text"]), shapes_encoder.encode_texts(["remembered text"])
+    )
+
+
+def test_an_export_for_another_model_is_not_used(tower, tmp_path):
+    directory = export_dir(tmp_path, "open_clip:some/model")
+    directory.mkdir(parents=True)
+    (directory / MANIFEST).write_text(json.dumps({**tower.manifest.__dict__, "model_id": "other"}))
+    assert TextTower.open(tmp_path, "open_clip:some/model") is None
+    assert TextTower.open(tmp_path, "never:exported") is None
+
+
+def env_for(data_dir: Path, **extra: str) -> dict:
+    return {
+        **os.environ,
+        "SPYGLASS_DATA_DIR": str(data_dir),
+        "SPYGLASS_MODEL": "builtin:shapes",
+        "COLUMNS": "400",
+        **extra,
+    }
+
+
+def spyglass(data_dir: Path, *args: str, **extra: str) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        [str(EXE), *args], capture_output=True, text=True, env=env_for(data_dir, **extra), timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+@pytest.fixture(scope="module")
+def indexed(tmp_path_factory) -> Path:
+    """A shapes collection indexed by the CLI, which exports the text tower as a user's first index does."""
+    root = tmp_path_factory.mktemp("fast")
+    spyglass(root / "data", "index", str(write_shapes(root / "pics", 24, seed=21)))
+    return root / "data"
+
+
+def test_a_text_search_does_not_import_torch(indexed):
+    """The cold path: the exported tower answers, torch and open_clip are never imported, results unchanged."""
+    probe = (
+        "import json, sys\n"
+        "from spyglass import Engine\n"
+        "engine = Engine()\n"
+        "response = engine.search('a red circle', k=5)\n"
+        "print(json.dumps({'torch': 'torch' in sys.modules, 'open_clip': 'open_clip' in sys.modules,\n"
+        "                  'ids': [r.item_id for r in response.results],\n"
+        "                  'dense': [r.dense for r in response.results]}))\n"
+    )
+    runs = {}
+    for fast in ("true", "false"):
+        result = subprocess.run(
+            [sys.executable, "-c", probe],
+            capture_output=True,
+            text=True,
+            env=env_for(indexed, SPYGLASS_ENCODER__FAST_TEXT=fast),
+            timeout=300,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        runs[fast] = json.loads(result.stdout)
+    assert not runs["true"]["torch"] and not runs["true"]["open_clip"]
+    assert runs["false"]["torch"]  # the probe can tell: the full model path does import it
+    assert runs["true"]["ids"] == runs["false"]["ids"] and runs["true"]["ids"]
+    assert np.allclose(runs["true"]["dense"], runs["false"]["dense"], atol=2e-3)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_server(data_dir: Path, **extra: str) -> subprocess.Popen:
+    server = subprocess.Popen(
+        [str(EXE), "serve", "--port", str(free_port())],
+        env=env_for(data_dir, **extra),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while discovery.find(data_dir) is None:
+        assert server.poll() is None, server.stderr.read()
+        assert time.monotonic() < deadline, "serve never announced itself"
+        time.sleep(0.1)
+    return server
+
+
+def thin(data_dir: Path, *args: str, **extra: str) -> subprocess.CompletedProcess:
+    """``python -X importtime -m spyglass``: stderr tells which modules the command imported."""
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "spyglass", *args],
+        capture_output=True,
+        text=True,
+        env=env_for(data_dir, **extra),
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def test_search_goes_through_a_running_server(indexed):
+    query = ("search", "a red circle", "-k", "4", "-f", "kind=image")
+    local_json = spyglass(indexed, *query, "--json").stdout
+    local_text = spyglass(indexed, *query).stdout
+    server = start_server(indexed)
+    try:
+        through = thin(indexed, *query, "--json")
+        assert "typer" not in imported(through.stderr) and "numpy" not in imported(
+            through.stderr
+        )  # nothing heavy loaded
+        assert through.stdout == local_json  # byte for byte what the in-process search prints
+        assert thin(indexed, *query).stdout == local_text
+        forced = thin(indexed, *query, "--json", "--local")
+        assert "typer" in imported(forced.stderr) and forced.stdout == local_json
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=60)
+    assert discovery.find(indexed) is None and not (indexed / discovery.FILE).exists()
+
+
+def test_the_server_token_works_with_api_keys_and_a_dead_server_is_ignored(indexed):
+    keys = {"SPYGLASS_API__API_KEYS": '["reader-key"]'}
+    server = start_server(indexed, **keys)
+    try:
+        announced = discovery.find(indexed)
+        assert (indexed / discovery.FILE).stat().st_mode & 0o077 == 0  # the token is the user's alone
+        import httpx
+
+        refused = httpx.post(f"{announced.url}/v1/search", json={"text": "a red circle"})
+        assert refused.status_code == 401  # keys are still enforced for everyone else
+        through = thin(indexed, "search", "a red circle", "--json", **keys)
+        assert "typer" not in imported(through.stderr) and json.loads(through.stdout)["results"]
+    finally:
+        server.kill()  # no clean shutdown: the file stays behind, naming a dead process
+        server.wait(timeout=60)
+    assert (indexed / discovery.FILE).exists() and discovery.find(indexed) is None
+    fallback = thin(indexed, "search", "a red circle", "--json")
+    assert "typer" in imported(fallback.stderr) and json.loads(fallback.stdout)["results"]
+
+
+def test_a_server_of_another_model_is_not_used(indexed):
+    server = start_server(indexed)
+    try:
+        other = thin(indexed, "search", "a red circle", "--json", SPYGLASS_MODEL="builtin:shapes ")
+        assert "typer" in imported(other.stderr)  # a different spec: searched in-process, not by that server
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=60)
