@@ -1,0 +1,139 @@
+"""How fast a search answers from the shell, and how fast the model loads, from process start.
+
+Sets up what a real user has: ViT-B-32 weights (random, full size) in a Hugging Face
+hub cache under a temporary HF_HOME, the default model spec, a collection indexed by
+``spyglass index`` (which also exports the text tower). Then times, as wall clock of
+whole processes, the median of --runs:
+
+- ``python -c pass``: the floor every figure is compared with (ratio column);
+- ``spyglass search`` cold, in-process, with the exported text tower (the default);
+- the same with the export switched off (the full open_clip model, as before);
+- ``spyglass serve`` from process start until it answers (announces itself), once;
+- ``spyglass search`` while ``spyglass serve`` runs on the same data directory;
+- loading the full model for ingest/serve (``load_encoder``) from process start.
+
+    python benchmarks/cli.py --data ../shared/data/formats --runs 5
+
+Targets on the dev machine: cold search <= 1.5 s, through serve <= 150 ms, model load <= 3 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+SPYGLASS = Path(sys.executable).with_name("spyglass")
+LOAD = (
+    "from spyglass.encoders import load_encoder; from spyglass.settings import EncoderSettings; "
+    "load_encoder(settings=EncoderSettings())"
+)
+
+
+def lay_out_weights(root: Path) -> Path:
+    """Random ViT-B-32 weights where open_clip's default tag resolves to, in a hub cache; returns HF_HOME."""
+    from real_layouts import place_in_hub_cache, tag_location, write_random_vitb32
+
+    weights, config = write_random_vitb32(root / "weights")
+    repo, filename = tag_location("ViT-B-32", "laion2b_s34b_b79k")
+    place_in_hub_cache(root / "hf", repo, {filename: weights, "open_clip_config.json": config})
+    return root / "hf"
+
+
+def wall(command: list[str], env: dict, runs: int) -> float:
+    """Median wall seconds of ``command`` run to completion ``runs`` times (after one unmeasured run)."""
+    samples = []
+    for attempt in range(runs + 1):
+        started = time.perf_counter()
+        subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if attempt:
+            samples.append(time.perf_counter() - started)
+    return statistics.median(samples)
+
+
+def serving(env: dict, data_dir: Path) -> tuple[subprocess.Popen, float]:
+    """A started ``spyglass serve`` and the seconds until it announced itself (ready to answer)."""
+    from spyglass import discovery
+
+    started = time.perf_counter()
+    server = subprocess.Popen(
+        [str(SPYGLASS), "serve", "--port", "8931"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    while discovery.find(data_dir) is None:
+        if server.poll() is not None:
+            raise SystemExit("spyglass serve exited before it announced itself")
+        time.sleep(0.02)
+    return server, time.perf_counter() - started
+
+
+def cpu_name() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.machine()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "formats")
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--query", default="a dog running on the beach")
+    args = parser.parse_args()
+    if not args.data.exists():
+        raise SystemExit(f"{args.data} is absent (see ../shared/data/README.md)")
+
+    with tempfile.TemporaryDirectory(prefix="spyglass-cli-bench-") as tmp:
+        root = Path(tmp)
+        data_dir = root / "data"
+        env = {
+            **os.environ,
+            "HF_HOME": str(lay_out_weights(root)),
+            "HF_HUB_OFFLINE": "1",
+            "SPYGLASS_DATA_DIR": str(data_dir),
+            "SPYGLASS_ENCODER__CACHE_DIR": str(root / "cache"),
+            "SPYGLASS_CONFIG": os.devnull,
+        }
+        env.pop("SPYGLASS_MODEL", None)
+        started = time.perf_counter()
+        subprocess.run([str(SPYGLASS), "index", str(args.data)], env=env, check=True, capture_output=True)
+        print(
+            f"setup: indexed {args.data} and exported the text tower in {time.perf_counter() - started:.1f} s"
+        )
+
+        search = [str(SPYGLASS), "search", args.query]
+        figures = {"python -c pass": wall([sys.executable, "-c", "pass"], env, args.runs)}
+        figures["search, cold, exported text tower"] = wall(search, env, args.runs)
+        figures["search, cold, full model (export off)"] = wall(
+            search, {**env, "SPYGLASS_ENCODER__FAST_TEXT": "false"}, args.runs
+        )
+        server, ready = serving(env, data_dir)
+        figures["serve: process start to ready"] = ready
+        try:
+            figures["search through a running serve"] = wall(search, env, args.runs)
+        finally:
+            server.terminate()
+            server.wait()
+        figures["model load for ingest/serve (ViT-B-32)"] = wall([sys.executable, "-c", LOAD], env, args.runs)
+
+    print(f"machine: {cpu_name()}, {os.cpu_count()} CPUs; median of {args.runs} runs")
+    baseline = figures["python -c pass"]
+    print(f"{'':42} {'wall s':>8} {'x python':>9}")
+    for name, seconds in figures.items():
+        print(f"{name:42} {seconds:8.3f} {seconds / baseline:9.1f}")
+
+
+if __name__ == "__main__":
+    main()
