@@ -188,6 +188,10 @@ def index(
             console.print(f"  [yellow]skipped[/yellow] {escape(file)}: {escape(reason)}", highlight=False)
         if len(report.errors) > 20:
             console.print(f"  … and {len(report.errors) - 20} more (see `spyglass status`)")
+        for file, note in report.partial[:20]:
+            console.print(
+                f"  [yellow]partly indexed[/yellow] {escape(file)}: {escape(note)}", highlight=False
+            )
 
     try:
         if watch:

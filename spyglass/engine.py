@@ -95,13 +95,17 @@ class Engine:
         ``confine`` limits reading to files whose real path is inside those folders.
         """
         from spyglass.indexer import Indexer
+        from spyglass.indexer.loaders import LoadOptions
 
-        indexer = Indexer(
-            self.store,
-            self.encoder,
-            max_image_pixels=self.settings.ingest.max_image_pixels,
-            stages=self.stages,
+        ingest = self.settings.ingest
+        options = LoadOptions(
+            max_pixels=ingest.max_image_pixels,
+            max_pages=ingest.max_pdf_pages,
+            max_text_bytes=ingest.max_text_bytes,
+            max_chunks=ingest.max_chunks,
+            max_seconds=ingest.max_document_seconds,
         )
+        indexer = Indexer(self.store, self.encoder, options=options, stages=self.stages)
         report = indexer.index(
             Path(path), include=include, exclude=exclude, kinds=kinds, progress=progress, confine=confine
         )

@@ -72,6 +72,16 @@ class IngestSettings(BaseModel):
     max_image_pixels: int = Field(
         178_956_970, ge=1, description="Images with more pixels are refused (decompression-bomb guard)."
     )
+    max_pdf_pages: int = Field(2000, ge=1, description="PDF pages indexed per file; the rest are noted.")
+    max_text_bytes: int = Field(
+        4 << 20, ge=1024, description="Bytes of a text, Markdown or HTML file indexed; the rest are noted."
+    )
+    max_chunks: int = Field(
+        20_000, ge=1, description="Text chunks (each one embedded) per text file; the rest are noted."
+    )
+    max_document_seconds: float = Field(
+        900.0, gt=0, description="Loading one document stops after this (between pages), with a note."
+    )
     stages: list[str] = Field(default_factory=list, description="Item stages run after embedding, by name.")
 
 

@@ -15,6 +15,7 @@ from conftest import shared_path
 from PIL import Image
 
 from spyglass.indexer import Indexer
+from spyglass.indexer.loaders import LoadOptions
 from spyglass.store import Store
 from spyglass.training import shapes
 
@@ -27,7 +28,7 @@ def store(tmp_path, shapes_encoder):
 
 @pytest.fixture
 def indexer(store, shapes_encoder):
-    return Indexer(store, shapes_encoder, max_image_pixels=50_000_000)
+    return Indexer(store, shapes_encoder, options=LoadOptions(max_pixels=50_000_000))
 
 
 def rows(store: Store, sql: str, **params) -> list[dict]:

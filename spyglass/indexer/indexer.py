@@ -12,12 +12,12 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from spyglass.encoders import Encoder
 from spyglass.indexer.loaders import LoadOptions, load
-from spyglass.indexer.pipeline import Outcome, run_pipeline
+from spyglass.indexer.pipeline import Digest, Outcome, run_pipeline
 from spyglass.indexer.plan import Plan, make_plan
 from spyglass.indexer.progress import IndexProgress
 from spyglass.indexer.stages import ItemStage, run_stages
@@ -38,6 +38,7 @@ class IndexReport:
     deleted: int = 0
     items: int = 0
     errors: list[tuple[str, str]] = field(default_factory=list)
+    partial: list[tuple[str, str]] = field(default_factory=list)  # files a limit cut short, and how
     stages: dict[str, int] = field(default_factory=dict)  # items each item stage processed in this run
     seconds: float = 0.0
 
@@ -50,6 +51,7 @@ class IndexReport:
             f"{self.copied} copied",
             f"{self.deleted} removed",
             f"{len(self.errors)} errors",
+            *([f"{len(self.partial)} partly indexed"] if self.partial else []),
             f"{self.items} items in {self.seconds:.1f} s",
         ]
         parts += [f"stage {name}: {count} items" for name, count in self.stages.items() if count]
@@ -62,14 +64,14 @@ class Indexer:
         store: Store,
         encoder: Encoder,
         *,
-        max_image_pixels: int = 178_956_970,
+        options: LoadOptions | None = None,
         workers: int | None = None,
         stages: Sequence[ItemStage] = (),
     ) -> None:
         if encoder.model_id != store.model_id:
             raise ValueError(f"encoder {encoder.model_id} does not match the store's model {store.model_id}")
         self.store, self.encoder = store, encoder
-        self.max_image_pixels = max_image_pixels
+        self.options = replace(options or LoadOptions(), min_side=encoder.image_size)
         self.workers = workers or max(2, min(8, os.cpu_count() or 2))
         self.stages = list(stages)
 
@@ -94,7 +96,6 @@ class Indexer:
             raise FileNotFoundError(f"{root} does not exist")
         entries, problems = walk(root, include, exclude, confine=confine)
         allowed = frozenset(FileKind(kind) for kind in kinds) if kinds else None
-        options = LoadOptions(min_side=self.encoder.image_size, max_pixels=self.max_image_pixels)
         with self.store.write() as tx:
             source_id = tx.ensure_source("folder" if root.is_dir() else "file", path_text(root))
         # Planning hashes new files, which can take minutes: do it on a read snapshot, not holding the write lock.
@@ -104,8 +105,8 @@ class Indexer:
             report = self._apply(tx, source_id, plan)
         meter = IndexProgress(len(plan.to_load), enabled=progress)
 
-        def load_job(job: tuple[FileEntry, str | None]):
-            return load(job[0].path, options, kinds=allowed)
+        def load_job(job: tuple[FileEntry, str | None], digest: Digest):
+            return load(job[0].path, replace(self.options, digest=digest), kinds=allowed)
 
         def write(group: list[Outcome]) -> None:
             with self.store.write() as tx:
@@ -211,7 +212,9 @@ class Indexer:
         )
         tx.clear_document(document_id)
         ids = tx.add_items(document_id, [item.row() for item in document.items])
-        tx.set_metadata(document_id, {"kind": document.kind, **document.metadata})
+        limits = {"limits": "; ".join(document.notes)} if document.notes else {}
+        tx.set_metadata(document_id, {"kind": document.kind, **document.metadata, **limits})
+        report.partial += [(entry.key, note) for note in document.notes]
         tx.add_vectors([ids[i] for i in outcome.embedded], outcome.vectors, self.encoder.model_id)
         report.items += len(ids)
         if existed:

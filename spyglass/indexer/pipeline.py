@@ -4,7 +4,9 @@ Workers load files and run the encoder's own preprocessing (PIL decoding and
 resizing release the GIL), a bounded number of documents ahead of the encoder, so
 memory stays flat and the model is not left waiting. The main thread groups ready
 documents until they hold a full batch of things to embed, encodes them, and hands
-the group to ``write`` for one transaction.
+the group to ``write`` for one transaction. A long document (a PDF) hands its items
+over page by page while it loads; once it holds a batch of images they are embedded
+right there, so its memory is its vectors and thumbnails, not its page renders.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import numpy as np
 import torch
 
 from spyglass.encoders import Encoder
-from spyglass.indexer.loaders import LoadedDocument, LoadError
+from spyglass.indexer.loaders import ItemDraft, LoadedDocument, LoadError
 
 log = logging.getLogger(__name__)
 Job = TypeVar("Job")
@@ -37,24 +39,41 @@ class Outcome(Generic[Job]):
     error: str | None = None
 
 
+Digest = Callable[[list[ItemDraft]], None]
+
+
 def run_pipeline(
     jobs: Iterable[Job],
-    load: Callable[[Job], LoadedDocument],
+    load: Callable[[Job, Digest], LoadedDocument],
     encoder: Encoder,
     write: Callable[[list[Outcome[Job]]], None],
     *,
     workers: int = 2,
     prefetch: int = 16,
 ) -> None:
-    """Load, embed and write every job; failures become outcomes with an ``error``, never exceptions."""
+    """Load, embed and write every job; failures become outcomes with an ``error``, never exceptions.
+
+    ``load(job, digest)`` loads a job; a loader calls ``digest`` with items as it makes them.
+    """
 
     def prepare(job: Job) -> Outcome[Job]:
-        try:
-            document = load(job)
-            for item in document.items:
+        held: list[ItemDraft] = []  # this document's preprocessed images not embedded yet
+
+        def digest(items: list[ItemDraft]) -> None:
+            for item in items:
                 if item.image is not None:
                     item.pixels = encoder.preprocess(item.image)
                     item.image = None  # keep only the tensor: memory stays proportional to the batch
+                    held.append(item)
+            if len(held) >= encoder.batch_size:
+                vectors = encoder.encode_pixels(torch.stack([item.pixels for item in held]))
+                for item, vector in zip(held, vectors):
+                    item.vector, item.pixels = vector, None
+                held.clear()
+
+        try:
+            document = load(job, digest)
+            digest(document.items)  # what the loader did not hand over itself
             return Outcome(job, document)
         except LoadError as exc:
             return Outcome(job, error=str(exc))
@@ -91,7 +110,10 @@ def run_pipeline(
 def _count(outcome: Outcome) -> int:
     if outcome.document is None:
         return 0
-    return sum(item.pixels is not None or item.embed_text is not None for item in outcome.document.items)
+    return sum(
+        item.vector is None and (item.pixels is not None or item.embed_text is not None)
+        for item in outcome.document.items
+    )
 
 
 def _embed(group: list[Outcome], encoder: Encoder) -> None:
@@ -101,6 +123,8 @@ def _embed(group: list[Outcome], encoder: Encoder) -> None:
         if outcome.document is None:
             continue
         for item in outcome.document.items:
+            if item.vector is not None:
+                continue
             if item.pixels is not None:
                 pixels.append(item.pixels)
             elif item.embed_text is not None:
@@ -112,7 +136,9 @@ def _embed(group: list[Outcome], encoder: Encoder) -> None:
             continue
         rows, outcome.embedded = [], []
         for index, item in enumerate(outcome.document.items):
-            if item.pixels is not None:
+            if item.vector is not None:
+                rows.append(item.vector)
+            elif item.pixels is not None:
                 rows.append(next(image_vectors))
                 item.pixels = None
             elif item.embed_text is not None:

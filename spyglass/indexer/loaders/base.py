@@ -34,6 +34,7 @@ class ItemDraft:
     parent: int | None = None
     thumbnail: bytes | None = None
     pixels: Any = None  # the encoder's preprocessed tensor, filled in by a worker thread
+    vector: Any = None  # its embedding, when a long document was embedded while it loaded
 
     def row(self) -> dict[str, Any]:
         return {
@@ -56,6 +57,11 @@ class LoadedDocument:
     mime: str
     items: list[ItemDraft] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # why the document is indexed only in part
+
+    def limit(self, note: str) -> None:
+        """Record that a limit cut the document short; the note is stored and reported."""
+        self.notes.append(note)
 
 
 class LoadError(Exception):
@@ -64,8 +70,17 @@ class LoadError(Exception):
 
 @dataclass(frozen=True)
 class LoadOptions:
+    """What a loader may spend on one file. Limits cut a document short with a note, never fail it."""
+
     min_side: int = 224  # the encoder's input size: images may be decoded at reduced scale down to it
     max_pixels: int = 178_956_970  # decompression-bomb guard
+    max_pages: int = 2000  # PDF pages
+    max_text_bytes: int = 4 << 20  # of a text, Markdown or HTML file
+    max_chunks: int = 20_000  # text chunks of one text file (each one is embedded)
+    max_seconds: float = 900.0  # loading one document (checked between pages)
+    # Long documents hand each page's new items here as they go (the pipeline preprocesses and,
+    # past a batch, embeds them), so memory does not grow with the page count.
+    digest: Callable[[list[ItemDraft]], None] | None = None
 
 
 Loader = Callable[[Path, str, FileKind, LoadOptions], LoadedDocument]

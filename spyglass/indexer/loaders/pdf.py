@@ -9,6 +9,7 @@ still yields its page image, which is what CLIP and a VLM need.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pypdfium2 as pdfium
@@ -25,9 +26,13 @@ _FIGURE_TYPES = (pdfium.raw.FPDF_PAGEOBJ_IMAGE, pdfium.raw.FPDF_PAGEOBJ_FORM)
 
 
 @register_loader("application/pdf")
-def load_pdf(
-    path: Path, mime: str, kind: FileKind, options: LoadOptions, *, max_pages: int = 2000
-) -> LoadedDocument:
+def load_pdf(path: Path, mime: str, kind: FileKind, options: LoadOptions) -> LoadedDocument:
+    """Pages one at a time: each page's items go to ``options.digest`` before the next is rendered.
+
+    A page render is several MB; kept until the document was done, a 5,000-page PDF
+    passed 3 GB. Pages past ``max_pages`` or ``max_seconds`` (the first page always loads)
+    are left out with a note.
+    """
     try:  # through a Python file object: the name need not be valid UTF-8
         pdf = pdfium.PdfDocument(open(path, "rb"), autoclose=True)  # pdfium closes it
     except pdfium.PdfiumError as exc:
@@ -35,11 +40,19 @@ def load_pdf(
     try:
         document = LoadedDocument(path, kind, mime, metadata=_metadata(pdf))
         problems = []
-        for number in range(min(len(pdf), max_pages)):
+        deadline = time.monotonic() + options.max_seconds
+        for number in range(len(pdf)):
+            if number == options.max_pages or (number and time.monotonic() > deadline):
+                limit = "page limit" if number == options.max_pages else "time limit"
+                document.limit(f"only the first {number} of {len(pdf)} pages were indexed ({limit})")
+                break
+            start = len(document.items)
             try:
                 _load_page(pdf, number, document.items)
             except pdfium.PdfiumError as exc:
                 problems.append(f"page {number + 1}: {exc}")
+            if options.digest is not None:
+                options.digest(document.items[start:])
         if problems:
             document.metadata["page_errors"] = "; ".join(problems)
         if not document.items:
