@@ -121,6 +121,9 @@ class ApiSettings(BaseModel):
     max_upload_mb: float = Field(
         200.0, gt=0, description="Largest accepted uploaded file (each file of a request)."
     )
+    max_request_mb: float = Field(
+        1024.0, gt=0, description="Largest request body (all files of an upload); cut off as it arrives."
+    )
     cors_origins: list[str] = Field(
         default_factory=list, description="Origins allowed by CORS (none: same origin only)."
     )

@@ -48,6 +48,9 @@ def create_app(engine: Engine, *, announce: tuple[str, int] | None = None) -> Fa
         title="Spyglass",
         version=__version__,
         lifespan=lifespan,
+        # Refused from its Content-Length, or cut off as it streams: a form body is otherwise
+        # spooled to disk whole before any handler could check it.
+        max_body_size=int(engine.settings.api.max_request_mb * 2**20),
         description="Multimodal search and grounded answers over your own files.",
     )
     app.state.engine = engine

@@ -15,17 +15,46 @@ CHUNK = 1 << 20
 
 
 async def read_upload(upload: UploadFile, settings: ApiSettings, *, images_only: bool = False) -> bytes:
-    limit = int(settings.max_upload_mb * 2**20)
+    """The whole upload in memory (a query image): size-checked as it is read, then sniffed."""
     data = bytearray()
-    while chunk := await upload.read(CHUNK):
+    async for chunk in _chunks(upload, settings):
         data.extend(chunk)
-        if len(data) > limit:
+    _check_type(upload, bytes(data[:4096]), images_only)
+    return bytes(data)
+
+
+async def save_upload(upload: UploadFile, destination: Path, settings: ApiSettings) -> None:
+    """Copy an upload to ``destination`` in chunks, so the files of one request are never all in memory.
+
+    Nothing is left behind when it is refused.
+    """
+    try:
+        with destination.open("wb") as handle:
+            async for chunk in _chunks(upload, settings):
+                if handle.tell() == 0:
+                    _check_type(upload, chunk[:4096], images_only=False)
+                handle.write(chunk)
+    except BaseException:
+        destination.unlink(missing_ok=True)
+        raise
+
+
+async def _chunks(upload: UploadFile, settings: ApiSettings):
+    limit, seen = int(settings.max_upload_mb * 2**20), 0
+    while chunk := await upload.read(CHUNK):
+        seen += len(chunk)
+        if seen > limit:
             raise HTTPException(413, f"upload larger than {settings.max_upload_mb:g} MB")
-    kind, _ = sniff(Path(upload.filename or "upload"), bytes(data[:4096]))
+        yield chunk
+    if not seen:
+        _check_type(upload, b"", images_only=False)
+
+
+def _check_type(upload: UploadFile, head: bytes, images_only: bool) -> None:
+    kind, _ = sniff(Path(upload.filename or "upload"), head)
     if kind is None or (images_only and kind != FileKind.IMAGE):
         wanted = "an image" if images_only else "an image, PDF, text, HTML or video file"
         raise HTTPException(415, f"{upload.filename or 'upload'} is not {wanted}")
-    return bytes(data)
 
 
 def safe_name(name: str | None, fallback: str) -> str:

@@ -13,7 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 from spyglass.api.auth import admin
 from spyglass.api.errors import not_found
 from spyglass.api.schemas import DocumentId, SourceBody
-from spyglass.api.uploads import read_upload, safe_name
+from spyglass.api.uploads import safe_name, save_upload
 from spyglass.indexer.walk import inside
 
 router = APIRouter(prefix="/v1", tags=["documents"], dependencies=[Depends(admin)])
@@ -29,25 +29,23 @@ router = APIRouter(prefix="/v1", tags=["documents"], dependencies=[Depends(admin
 async def upload(request: Request, files: list[UploadFile] = File(...)) -> dict:
     engine = request.app.state.engine
     folder = engine.settings.data_dir / "uploads" / uuid.uuid4().hex[:12]
-    contents, rejected, refusal = [], [], None
+    folder.mkdir(parents=True)
+    names, rejected, refusal = set(), [], None
     for n, upload_file in enumerate(files):
         name = safe_name(upload_file.filename, f"upload-{n}")
+        while name in names:
+            name = f"_{name}"
         try:
-            contents.append((name, await read_upload(upload_file, engine.settings.api)))
+            await save_upload(upload_file, folder / name, engine.settings.api)
+            names.add(name)
         except HTTPException as exc:  # one bad file must not cost the user the good ones
             rejected.append(
                 {"file": upload_file.filename or name, "status": exc.status_code, "reason": exc.detail}
             )
             refusal = refusal or exc
-    if not contents:
+    if not names:
+        folder.rmdir()
         raise refusal
-    folder.mkdir(parents=True)
-    names = set()
-    for name, data in contents:
-        while name in names:
-            name = f"_{name}"
-        names.add(name)
-        (folder / name).write_bytes(data)
     job = request.app.state.jobs.submit("upload", str(folder), lambda: engine.index(folder, progress=False))
     return {
         "job_id": job.id,
