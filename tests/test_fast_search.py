@@ -9,22 +9,19 @@ on the data directory, printing exactly what an in-process search prints.
 from __future__ import annotations
 
 import json
-import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from conftest import imported, write_shapes
+from serve_process import env_for, spyglass, start_server
 
 from spyglass import discovery
 from spyglass.encoders.text_tower import MANIFEST, TextTower, export_dir
 
-EXE = Path(sys.executable).with_name("spyglass")
 TEXTS = [
     "a red circle",
     "A BLUE square on a white background",
@@ -78,24 +75,6 @@ def test_an_export_for_another_model_is_not_used(tower, tmp_path):
     assert TextTower.open(tmp_path, "never:exported") is None
 
 
-def env_for(data_dir: Path, **extra: str) -> dict:
-    return {
-        **os.environ,
-        "SPYGLASS_DATA_DIR": str(data_dir),
-        "SPYGLASS_MODEL": "builtin:shapes",
-        "COLUMNS": "400",
-        **extra,
-    }
-
-
-def spyglass(data_dir: Path, *args: str, **extra: str) -> subprocess.CompletedProcess:
-    result = subprocess.run(
-        [str(EXE), *args], capture_output=True, text=True, env=env_for(data_dir, **extra), timeout=300
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result
-
-
 @pytest.fixture(scope="module")
 def indexed(tmp_path_factory) -> Path:
     """A shapes collection indexed by the CLI, which exports the text tower as a user's first index does."""
@@ -130,28 +109,6 @@ def test_a_text_search_does_not_import_torch(indexed):
     assert runs["false"]["torch"]  # the probe can tell: the full model path does import it
     assert runs["true"]["ids"] == runs["false"]["ids"] and runs["true"]["ids"]
     assert np.allclose(runs["true"]["dense"], runs["false"]["dense"], atol=2e-3)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def start_server(data_dir: Path, **extra: str) -> subprocess.Popen:
-    server = subprocess.Popen(
-        [str(EXE), "serve", "--port", str(free_port())],
-        env=env_for(data_dir, **extra),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 120
-    while discovery.find(data_dir) is None:
-        assert server.poll() is None, server.stderr.read()
-        assert time.monotonic() < deadline, "serve never announced itself"
-        time.sleep(0.1)
-    return server
 
 
 def thin(data_dir: Path, *args: str, **extra: str) -> subprocess.CompletedProcess:

@@ -23,7 +23,9 @@ MB = 1 << 20
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory, shapes_encoder):
-    settings = Settings(data_dir=tmp_path_factory.mktemp("limits"), api={"max_upload_mb": 1, "max_request_mb": 2})
+    settings = Settings(
+        data_dir=tmp_path_factory.mktemp("limits"), api={"max_upload_mb": 1, "max_request_mb": 2}
+    )
     with LiveServer(create_app(Engine(settings, encoder=shapes_encoder))) as server:
         yield server
 

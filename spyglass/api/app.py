@@ -34,8 +34,9 @@ def create_app(engine: Engine, *, announce: tuple[str, int] | None = None) -> Fa
     async def lifespan(app: FastAPI):
         await run_in_threadpool(lambda: engine.store)  # loads the query encoder, opens the catalog and index
         # Item stages catch up in the background (on the one ingest worker) while search serves.
+        app.state.jobs.resume()  # uploads and folders accepted before a crash or restart
         if engine.stages:
-            app.state.jobs.submit("stages", "catalog", engine.catch_up)
+            app.state.jobs.submit("stages", "catalog")
         server = _announce(engine, announce)
         app.state.local_token = server.token if server else None
         yield
@@ -55,7 +56,7 @@ def create_app(engine: Engine, *, announce: tuple[str, int] | None = None) -> Fa
     )
     app.state.engine = engine
     app.state.metrics = metrics
-    app.state.jobs = Jobs(on_report=metrics.record)
+    app.state.jobs = Jobs(engine, on_report=metrics.record)
     errors.install(app)
     metrics.install(app)
     if engine.settings.api.cors_origins:

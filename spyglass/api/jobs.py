@@ -1,4 +1,11 @@
-"""Background ingest jobs: one worker thread, so there is one writer; searches go on meanwhile."""
+"""Background ingest jobs: one worker thread, so there is one writer; searches go on meanwhile.
+
+A job is data (kind, target, options), not a closure, so it can outlive the process:
+upload and folder jobs are recorded in the catalog when accepted and at every change of
+state. At start-up ``resume`` runs again whatever was accepted but not finished when the
+last process died (indexing is incremental, so a half-done job just completes), and a
+finished job's status stays readable after a restart.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +16,13 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from spyglass.indexer import IndexReport
+
+if TYPE_CHECKING:
+    from spyglass.engine import Engine
 
 log = logging.getLogger(__name__)
 
@@ -18,8 +30,9 @@ log = logging.getLogger(__name__)
 @dataclass
 class Job:
     id: str
-    kind: str
+    kind: str  # upload (a folder under uploads/), source (a server folder), stages (catch-up, not recorded)
     target: str
+    options: dict = field(default_factory=dict)  # source: include / exclude patterns
     state: str = "queued"  # queued, running, done, failed
     created: float = field(default_factory=time.time)
     finished: float | None = None
@@ -31,31 +44,52 @@ class Job:
 
 
 class Jobs:
-    def __init__(self, on_report: Callable[[IndexReport], None] | None = None) -> None:
+    def __init__(self, engine: Engine, on_report: Callable[[IndexReport], None] | None = None) -> None:
+        self.engine = engine
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spyglass-ingest")
         self._on_report = on_report
 
-    def submit(self, kind: str, target: str, work: Callable[[], IndexReport]) -> Job:
-        job = Job(uuid.uuid4().hex[:12], kind, target)
-        with self._lock:
-            self._jobs[job.id] = job
-        self._pool.submit(self._run, job, work)
+    def submit(self, kind: str, target: str, options: dict | None = None) -> Job:
+        """Queue a job; an upload or source job is in the catalog before this returns."""
+        job = Job(uuid.uuid4().hex[:12], kind, target, options or {})
+        self._save(job)
+        self._start(job)
         return job
+
+    def resume(self) -> list[Job]:
+        """Queue again the recorded jobs that a previous process accepted but did not finish."""
+        resumed = [Job(**{**row, "state": "queued"}) for row in self.engine.store.unfinished_jobs()]
+        for job in resumed:
+            log.info("resuming %s job %s (%s)", job.kind, job.id, job.target)
+            self._start(job)
+        return resumed
 
     def get(self, job_id: str) -> Job | None:
         with self._lock:
-            return self._jobs.get(job_id)
+            job = self._jobs.get(job_id)
+        if job is None and (row := self.engine.store.job(job_id)) is not None:
+            job = Job(**row)  # finished (or accepted) by an earlier process
+        return job
 
     def active(self) -> int:
         with self._lock:
             return sum(job.state in ("queued", "running") for job in self._jobs.values())
 
-    def _run(self, job: Job, work: Callable[[], IndexReport]) -> None:
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=False)
+
+    def _start(self, job: Job) -> None:
+        with self._lock:
+            self._jobs[job.id] = job
+        self._pool.submit(self._run, job)
+
+    def _run(self, job: Job) -> None:
         job.state = "running"
+        self._save(job)
         try:
-            report = work()
+            report = self._work(job)
             job.report = asdict(report)
             job.state = "done"
             if self._on_report:
@@ -65,6 +99,25 @@ class Jobs:
             job.error, job.state = f"{type(exc).__name__}: {exc}", "failed"
         finally:
             job.finished = time.time()
+            self._save(job)
 
-    def shutdown(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=False)
+    def _work(self, job: Job) -> IndexReport:
+        """What each kind of job runs: the one place that turns a recorded job back into work."""
+        engine = self.engine
+        if job.kind == "stages":
+            return engine.catch_up()
+        if job.kind == "upload":
+            return engine.index(Path(job.target), progress=False)
+        if job.kind == "source":
+            return engine.index(
+                Path(job.target),
+                include=job.options.get("include", ()),
+                exclude=job.options.get("exclude", ()),
+                progress=False,
+                confine=engine.settings.api.allowed_roots,
+            )
+        raise ValueError(f"unknown job kind {job.kind!r}")
+
+    def _save(self, job: Job) -> None:
+        if job.kind != "stages":  # catching up is started at every start anyway
+            self.engine.store.save_job(job.public())

@@ -14,7 +14,17 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Connection, Engine, delete, func, insert, select, text, update
 
-from spyglass.store.schema import documents, item_metadata, items, meta, sources, stage_runs, tags, vectors
+from spyglass.store.schema import (
+    documents,
+    item_metadata,
+    items,
+    jobs,
+    meta,
+    sources,
+    stage_runs,
+    tags,
+    vectors,
+)
 
 VECTOR_DTYPES = {"float16": np.float16, "float32": np.float32}
 ITEM_FIELDS = (
@@ -367,6 +377,30 @@ class Catalog:
             )
             return {int(i): None if out is None else json.loads(out) for i, out in rows}
 
+    # --- ingest jobs ----------------------------------------------------------------------
+    def save_job(self, conn: Connection, job: Mapping[str, Any]) -> None:
+        """Insert or replace a job; ``options`` and ``report`` are stored as JSON."""
+        row = {**job, **{key: _json(job.get(key)) for key in ("options", "report")}}
+        conn.execute(jobs.delete().where(jobs.c.id == row["id"]))
+        conn.execute(jobs.insert().values(**{c.name: row.get(c.name) for c in jobs.columns}))
+
+    def jobs(self, *, job_id: str | None = None, states: Sequence[str] = ()) -> list[dict]:
+        """Jobs by id or by state, oldest first, with ``options`` and ``report`` decoded."""
+        query = select(jobs).order_by(jobs.c.created)
+        if job_id is not None:
+            query = query.where(jobs.c.id == job_id)
+        if states:
+            query = query.where(jobs.c.state.in_(list(states)))
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).mappings().all()
+        return [
+            {
+                **row,
+                **{key: None if row[key] is None else json.loads(row[key]) for key in ("options", "report")},
+            }
+            for row in rows
+        ]
+
     # --- bookkeeping ----------------------------------------------------------------------
     def store_id(self) -> str:
         with self.engine.connect() as conn:
@@ -400,6 +434,10 @@ class Catalog:
                 "items": conn.execute(select(func.count()).select_from(items)).scalar_one(),
                 "tags": conn.execute(select(func.count()).select_from(tags)).scalar_one(),
             }
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else json.dumps(value)
 
 
 def _waiting_for(stage: str, version: int, kinds: Sequence[str]):

@@ -125,7 +125,24 @@ V4 = """
 ALTER TABLE documents ADD COLUMN raw_path BLOB;
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4)
+# v5: ingest jobs of the API (an accepted upload or folder), so one accepted before a crash is
+# resumed at the next start instead of lost with the process that held it in memory.
+V5 = """
+CREATE TABLE jobs (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    target TEXT NOT NULL,
+    options TEXT,
+    state TEXT NOT NULL,
+    created REAL NOT NULL,
+    finished REAL,
+    report TEXT,
+    error TEXT
+);
+CREATE INDEX jobs_state ON jobs(state);
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5)
 LATEST = len(MIGRATIONS)
 
 

@@ -92,6 +92,20 @@ stage_runs = Table(
     Column("ran_at", Float, nullable=False),
 )
 
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("kind", String, nullable=False),
+    Column("target", String, nullable=False),
+    Column("options", Text),
+    Column("state", String, nullable=False),
+    Column("created", Float, nullable=False),
+    Column("finished", Float),
+    Column("report", Text),
+    Column("error", Text),
+)
+
 meta = Table(
     "meta", metadata, Column("key", String, primary_key=True), Column("value", String, nullable=False)
 )

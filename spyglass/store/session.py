@@ -98,6 +98,9 @@ class Transaction(Snapshot):
         self._store.check_vectors(matrix, model_id)
         self._catalog.add_vectors(self._conn, model_id, item_ids, matrix, self._store.vector_dtype)
 
+    def save_job(self, job: Mapping[str, Any]) -> None:
+        self._catalog.save_job(self._conn, job)
+
     def record_stage(self, stage: str, version: int, results: Mapping[int, Any]) -> None:
         """Mark items as processed by ``stage`` at ``version``, with each one's output (JSON-able, or None)."""
         self._catalog.record_stage(self._conn, stage, version, results)

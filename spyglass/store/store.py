@@ -22,10 +22,11 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from sqlalchemy import delete, func, select, text
@@ -192,6 +193,19 @@ class Store:
 
     def stage_outputs(self, stage: str, item_ids: Sequence[int]) -> dict[int, object]:
         return self._catalog.stage_outputs(stage, item_ids)
+
+    def save_job(self, job: Mapping[str, Any]) -> None:
+        """Record an ingest job's state (id, kind, target, options, state, created, finished, report, error)."""
+        with self.write() as tx:
+            tx.save_job(job)
+
+    def job(self, job_id: str) -> dict | None:
+        found = self._catalog.jobs(job_id=job_id)
+        return found[0] if found else None
+
+    def unfinished_jobs(self) -> list[dict]:
+        """Jobs accepted but not finished when the last process ended, oldest first."""
+        return self._catalog.jobs(states=("queued", "running"))
 
     # --- searching ------------------------------------------------------------------------
     def search(

@@ -46,7 +46,7 @@ async def upload(request: Request, files: list[UploadFile] = File(...)) -> dict:
     if not names:
         folder.rmdir()
         raise refusal
-    job = request.app.state.jobs.submit("upload", str(folder), lambda: engine.index(folder, progress=False))
+    job = await run_in_threadpool(request.app.state.jobs.submit, "upload", str(folder))
     return {
         "job_id": job.id,
         "files": sorted(names),
@@ -59,17 +59,8 @@ async def upload(request: Request, files: list[UploadFile] = File(...)) -> dict:
 async def add_source(body: SourceBody, request: Request) -> dict:
     engine = request.app.state.engine
     path = allowed_path(body.path, engine.settings.api.allowed_roots)
-    job = request.app.state.jobs.submit(
-        "source",
-        str(path),
-        lambda: engine.index(
-            path,
-            include=body.include,
-            exclude=body.exclude,
-            progress=False,
-            confine=engine.settings.api.allowed_roots,
-        ),
-    )
+    options = {"include": list(body.include), "exclude": list(body.exclude)}
+    job = await run_in_threadpool(request.app.state.jobs.submit, "source", str(path), options)
     return {"job_id": job.id, "path": str(path), "status_url": f"/v1/jobs/{job.id}"}
 
 
