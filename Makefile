@@ -2,7 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test install clean
+.PHONY: demo test fuzz install clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt scripts/install.sh
 	VENV=$(VENV) EXTRAS=test ./scripts/install.sh
@@ -23,6 +23,11 @@ test: $(VENV)/.installed
 	$(VENV)/bin/ruff check --quiet spyglass tests benchmarks
 	./scripts/test-deps.sh
 	HF_HUB_OFFLINE=1 $(PY) -m pytest
+
+# Long fuzzing of every loader (make test runs a short pass of the same tests); a failing input
+# is saved under tests/fuzz/crashes/ and replayed by every later run.
+fuzz: $(VENV)/.installed
+	HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest -q tests/fuzz
 
 clean:
 	rm -rf $(VENV) .pytest_cache

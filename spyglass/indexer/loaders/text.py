@@ -14,7 +14,7 @@ from spyglass.indexer.chunking import passages
 from spyglass.indexer.loaders.base import ItemDraft, LoadedDocument, LoadError, LoadOptions, register_loader
 from spyglass.kinds import FileKind, ItemKind
 
-_MD_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$", re.MULTILINE)
+_MD_HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t]*#*[ \t]*$", re.MULTILINE)  # one line only
 _ENCODINGS = ("utf-8", "utf-16", "cp1252")
 
 
@@ -54,6 +54,8 @@ def load_text(path: Path, mime: str, kind: FileKind, options: LoadOptions) -> Lo
     for heading, start, end in sections:
         add_passages(document.items, text, start, end, context=heading)
     _limit_chunks(document, options.max_chunks, len(text))
+    if not document.items:
+        raise LoadError("no text content")
     return document
 
 

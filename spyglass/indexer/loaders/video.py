@@ -24,7 +24,7 @@ def load_video(path: Path, mime: str, kind: FileKind, options: LoadOptions) -> L
     handle = open(path, "rb")  # a file object: the name need not be valid UTF-8
     try:
         container = av.open(handle)
-    except (av.error.FFmpegError, OSError) as exc:
+    except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:  # corrupt metadata is not UTF-8
         handle.close()
         raise LoadError(f"cannot open video ({exc})") from None
     document = LoadedDocument(path, kind, mime)
