@@ -1,4 +1,10 @@
-"""Property-based API testing from /openapi.json with schemathesis: no input may cause a 5xx."""
+"""Property-based API testing from /openapi.json with schemathesis: conformance, not just "no 5xx".
+
+Every check runs (status codes documented, invalid input rejected, response schemas,
+headers, methods, auth) except ``positive_data_acceptance``: uploads are accepted by
+their content (sniffed), and sources by where they are (inside the allowed roots),
+which a schema cannot express, so schema-valid bytes are rightly refused there.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +23,7 @@ from spyglass.settings import Settings
 from spyglass.training import shapes
 
 
-def test_no_server_errors_for_generated_requests(tmp_path, shapes_encoder):
+def test_generated_requests_conform_to_the_openapi_document(tmp_path, shapes_encoder):
     st = shutil.which("st") or str(Path(sys.executable).with_name("st"))
     if not Path(st).exists():
         pytest.skip("schemathesis is not installed (it is in the test extras)")
@@ -34,7 +40,9 @@ def test_no_server_errors_for_generated_requests(tmp_path, shapes_encoder):
                 "run",
                 f"{live.url}/openapi.json",
                 "--checks",
-                "not_a_server_error",
+                "all",
+                "--exclude-checks",
+                "positive_data_acceptance",
                 "--max-examples",
                 "15",
                 "--workers",

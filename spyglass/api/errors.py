@@ -2,12 +2,42 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from spyglass.errors import ImageLoadError, ModelMismatchError, ReindexRequiredError, SpyglassError
+
+
+class ErrorDetail(BaseModel):
+    status: int
+    message: str
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+_MEANING = {
+    400: "the body is not well-formed JSON or form data",
+    401: "missing or invalid API key",
+    403: "this key may only read, or the path is outside the allowed roots",
+    404: "no such item, document, job or path",
+    409: "the index belongs to another model or needs re-indexing",
+    413: "the upload or the request body is too large",
+    415: "the upload is not a supported kind of file",
+    422: "invalid input",
+    502: "the answer model (VLM backend) failed",
+}
+
+
+def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for the error statuses a route can answer, all in the one error shape."""
+    return {status: {"model": ErrorBody, "description": _MEANING[status]} for status in statuses}
 
 
 def error(status: int, message: str, headers: dict | None = None) -> JSONResponse:

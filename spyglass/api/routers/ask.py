@@ -11,10 +11,13 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
 from spyglass.api.auth import reader
+from spyglass.api.errors import documented
 from spyglass.api.schemas import AskBody
 from spyglass.generator import Answer, PromptOptions
 
-router = APIRouter(prefix="/v1", tags=["ask"], dependencies=[Depends(reader)])
+router = APIRouter(
+    prefix="/v1", tags=["ask"], dependencies=[Depends(reader)], responses=documented(400, 401, 409, 422, 502)
+)
 
 
 @router.post(

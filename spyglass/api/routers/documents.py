@@ -11,12 +11,14 @@ from fastapi import APIRouter, Depends, File, HTTPException, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 
 from spyglass.api.auth import admin
-from spyglass.api.errors import not_found
+from spyglass.api.errors import documented, not_found
 from spyglass.api.schemas import DocumentId, SourceBody
 from spyglass.api.uploads import safe_name, save_upload
 from spyglass.indexer.walk import inside
 
-router = APIRouter(prefix="/v1", tags=["documents"], dependencies=[Depends(admin)])
+router = APIRouter(
+    prefix="/v1", tags=["documents"], dependencies=[Depends(admin)], responses=documented(400, 401, 403, 422)
+)
 
 
 @router.post(
@@ -25,6 +27,7 @@ router = APIRouter(prefix="/v1", tags=["documents"], dependencies=[Depends(admin
     summary="Upload files; they are indexed in the background",
     description="Files that are too large or of an unsupported type are listed under `rejected` with the "
     "reason while the others are accepted; only when no file is acceptable is the request refused.",
+    responses=documented(413, 415),
 )
 async def upload(request: Request, files: list[UploadFile] = File(...)) -> dict:
     engine = request.app.state.engine
@@ -55,7 +58,12 @@ async def upload(request: Request, files: list[UploadFile] = File(...)) -> dict:
     }
 
 
-@router.post("/sources", status_code=202, summary="Index a server folder inside the allowed roots")
+@router.post(
+    "/sources",
+    status_code=202,
+    summary="Index a server folder inside the allowed roots",
+    responses=documented(404),
+)
 async def add_source(body: SourceBody, request: Request) -> dict:
     engine = request.app.state.engine
     path = allowed_path(body.path, engine.settings.api.allowed_roots)
@@ -64,7 +72,7 @@ async def add_source(body: SourceBody, request: Request) -> dict:
     return {"job_id": job.id, "path": str(path), "status_url": f"/v1/jobs/{job.id}"}
 
 
-@router.get("/jobs/{job_id}", summary="Progress and result of an ingest job")
+@router.get("/jobs/{job_id}", summary="Progress and result of an ingest job", responses=documented(404))
 async def job_status(job_id: str, request: Request) -> dict:
     job = request.app.state.jobs.get(job_id)
     if job is None:
@@ -72,7 +80,11 @@ async def job_status(job_id: str, request: Request) -> dict:
     return job.public()
 
 
-@router.delete("/documents/{document_id}", summary="Remove a document and its items from the index")
+@router.delete(
+    "/documents/{document_id}",
+    summary="Remove a document and its items from the index",
+    responses=documented(404),
+)
 async def delete_document(document_id: DocumentId, request: Request) -> dict:
     engine = request.app.state.engine
     document = engine.store.document(document_id)

@@ -8,13 +8,15 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from spyglass.api.auth import reader
-from spyglass.api.errors import not_found
+from spyglass.api.errors import documented, not_found
 from spyglass.api.schemas import ItemId
 from spyglass.content import item_image, jpeg_bytes
 from spyglass.kinds import ItemKind
 from spyglass.retriever.results import parse_bbox
 
-router = APIRouter(prefix="/v1/items", tags=["items"], dependencies=[Depends(reader)])
+router = APIRouter(
+    prefix="/v1/items", tags=["items"], dependencies=[Depends(reader)], responses=documented(401, 404, 422)
+)
 
 
 def _row(request: Request, item_id: int) -> dict:

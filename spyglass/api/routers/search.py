@@ -8,11 +8,14 @@ from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 
 from spyglass.api.auth import reader
+from spyglass.api.errors import documented
 from spyglass.api.schemas import FilterBody, SearchBody
 from spyglass.api.uploads import read_upload
 from spyglass.retriever import Query, RankingOptions
 
-router = APIRouter(prefix="/v1", tags=["search"], dependencies=[Depends(reader)])
+router = APIRouter(
+    prefix="/v1", tags=["search"], dependencies=[Depends(reader)], responses=documented(400, 401, 409, 422)
+)
 
 
 @router.post("/search", summary="Search by text, an indexed item, or both")
@@ -31,7 +34,11 @@ async def search(body: SearchBody, request: Request) -> dict:
     return response.to_dict()
 
 
-@router.post("/search/image", summary="Search by an uploaded image, optionally with text")
+@router.post(
+    "/search/image",
+    summary="Search by an uploaded image, optionally with text",
+    responses=documented(413, 415),
+)
 async def search_image(
     request: Request,
     image: UploadFile = File(..., description="The query image"),

@@ -7,6 +7,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from spyglass import __version__
 from spyglass.api.auth import reader, role
+from spyglass.api.errors import documented
 
 router = APIRouter(tags=["system"])
 
@@ -24,7 +25,9 @@ async def readyz(request: Request, response: Response) -> dict:
     return {"ready": ready}
 
 
-@router.get("/v1/stats", summary="Counts, model, index", dependencies=[Depends(reader)])
+@router.get(
+    "/v1/stats", summary="Counts, model, index", dependencies=[Depends(reader)], responses=documented(401)
+)
 async def stats(request: Request) -> dict:
     status = request.app.state.engine.status()
     status.pop("errors_list", None)
@@ -36,7 +39,7 @@ async def stats(request: Request) -> dict:
     summary="Prometheus metrics",
     description="Behind the read key when API keys are configured, unless `api.public_metrics` is set.",
     response_class=Response,
-    responses={401: {"description": "Missing or invalid API key"}},
+    responses=documented(401),
 )
 async def metrics(request: Request) -> Response:
     if not request.app.state.engine.settings.api.public_metrics:
