@@ -36,20 +36,21 @@ def mixture(count: int, seed: int, clusters: int = 2000) -> np.ndarray:
     return data / np.linalg.norm(data, axis=1, keepdims=True)
 
 
-def populate(data_dir: Path, count: int) -> float:
+def populate(data_dir: Path, count: int, model_id: str = MODEL) -> float:
+    """A catalog of ``count`` image items with clustered vectors, through the store's write API."""
     from spyglass.store import Store
 
-    store = Store(data_dir, MODEL, DIM, index="flat", autosave_changes=10**12)
+    store = Store(data_dir, model_id, DIM, index="flat", autosave_changes=10**12)
     start = time.perf_counter()
     for offset in range(0, count, 20_000):
         vectors = mixture(min(20_000, count - offset), seed=offset)
-        with store.write() as conn:
-            source = store.catalog.ensure_source(conn, "folder", "/bench")
-            document = store.catalog.upsert_document(conn, source, f"doc-{offset}", status="indexed")
-            ids = store.catalog.add_items(conn, document, [{"kind": "image"}] * len(vectors))
-            store.add_vectors(conn, ids, vectors, MODEL)
+        with store.write() as tx:
+            source = tx.ensure_source("folder", "/bench")
+            document = tx.upsert_document(source, f"doc-{offset}", status="indexed")
+            ids = tx.add_items(document, [{"kind": "image"}] * len(vectors))
+            tx.add_vectors(ids, vectors, model_id)
     elapsed = time.perf_counter() - start
-    store.catalog.engine.dispose()
+    store.close()
     for file in (data_dir / "index").glob("*"):
         file.unlink()
     return elapsed
