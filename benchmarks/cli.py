@@ -48,6 +48,20 @@ def lay_out_weights(root: Path) -> Path:
     return root / "hf"
 
 
+def user_env(root: Path, data_dir: Path) -> dict:
+    """A user's environment: the default model's weights in their hub cache (under ``root``), offline."""
+    env = {
+        **os.environ,
+        "HF_HOME": str(lay_out_weights(root)),
+        "HF_HUB_OFFLINE": "1",
+        "SPYGLASS_DATA_DIR": str(data_dir),
+        "SPYGLASS_ENCODER__CACHE_DIR": str(root / "cache"),
+        "SPYGLASS_CONFIG": os.devnull,
+    }
+    env.pop("SPYGLASS_MODEL", None)
+    return env
+
+
 def wall(command: list[str], env: dict, runs: int) -> float:
     """Median wall seconds of ``command`` run to completion ``runs`` times (after one unmeasured run)."""
     samples = []
@@ -98,15 +112,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="spyglass-cli-bench-") as tmp:
         root = Path(tmp)
         data_dir = root / "data"
-        env = {
-            **os.environ,
-            "HF_HOME": str(lay_out_weights(root)),
-            "HF_HUB_OFFLINE": "1",
-            "SPYGLASS_DATA_DIR": str(data_dir),
-            "SPYGLASS_ENCODER__CACHE_DIR": str(root / "cache"),
-            "SPYGLASS_CONFIG": os.devnull,
-        }
-        env.pop("SPYGLASS_MODEL", None)
+        env = user_env(root, data_dir)
         started = time.perf_counter()
         subprocess.run([str(SPYGLASS), "index", str(args.data)], env=env, check=True, capture_output=True)
         print(

@@ -26,7 +26,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import httpx
-from cli import SPYGLASS, cpu_name, lay_out_weights
+from cli import SPYGLASS, cpu_name, user_env
 from store import populate
 
 from spyglass import discovery
@@ -110,15 +110,9 @@ def main() -> None:
         data_dir = root / "data"
         print(f"catalog: {args.items:,} items built in {populate(data_dir, args.items, DEFAULT_MODEL):.0f} s")
         env = {
-            **os.environ,
-            "HF_HOME": str(lay_out_weights(root)),
-            "HF_HUB_OFFLINE": "1",
-            "SPYGLASS_DATA_DIR": str(data_dir),
-            "SPYGLASS_CONFIG": os.devnull,
-            "SPYGLASS_ENCODER__CACHE_DIR": str(root / "cache"),
+            **user_env(root, data_dir),
             "SPYGLASS_API__ALLOWED_ROOTS": json.dumps([str(args.photos.resolve())]),
         }
-        env.pop("SPYGLASS_MODEL", None)
         server = subprocess.Popen(
             [str(SPYGLASS), "serve", "--port", "8932"],
             env=env,
