@@ -361,9 +361,7 @@ def ask(
 
 
 def _serve(engine, host: str, port: int, insecure: bool) -> None:
-    import uvicorn
-
-    from spyglass.api import create_app
+    from spyglass.api import serve as run_server
 
     settings = engine.settings.api
     if (
@@ -376,7 +374,7 @@ def _serve(engine, host: str, port: int, insecure: bool) -> None:
             param_hint="--host",
         )
     console.print(f"Spyglass on http://{host}:{port}/  (API docs at /docs)")
-    uvicorn.run(create_app(engine, announce=(host, port)), host=host, port=port, log_level="warning")
+    run_server(engine, host, port)
 
 
 @app.command()

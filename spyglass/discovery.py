@@ -1,7 +1,7 @@
 """How a shell finds a running ``spyglass serve``: a small file in the data directory.
 
-``serve`` writes ``serve.json`` (its address, process id and a random token) once it
-can answer, and removes it when it stops. The token is a read key for this server
+``serve`` writes ``serve.json`` (its address, process id and a random token) once its
+port is listening, and removes it when it stops. The token is a read key for this server
 only: whoever can read the file can read the catalog next to it anyway, so it grants
 nothing new, and it lets the CLI use a server that has API keys configured. A file
 left by a killed server names a dead process and is ignored. Stdlib only: the thin
@@ -12,33 +12,36 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
-from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 FILE = "serve.json"
 
 
-@dataclass(frozen=True)
-class Server:
+class Server(NamedTuple):  # not a dataclass: importing dataclasses costs the thin client 13 ms
     url: str  # http://HOST:PORT, with a wildcard bind replaced by loopback
     pid: int
     token: str
     model: str  # the model spec it serves
 
 
-def announce(data_dir: Path, host: str, port: int, model: str) -> Server:
-    """Publish this process as the server of ``data_dir``; returns what was written."""
+def describe(host: str, port: int, model: str) -> Server:
+    """What a server listening on ``host:port`` will announce, with a fresh read token."""
+    import secrets
+
     connect = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
     bracketed = f"[{connect}]" if ":" in connect else connect
-    server = Server(f"http://{bracketed}:{port}", os.getpid(), secrets.token_urlsafe(24), model)
+    return Server(f"http://{bracketed}:{port}", os.getpid(), secrets.token_urlsafe(24), model)
+
+
+def publish(data_dir: Path, server: Server) -> None:
+    """Announce ``server`` as the server of ``data_dir`` (call it once the port is listening)."""
     path = data_dir / FILE
     temporary = path.with_name(f".{FILE}.{os.getpid()}")
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "w") as handle:
-        json.dump(asdict(server), handle)
+        json.dump(server._asdict(), handle)
     os.replace(temporary, path)
-    return server
 
 
 def withdraw(data_dir: Path, server: Server) -> None:

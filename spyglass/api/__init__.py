@@ -1,5 +1,5 @@
-"""HTTP API and web page (FastAPI): ``create_app(engine)``; ``spyglass serve`` runs it."""
+"""HTTP API and web page (FastAPI): ``create_app(engine)``; ``serve`` runs it (``spyglass serve``)."""
 
-from spyglass.api.app import create_app
+from spyglass.api.app import create_app, serve
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "serve"]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from contextlib import asynccontextmanager
 from importlib import resources
 
@@ -21,12 +23,11 @@ from spyglass.engine import Engine
 log = logging.getLogger(__name__)
 
 
-def create_app(engine: Engine, *, announce: tuple[str, int] | None = None) -> FastAPI:
+def create_app(engine: Engine, *, announcement: discovery.Server | None = None) -> FastAPI:
     """An app around one engine, shared by every request: it opens the catalog and the query encoder
     at start-up (the exported text tower when there is one; the full model when first needed).
 
-    ``announce``: the (host, port) it listens on, published in the data directory once it
-    can answer, so a ``spyglass search`` in a shell asks it (``spyglass.discovery``).
+    ``announcement``: how ``serve`` announces this app to shells (its token is a read key here).
     """
     metrics = Metrics()
 
@@ -37,11 +38,9 @@ def create_app(engine: Engine, *, announce: tuple[str, int] | None = None) -> Fa
         app.state.jobs.resume()  # uploads and folders accepted before a crash or restart
         if engine.stages:
             app.state.jobs.submit("stages", "catalog")
-        server = _announce(engine, announce)
-        app.state.local_token = server.token if server else None
         yield
-        if server:
-            discovery.withdraw(engine.settings.data_dir, server)
+        if announcement:
+            discovery.withdraw(engine.settings.data_dir, announcement)
         app.state.jobs.shutdown()
         engine.close()
 
@@ -69,7 +68,7 @@ def create_app(engine: Engine, *, announce: tuple[str, int] | None = None) -> Fa
     for module in (search, ask, documents, items, system):
         app.include_router(module.router)
 
-    app.state.local_token = None
+    app.state.local_token = announcement.token if announcement else None
     page = resources.files("spyglass.api.web").joinpath("index.html").read_text(encoding="utf-8")
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
@@ -79,11 +78,27 @@ def create_app(engine: Engine, *, announce: tuple[str, int] | None = None) -> Fa
     return app
 
 
-def _announce(engine: Engine, address: tuple[str, int] | None) -> discovery.Server | None:
-    if address is None:
-        return None
-    try:
-        return discovery.announce(engine.settings.data_dir, *address, engine.settings.encoder.model)
-    except OSError as exc:  # a read-only data directory still serves; shells just search in-process
-        log.warning("could not announce the server in %s: %s", engine.settings.data_dir, exc)
-        return None
+def serve(engine: Engine, host: str, port: int) -> None:
+    """Run the app under uvicorn, and announce it in the data directory once its port is listening.
+
+    Announcing from the lifespan would be too early (uvicorn binds after start-up), and a
+    shell that read the file then would find nothing listening.
+    """
+    import uvicorn
+
+    announcement = discovery.describe(host, port, engine.settings.encoder.model)
+    app = create_app(engine, announcement=announcement)
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+
+    def announce_when_listening() -> None:
+        while not server.started:
+            if server.should_exit:
+                return
+            time.sleep(0.02)
+        try:
+            discovery.publish(engine.settings.data_dir, announcement)
+        except OSError as exc:  # a read-only data directory still serves; shells search in-process
+            log.warning("could not announce the server in %s: %s", engine.settings.data_dir, exc)
+
+    threading.Thread(target=announce_when_listening, name="spyglass-announce", daemon=True).start()
+    server.run()
