@@ -16,6 +16,7 @@ and the full CLI handles the command.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import socket
@@ -147,7 +148,9 @@ def _configured_model() -> str:
     return chosen or config.get("model") or DEFAULT_MODEL
 
 
+@functools.cache
 def _config() -> dict:
+    """The TOML config file, read once (the data directory and the model both come from it)."""
     path = config_file()
     if not path.is_file():
         return {}

@@ -97,14 +97,7 @@ class Engine:
         from spyglass.indexer import Indexer
         from spyglass.indexer.loaders import LoadOptions
 
-        ingest = self.settings.ingest
-        options = LoadOptions(
-            max_pixels=ingest.max_image_pixels,
-            max_pages=ingest.max_pdf_pages,
-            max_text_bytes=ingest.max_text_bytes,
-            max_chunks=ingest.max_chunks,
-            max_seconds=ingest.max_document_seconds,
-        )
+        options = LoadOptions.from_settings(self.settings.ingest)
         indexer = Indexer(self.store, self.encoder, options=options, stages=self.stages)
         report = indexer.index(
             Path(path), include=include, exclude=exclude, kinds=kinds, progress=progress, confine=confine
@@ -114,23 +107,20 @@ class Engine:
 
     def _export_text_tower(self, progress: bool) -> None:
         """After an ingest the full model is loaded anyway: export its text tower once (see ``text_tower``)."""
-        from spyglass.encoders.text_tower import MANIFEST, export_dir
+        from spyglass.encoders.text_tower import exported
 
-        cache_dir = self.settings.encoder.cache_dir
-        if (
-            not self.settings.encoder.fast_text
-            or (export_dir(cache_dir, self.encoder.model_id) / MANIFEST).exists()
-        ):
+        settings = self.settings.encoder
+        if not (settings.fast_text and self.encoder.text_exportable):
             return
-        from spyglass.encoders.text_export import export_text_tower, exportable
+        if exported(settings.cache_dir, self.encoder.model_id):
+            return
+        from spyglass.encoders.text_export import export_text_tower
         from spyglass.retriever.calibration import nonsense_queries
 
-        if not exportable(self.encoder):
-            return
         if progress:
             print("preparing fast text search for this model (once per model)", file=sys.stderr)
         try:
-            export_text_tower(self.encoder, cache_dir, remember=nonsense_queries())
+            export_text_tower(self.encoder, settings.cache_dir, remember=nonsense_queries())
         except Exception as exc:  # noqa: BLE001 - an optional speed-up must never fail an ingest
             log.warning("text-tower export failed, searches will load the full model: %s", exc)
 

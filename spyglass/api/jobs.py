@@ -86,9 +86,9 @@ class Jobs:
         self._pool.submit(self._run, job)
 
     def _run(self, job: Job) -> None:
-        job.state = "running"
-        self._save(job)
         try:
+            job.state = "running"
+            self._save(job)
             report = self._work(job)
             job.report = asdict(report)
             job.state = "done"
@@ -99,7 +99,10 @@ class Jobs:
             job.error, job.state = f"{type(exc).__name__}: {exc}", "failed"
         finally:
             job.finished = time.time()
-            self._save(job)
+            try:
+                self._save(job)
+            except Exception:  # e.g. a read-only catalog: the outcome is still in memory and logged
+                log.exception("could not record the outcome of job %s", job.id)
 
     def _work(self, job: Job) -> IndexReport:
         """What each kind of job runs: the one place that turns a recorded job back into work."""

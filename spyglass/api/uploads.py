@@ -28,11 +28,13 @@ async def save_upload(upload: UploadFile, destination: Path, settings: ApiSettin
 
     Nothing is left behind when it is refused.
     """
+    chunks = _chunks(upload, settings)
+    first = await anext(chunks, b"")
+    _check_type(upload, first[:4096], images_only=False)
     try:
         with destination.open("wb") as handle:
-            async for chunk in _chunks(upload, settings):
-                if handle.tell() == 0:
-                    _check_type(upload, chunk[:4096], images_only=False)
+            handle.write(first)
+            async for chunk in chunks:
                 handle.write(chunk)
     except BaseException:
         destination.unlink(missing_ok=True)
@@ -46,8 +48,6 @@ async def _chunks(upload: UploadFile, settings: ApiSettings):
         if seen > limit:
             raise HTTPException(413, f"upload larger than {settings.max_upload_mb:g} MB")
         yield chunk
-    if not seen:
-        _check_type(upload, b"", images_only=False)
 
 
 def _check_type(upload: UploadFile, head: bytes, images_only: bool) -> None:

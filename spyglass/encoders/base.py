@@ -27,6 +27,8 @@ class Encoder(ABC):
     model_id: str
     dim: int
     image_size: int
+    # Whether ``text_export`` can export the text tower for torch-free text queries.
+    text_exportable: bool = False
 
     def __init__(
         self,

@@ -50,6 +50,7 @@ class OpenClipEncoder(Encoder):
         self.tokenizer = tokenizer
         self.image_size = _image_size(model)
         self._trim = trimmable(model, tokenizer)
+        self.text_exportable = self._trim  # a causal tower with open_clip's BPE: exported exactly
         with torch.inference_mode():
             self.dim = int(self._embed_texts(["probe"]).shape[-1])
 

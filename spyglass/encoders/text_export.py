@@ -28,7 +28,6 @@ import torch
 from spyglass.encoders.openclip import OpenClipEncoder, encode_text_columns, pooling
 from spyglass.encoders.text_tower import (
     GRAPH,
-    MANIFEST,
     MEMO,
     MIN_COSINE,
     TOKENIZER,
@@ -36,6 +35,7 @@ from spyglass.encoders.text_tower import (
     Manifest,
     TextTower,
     export_dir,
+    exported,
 )
 
 log = logging.getLogger(__name__)
@@ -68,32 +68,26 @@ class _TextColumns(torch.nn.Module):
         return encode_text_columns(self, tokens)
 
 
-def exportable(encoder: object) -> bool:
-    """Only a causal open_clip text tower with open_clip's BPE tokenizer (trimming is exact there)."""
-    return isinstance(encoder, OpenClipEncoder) and encoder._trim
-
-
 def export_text_tower(encoder: OpenClipEncoder, cache_dir: Path, remember: Sequence[str] = ()) -> Path | None:
     """Export ``encoder``'s text tower unless it is already there; None when it cannot or does not match.
 
     ``remember``: texts whose embeddings (from the original model) ship with the export.
     """
     target = export_dir(cache_dir, encoder.model_id)
-    if (target / MANIFEST).exists():
+    if exported(cache_dir, encoder.model_id):
         return target
-    if not exportable(encoder):
+    if not encoder.text_exportable:
         return None
     work = target.with_name(f"{target.name}.tmp-{os.getpid()}")
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     try:
-        manifest = _write(encoder, work, remember)
-        if manifest is None:
+        if _write(encoder, work, remember) is None:
             return None
         try:
             work.rename(target)
         except OSError:  # another process published the same export first
-            if not (target / MANIFEST).exists():
+            if not exported(cache_dir, encoder.model_id):
                 raise
         return target
     finally:

@@ -42,6 +42,11 @@ def export_dir(cache_dir: Path, model_id: str) -> Path:
     return cache_dir / "text-towers" / hashlib.sha256(model_id.encode()).hexdigest()[:16]
 
 
+def exported(cache_dir: Path, model_id: str) -> bool:
+    """Whether a checked export of ``model_id`` has been published."""
+    return (export_dir(cache_dir, model_id) / MANIFEST).exists()
+
+
 @dataclass(frozen=True)
 class Manifest:
     model_id: str

@@ -40,6 +40,17 @@ def save_open_clip_dir(model: torch.nn.Module, model_cfg: dict, directory: Path)
     return directory
 
 
+# The vision tower of both tiny transformers models (CLIP and SigLIP): 16 patches of 8 px.
+TINY_VISION = {
+    "image_size": 32,
+    "patch_size": 8,
+    "hidden_size": 32,
+    "intermediate_size": 64,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+}
+
+
 def write_tiny_open_clip(directory: Path, seed: int = 0, model_cfg: dict = TINY_OPEN_CLIP) -> Path:
     """A random-weight open_clip model directory, loadable as the spec ``str(directory)``."""
     return save_open_clip_dir(build_open_clip(model_cfg, seed), model_cfg, directory)
@@ -62,14 +73,7 @@ def write_tiny_hf_clip(directory: Path, tokenizer_dir: Path, seed: int = 0) -> P
             "eos_token_id": 49407,
             "pad_token_id": 49407,
         },
-        vision_config={
-            "image_size": 32,
-            "patch_size": 8,
-            "hidden_size": 32,
-            "intermediate_size": 64,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 2,
-        },
+        vision_config=TINY_VISION,
         projection_dim=32,
     )
     CLIPModel(config).save_pretrained(directory)
@@ -101,14 +105,7 @@ def write_tiny_hf_siglip(directory: Path, seed: int = 0) -> Path:
             "num_attention_heads": 2,
             "max_position_embeddings": 16,
         },
-        vision_config={
-            "image_size": 32,
-            "patch_size": 8,
-            "hidden_size": 32,
-            "intermediate_size": 64,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 2,
-        },
+        vision_config=TINY_VISION,
     )
     SiglipModel(config).save_pretrained(directory)
     tokenizer.save_pretrained(directory)

@@ -100,18 +100,7 @@ def select_evidence(
             if not text:
                 continue
             chars += len(text)
-            evidence.append(
-                Evidence(
-                    len(evidence) + 1,
-                    result.item_id,
-                    result.kind,
-                    result.path,
-                    label(result),
-                    page=result.page,
-                    text=text,
-                    score=result.dense,
-                )
-            )
+            evidence.append(_cite(result, len(evidence) + 1, text=text))
         elif images < max_images:
             try:
                 picture = item_image(_row(result, store), max_side=max_side)
@@ -119,20 +108,23 @@ def select_evidence(
                 continue  # the original moved or broke since indexing: offer what we can still show
             images += 1
             evidence.append(
-                Evidence(
-                    len(evidence) + 1,
-                    result.item_id,
-                    result.kind,
-                    result.path,
-                    label(result),
-                    page=result.page,
-                    bbox=result.bbox,
-                    timestamp=result.timestamp,
-                    image=picture,
-                    score=result.dense,
-                )
+                _cite(result, len(evidence) + 1, bbox=result.bbox, timestamp=result.timestamp, image=picture)
             )
     return evidence
+
+
+def _cite(result: SearchResult, number: int, **content) -> Evidence:
+    """Evidence ``number`` for ``result``: what every citation carries, plus its text or its picture."""
+    return Evidence(
+        number,
+        result.item_id,
+        result.kind,
+        result.path,
+        label(result),
+        page=result.page,
+        score=result.dense,
+        **content,
+    )
 
 
 def _row(result: SearchResult, store: Store) -> dict:

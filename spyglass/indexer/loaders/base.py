@@ -11,6 +11,7 @@ from typing import Any
 from PIL import Image
 
 from spyglass.kinds import FileKind
+from spyglass.settings import IngestSettings
 
 
 @dataclass
@@ -68,19 +69,32 @@ class LoadError(Exception):
     """A file that cannot be indexed; the message is the reason users see."""
 
 
+_DEFAULT = IngestSettings()  # the limits' defaults are defined once, with the settings
+
+
 @dataclass(frozen=True)
 class LoadOptions:
     """What a loader may spend on one file. Limits cut a document short with a note, never fail it."""
 
     min_side: int = 224  # the encoder's input size: images may be decoded at reduced scale down to it
-    max_pixels: int = 178_956_970  # decompression-bomb guard
-    max_pages: int = 2000  # PDF pages
-    max_text_bytes: int = 4 << 20  # of a text, Markdown or HTML file
-    max_chunks: int = 20_000  # text chunks of one text file (each one is embedded)
-    max_seconds: float = 900.0  # loading one document (checked between pages)
+    max_pixels: int = _DEFAULT.max_image_pixels  # decompression-bomb guard
+    max_pages: int = _DEFAULT.max_pdf_pages
+    max_text_bytes: int = _DEFAULT.max_text_bytes  # of a text, Markdown or HTML file
+    max_chunks: int = _DEFAULT.max_chunks  # text chunks of one text file (each one is embedded)
+    max_seconds: float = _DEFAULT.max_document_seconds  # loading one document (checked between pages)
     # Long documents hand each page's new items here as they go (the pipeline preprocesses and,
     # past a batch, embeds them), so memory does not grow with the page count.
     digest: Callable[[list[ItemDraft]], None] | None = None
+
+    @classmethod
+    def from_settings(cls, ingest: IngestSettings) -> LoadOptions:
+        return cls(
+            max_pixels=ingest.max_image_pixels,
+            max_pages=ingest.max_pdf_pages,
+            max_text_bytes=ingest.max_text_bytes,
+            max_chunks=ingest.max_chunks,
+            max_seconds=ingest.max_document_seconds,
+        )
 
 
 Loader = Callable[[Path, str, FileKind, LoadOptions], LoadedDocument]
