@@ -192,6 +192,10 @@ def index(
             console.print(
                 f"  [yellow]partly indexed[/yellow] {escape(file)}: {escape(note)}", highlight=False
             )
+        for stage, reason in report.waiting.items():
+            console.print(
+                f"  [yellow]stage {escape(stage)} waits[/yellow]: {escape(reason)}", highlight=False
+            )
 
     try:
         if watch:
@@ -282,11 +286,33 @@ def eval_(
     dataset: Annotated[
         Path, typer.Argument(help="Folder with captions.csv (image,caption), or a COCO captions JSON.")
     ],
+    text: Annotated[
+        bool,
+        typer.Option(
+            "--text", help="Text retrieval instead: caption-to-caption, or --questions over a folder."
+        ),
+    ] = False,
+    questions: Annotated[
+        Path | None,
+        typer.Option(
+            "--questions", help="CSV of question,document over the DATASET folder (implies --text)."
+        ),
+    ] = None,
+    limit: Annotated[
+        int | None,
+        typer.Option("--limit", min=1, help="Captions of this many images, or this many questions."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
-    """Text->image and image->text Recall@1/5/10 and MRR on a captioned image set (CLIP_benchmark definitions)."""
+    """Text->image and image->text Recall@1/5/10 and MRR on a captioned image set (CLIP_benchmark definitions).
+
+    With --text: BM25, CLIP text, the text space and the fused ranking side by side.
+    """
     from dataclasses import asdict
 
+    if text or questions:
+        _eval_text(ctx, dataset, questions, limit, as_json)
+        return
     with _engine(ctx) as engine:
         report = engine.evaluate(dataset)
         model_id = engine.encoder.model_id
@@ -303,6 +329,35 @@ def eval_(
     console.print(
         "Recall@k: % of queries with a right answer in the top k; chance: the same for a random ranking."
     )
+
+
+def _eval_text(
+    ctx: typer.Context, dataset: Path, questions: Path | None, limit: int | None, as_json: bool
+) -> None:
+    from dataclasses import asdict
+
+    with _engine(ctx) as engine:
+        report = engine.evaluate_text(dataset, questions=questions, limit=limit)
+    if as_json:
+        typer.echo(json.dumps(asdict(report), indent=2))
+        return
+    console.print(
+        f"{escape(report.dataset)}: {report.documents} documents, {report.queries} queries, {report.seconds:.1f} s"
+    )
+    table = Table("method", "R@1 %", "R@5 %", "R@10 %", "MRR (0-1)")
+    names = {
+        "bm25": "BM25",
+        "clip": "CLIP text",
+        "text": "text space",
+        "fused": "fused (what search returns)",
+    }
+    for method, m in report.metrics.items():
+        table.add_row(names[method], *(f"{100 * m[f'R@{k}']:.1f}" for k in (1, 5, 10)), f"{m['MRR']:.3f}")
+    console.print(table)
+    if "text" not in report.metrics:
+        console.print(
+            "[yellow]no text space here (off, or its model is missing): see `spyglass models`[/yellow]"
+        )
 
 
 @app.command()

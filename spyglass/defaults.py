@@ -10,6 +10,8 @@ import os
 from pathlib import Path
 
 DEFAULT_MODEL = "open_clip:ViT-B-32/laion2b_s34b_b79k"
+# Small (23M parameters, 384 dimensions), Apache-2.0, and the most used English sentence model.
+DEFAULT_TEXT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
 
 def default_data_dir() -> Path:

@@ -15,9 +15,13 @@ def search_lines(body: dict) -> list[str]:
     for rank, result in enumerate(body["results"], start=body["offset"] + 1):
         where = f" p.{result['page']}" if result["page"] else ""
         where += f" @{result['timestamp']:.1f}s" if result["timestamp"] is not None else ""
-        dense = f"{result['dense']:.3f}" if result["dense"] is not None else "-"
+        # A passage found by the text space shows that similarity; anything else CLIP's.
+        if result.get("semantic") is not None:
+            similarity = f"meaning {result['semantic']:.3f}"
+        else:
+            similarity = f"cosine {result['dense']:.3f}" if result["dense"] is not None else "cosine -"
         lines.append(
-            f"{rank:>3}. [{result['kind']}] {result['path']}{where}  (item {result['item_id']}, cosine {dense})"
+            f"{rank:>3}. [{result['kind']}] {result['path']}{where}  (item {result['item_id']}, {similarity})"
         )
         if result["snippet"]:
             lines.append(f"     {result['snippet']}")

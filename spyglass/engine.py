@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,14 +24,19 @@ from spyglass.settings import Settings
 from spyglass.store import Store
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from spyglass.encoders import Encoder
     from spyglass.encoders.query import QueryEncoder
+    from spyglass.encoders.sentence import SentenceEncoder
+    from spyglass.encoders.sentence_onnx import OnnxSentenceEncoder
     from spyglass.filters import Filters
     from spyglass.generator import Answer, Generator, PromptOptions
     from spyglass.images import ImageSource
     from spyglass.indexer import IndexReport
     from spyglass.retriever import Query, RankingOptions, Retriever, SearchResponse
     from spyglass.retriever.evaluation import EvalReport
+    from spyglass.retriever.text_evaluation import TextEvalReport
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +71,10 @@ class Engine:
 
     @cached_property
     def store(self) -> Store:
-        model = self.query_encoder
+        return self._open_store(self.query_encoder)
+
+    def _open_store(self, model: Encoder | QueryEncoder | SentenceEncoder | OnnxSentenceEncoder) -> Store:
+        """One space's store (its model's vectors and index) over the shared catalog."""
         return Store(
             self.settings.data_dir,
             model.model_id,
@@ -76,9 +84,66 @@ class Engine:
         )
 
     @cached_property
+    def text_encoder(self) -> SentenceEncoder:
+        """The text space's sentence-embedding model (raises WeightsUnavailableError when it is not here)."""
+        from spyglass.encoders.sentence import SentenceEncoder
+
+        settings = self.settings.text
+        return SentenceEncoder.load(
+            settings.model,
+            device=self.settings.encoder.device,
+            precision=settings.precision,
+            batch_size=settings.batch_size,
+        )
+
+    @cached_property
+    def text_query_encoder(self) -> SentenceEncoder | OnnxSentenceEncoder:
+        """What questions are embedded with: the model's ONNX export when there is one (no torch)."""
+        if "text_encoder" in self.__dict__ or not self.settings.encoder.fast_text:
+            return self.text_encoder
+        from spyglass.encoders.sentence import text_model_id
+        from spyglass.encoders.sentence_onnx import OnnxSentenceEncoder
+
+        model_id = text_model_id(self.settings.text.model)
+        return OnnxSentenceEncoder.open(self.settings.encoder.cache_dir, model_id) or self.text_encoder
+
+    @cached_property
+    def text_store(self) -> Store:
+        """The text space's vectors: the same catalog, the text model's own index."""
+        return self._open_store(self.text_query_encoder)
+
+    def text_space(self) -> tuple[Store, SentenceEncoder] | None:
+        """The text space for a search: None while it is off, still empty, or its model is not here.
+
+        Asked per search, so a space filled by another process (or by a later ingest) is used
+        from then on; until then the answer costs one indexed lookup, and no model is loaded.
+        """
+        if "text_store" in self.__dict__:
+            return self.text_store, self.text_query_encoder
+        spec = self.settings.text.model
+        if not spec:
+            return None
+        from spyglass.encoders.sentence import text_model_id, weights_present
+
+        if not (weights_present(spec) and self.store.has_vectors(text_model_id(spec))):
+            return None
+        return self.text_store, self.text_query_encoder
+
+    def _text_space_encoder(self) -> Callable[[Sequence[str]], np.ndarray] | None:
+        space = self.text_space()
+        return None if space is None else space[1].encode_texts
+
+    @cached_property
     def stages(self) -> list[ItemStage]:
-        """The item stages the settings enable, in order."""
-        return [stage_class(name)() for name in self.settings.ingest.stages]
+        """The item stages the settings enable, in order; the text space's embedding comes last."""
+        stages = [stage_class(name)() for name in self.settings.ingest.stages]
+        if self.settings.text.model:
+            from spyglass.encoders.sentence import text_model_id
+            from spyglass.indexer.text_space import TextSpaceStage
+
+            model_id = text_model_id(self.settings.text.model)
+            stages.append(TextSpaceStage(model_id, lambda: self.text_encoder, lambda: self.text_store))
+        return stages
 
     def index(
         self,
@@ -103,7 +168,19 @@ class Engine:
             Path(path), include=include, exclude=exclude, kinds=kinds, progress=progress, confine=confine
         )
         self._export_text_tower(progress)
+        self._export_sentence_model()
         return report
+
+    def _export_sentence_model(self) -> None:
+        """Once the text space's model has been loaded for an ingest, export it for searches (see ``sentence_onnx``)."""
+        if not (self.settings.encoder.fast_text and "text_encoder" in self.__dict__):
+            return
+        from spyglass.encoders.sentence_onnx import export_sentence_model
+
+        try:
+            export_sentence_model(self.text_encoder, self.settings.encoder.cache_dir)
+        except Exception as exc:  # noqa: BLE001 - an optional speed-up must never fail an ingest
+            log.warning("text-space model export failed, searches will load the full model: %s", exc)
 
     def _export_text_tower(self, progress: bool) -> None:
         """After an ingest the full model is loaded anyway: export its text tower once (see ``text_tower``)."""
@@ -129,8 +206,10 @@ class Engine:
         from spyglass.indexer import IndexReport
 
         started = time.monotonic()
-        reports = run_stages(self.store, self.stages)
-        return IndexReport(stages={r.name: r.processed for r in reports}, seconds=time.monotonic() - started)
+        report = IndexReport()
+        report.add_stages(run_stages(self.store, self.stages))
+        report.seconds = time.monotonic() - started
+        return report
 
     @cached_property
     def retriever(self) -> Retriever:
@@ -140,6 +219,7 @@ class Engine:
         return Retriever(
             self.store,
             self.query_encoder,
+            text_space=self.text_space,
             ensemble=self.settings.encoder.prompt_ensemble,
             max_pixels=self.settings.ingest.max_image_pixels,
         )
@@ -168,7 +248,7 @@ class Engine:
         params = GenerationParams(max_tokens=settings.max_answer_tokens, temperature=settings.temperature)
         return Generator(
             self.retriever,
-            make_backend(settings),
+            make_backend(settings, text_space=self._text_space_encoder),
             max_images=settings.max_images,
             max_chars=settings.max_chars,
             image_side=settings.image_side,
@@ -221,6 +301,16 @@ class Engine:
             max_pixels=self.settings.ingest.max_image_pixels,
         )
 
+    def evaluate_text(
+        self, dataset: str | Path, *, questions: str | Path | None = None, limit: int | None = None
+    ) -> TextEvalReport:
+        """BM25, CLIP text, the text space and the fused ranking on a text set; see ``text_evaluation``."""
+        from spyglass.retriever.text_evaluation import evaluate_text
+
+        return evaluate_text(
+            self, Path(dataset), questions=Path(questions) if questions else None, limit=limit
+        )
+
     def tag(self, path: str | Path, tags: Sequence[str]) -> int:
         """Tag the documents at ``path`` (a file, or every file under a folder); returns how many."""
         return self.store.tag(str(Path(path).expanduser().absolute()), tags)
@@ -259,8 +349,9 @@ class Engine:
             return None
 
     def close(self) -> None:
-        if "store" in self.__dict__:
-            self.store.close()
+        for name in ("store", "text_store"):
+            if name in self.__dict__:
+                self.__dict__[name].close()
 
     def __enter__(self) -> Engine:
         return self

@@ -66,6 +66,16 @@ KIND_ALIASES = {
 }
 
 
+# Vectors of the text space carry model ids with this prefix; the rest are CLIP-space vectors. Models of
+# different spaces live side by side for the same items, so only models of one space replace each other.
+TEXT_SPACE_PREFIX = "text:"
+
+
+def space_of(model_id: str) -> str:
+    """``text`` or ``clip``: which embedding space a model's vectors belong to."""
+    return "text" if model_id.startswith(TEXT_SPACE_PREFIX) else "clip"
+
+
 def item_kind(name: str) -> ItemKind:
     """An item kind from a user's word for it (``photo``, ``pages`` ...); ValueError for unknown words."""
     return KIND_ALIASES.get(name) or ItemKind(name)

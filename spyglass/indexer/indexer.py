@@ -20,7 +20,7 @@ from spyglass.indexer.loaders import LoadOptions, load
 from spyglass.indexer.pipeline import Digest, Outcome, run_pipeline
 from spyglass.indexer.plan import Plan, make_plan
 from spyglass.indexer.progress import IndexProgress
-from spyglass.indexer.stages import ItemStage, run_stages
+from spyglass.indexer.stages import ItemStage, StageReport, run_stages
 from spyglass.indexer.walk import FileEntry, walk
 from spyglass.kinds import FileKind
 from spyglass.paths import path_text
@@ -40,6 +40,12 @@ class IndexReport:
     errors: list[tuple[str, str]] = field(default_factory=list)
     partial: list[tuple[str, str]] = field(default_factory=list)  # files a limit cut short, and how
     stages: dict[str, int] = field(default_factory=dict)  # items each item stage processed in this run
+    waiting: dict[str, str] = field(default_factory=dict)  # stages that could not run here, and why
+
+    def add_stages(self, reports: Sequence[StageReport]) -> None:
+        self.stages = {r.name: r.processed for r in reports}
+        self.waiting = {r.name: r.skipped for r in reports if r.skipped}
+
     seconds: float = 0.0
 
     def summary(self) -> str:
@@ -122,7 +128,7 @@ class Indexer:
             with self.store.write() as tx:
                 self._copy_twins(tx, source_id, plan.later_copies, report)
         # Everything above is searchable now; the slower item stages catch up on it (and on older items).
-        report.stages = {r.name: r.processed for r in run_stages(self.store, self.stages)}
+        report.add_stages(run_stages(self.store, self.stages))
         report.seconds = time.monotonic() - started
         return report
 

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from spyglass.errors import WeightsUnavailableError
 from spyglass.kinds import ItemKind
 from spyglass.store import Store
 
@@ -32,7 +33,7 @@ log = logging.getLogger(__name__)
 class ItemStage(ABC):
     """One versioned step over stored items; bump ``version`` when its output would change."""
 
-    name: ClassVar[str]
+    name: str  # a class attribute, unless an instance names itself (e.g. after its model)
     version: ClassVar[int] = 1
     kinds: ClassVar[tuple[ItemKind, ...]]  # the item kinds it processes
     batch_size: ClassVar[int] = 32  # items per call and per commit
@@ -43,8 +44,15 @@ class ItemStage(ABC):
 
         Items missing from the result are recorded with no output; raise only for a
         failure of the stage itself: each item is then recorded with the error, so one
-        bad item cannot block the backlog (a new ``version`` retries everything).
+        bad item cannot block the backlog (a new ``version`` retries everything). Raise
+        :class:`WeightsUnavailableError` when the stage cannot run on this machine at all:
+        nothing is recorded and the backlog waits for a run that can.
         """
+
+    def record(self, store: Store, batch: list[dict], outputs: dict[int, Any]) -> None:
+        """Commit one batch's outputs in one transaction; a stage that writes more (vectors) extends it."""
+        with store.write() as tx:
+            tx.record_stage(self.name, self.version, {row["id"]: outputs.get(row["id"]) for row in batch})
 
 
 _STAGES: dict[str, type[ItemStage]] = {}
@@ -69,6 +77,7 @@ class StageReport:
     name: str
     version: int
     processed: int = 0
+    skipped: str | None = None  # why the stage could not run here; its backlog waits
 
 
 def run_stages(store: Store, stages: Sequence[ItemStage]) -> list[StageReport]:
@@ -81,11 +90,13 @@ def run_stages(store: Store, stages: Sequence[ItemStage]) -> list[StageReport]:
                 batch = snapshot.stage_todo(stage.name, stage.version, stage.kinds, stage.batch_size)
             if not batch:
                 break
-            outputs = _run_batch(stage, batch)
-            with store.write() as tx:
-                tx.record_stage(
-                    stage.name, stage.version, {row["id"]: outputs.get(row["id"]) for row in batch}
-                )
+            try:
+                outputs = _run_batch(stage, batch)
+            except WeightsUnavailableError as exc:
+                log.warning("stage %s skipped: %s", stage.name, exc)
+                report.skipped = str(exc)
+                break
+            stage.record(store, batch, outputs)
             report.processed += len(batch)
         reports.append(report)
     return reports
@@ -94,6 +105,8 @@ def run_stages(store: Store, stages: Sequence[ItemStage]) -> list[StageReport]:
 def _run_batch(stage: ItemStage, batch: list[dict]) -> dict[int, Any]:
     try:
         return stage.run(batch)
+    except WeightsUnavailableError:
+        raise
     except Exception as exc:  # noqa: BLE001 - a failing stage is recorded per item, ingest goes on
         log.warning("stage %s failed on %d items: %s", stage.name, len(batch), exc)
         return {row["id"]: {"error": f"{type(exc).__name__}: {exc}"} for row in batch}

@@ -14,7 +14,7 @@ class SearchResult:
     item_id: int
     kind: str
     score: float  # the fused score that ordered the results
-    dense: float | None  # cosine similarity to the query vector
+    dense: float | None  # CLIP cosine similarity to the query vector
     bm25: float | None  # BM25 score of the text match
     dense_rank: int | None
     bm25_rank: int | None
@@ -28,6 +28,8 @@ class SearchResult:
     snippet: str | None = None
     highlights: list[tuple[int, int]] = field(default_factory=list)  # [start, end) in the snippet
     has_thumbnail: bool = False
+    semantic: float | None = None  # cosine similarity in the text space (passages)
+    semantic_rank: int | None = None
 
     @property
     def thumbnail_url(self) -> str | None:

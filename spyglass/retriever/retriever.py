@@ -1,14 +1,22 @@
-"""Cross-modal search: dense CLIP similarity, BM25 for text, fused; filtered, diversified, floored.
+"""Cross-modal search: CLIP similarity, the text space and BM25, fused; filtered, diversified, floored.
 
-One query vector (see ``query.py``) is searched in the store, restricted to the
-filter's allow-list. Text queries also run BM25 over text chunks, and the two
-rankings are fused with reciprocal rank fusion. Dense hits below the calibrated
-relevance floor for their modality are dropped, near-duplicates collapsed, MMR
-applied on request, and the requested page is returned with snippets.
+A query's CLIP vector (see ``query.py``) is searched in the store, restricted to the
+filter's allow-list. A text query is also routed by what it looks for:
+
+- pictures (images, pages, figures, keyframes) are ranked by CLIP, the one space that
+  bridges words and pixels; dense hits below the calibrated relevance floor for their
+  modality are dropped;
+- passages (text chunks) are ranked by the text space (a sentence-embedding model, when
+  one has embedded the collection; CLIP's text similarity otherwise) fused with BM25 by
+  a convex combination of normalised scores (``fusion.score_fusion``);
+
+and the two rankings are interleaved by reciprocal rank fusion into one list. Then
+near-duplicates are collapsed, MMR applied on request, and the page is returned with snippets.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -17,7 +25,7 @@ import numpy as np
 from spyglass.filters import Filters
 from spyglass.kinds import MODALITIES, TEXT_KINDS, ItemKind
 from spyglass.retriever.calibration import relevance_floor
-from spyglass.retriever.fusion import collapse_duplicates, mmr, reciprocal_rank_fusion
+from spyglass.retriever.fusion import collapse_duplicates, mmr, reciprocal_rank_fusion, tie_break_fusion
 from spyglass.retriever.query import Query, embed
 from spyglass.retriever.results import SearchResponse, SearchResult, parse_bbox, snippet
 from spyglass.store import Store
@@ -25,6 +33,7 @@ from spyglass.store import Store
 if TYPE_CHECKING:
     from spyglass.encoders import Encoder
     from spyglass.encoders.query import QueryEncoder
+    from spyglass.encoders.sentence import SentenceEncoder
 
 EMPTY_INDEX = (
     "The index is empty: add your files with `spyglass index PATH` "
@@ -34,7 +43,11 @@ EMPTY_INDEX = (
 
 @dataclass
 class RankingOptions:
-    hybrid: bool = True
+    hybrid: bool = True  # BM25 joins text queries
+    semantic: bool = True  # the text space ranks passages, when it is filled
+    # With the text space: BM25, scaled to its best hit = 1, added to the text-space cosine at this weight.
+    bm25_boost: float = 0.02
+    # Without it: reciprocal-rank-fusion weights of CLIP's passage ranking and BM25's.
     dense_weight: float = 1.0
     bm25_weight: float = 1.0
     diversity: float | None = None  # MMR lambda in (0, 1]; None: off
@@ -45,16 +58,35 @@ class RankingOptions:
     overfetch: int = 4
 
 
+@dataclass
+class Ranking:
+    """Every list a query produced, each best first as (item id, score), and their fusion."""
+
+    dense: list[tuple[int, float]]  # CLIP cosine, all kinds
+    bm25: list[tuple[int, float]]
+    semantic: list[tuple[int, float]]  # text-space cosine, passages
+    semantic_scores: dict[int, float]  # text-space cosine of every passage candidate (BM25's too)
+    fused: dict[int, float]
+    order: list[int]  # fused, best first
+    rows: dict[int, dict]
+    floors: dict[str, float]
+
+
+TextSpace = Callable[[], "tuple[Store, SentenceEncoder] | None"]
+
+
 class Retriever:
     def __init__(
         self,
         store: Store,
         encoder: Encoder | QueryEncoder,
         *,
+        text_space: TextSpace | None = None,
         ensemble: bool = False,
         max_pixels: int = 178_956_970,
     ) -> None:
-        self.store, self.encoder = store, encoder
+        """``text_space`` is asked per search, so a text space filled after start-up is used at once."""
+        self.store, self.encoder, self.text_space = store, encoder, text_space
         self.ensemble, self.max_pixels = ensemble, max_pixels
         self._floors: dict[tuple, tuple[float, float] | None] = {}
 
@@ -73,47 +105,81 @@ class Retriever:
         # "No good match" would send a new user looking for better queries; counted only when the index is empty.
         if self.store.index.ntotal == 0 and self.store.counts()["items"] == 0:
             return SearchResponse([], no_match=True, message=EMPTY_INDEX, offset=offset, k=k)
-        vector = embed(query, self.encoder, self.store, ensemble=self.ensemble, max_pixels=self.max_pixels)
-        allow = self.store.allowed(filters)
-        fetch = max((offset + k) * options.overfetch, 50)
-        dense = [h for h in self.store.search(vector, fetch, allow)[0] if h.item_id != query.item_id]
-        text_only = bool(query.terms()[0]) and not query.images and query.item_id is None
-        bm25 = []
-        if options.hybrid and text_only and query.bm25_text:
-            bm25 = self.store.bm25(query.bm25_text, fetch, kinds=TEXT_KINDS, allow=allow)
-        rows = self.store.items([h.item_id for h in dense] + [i for i, _ in bm25])
-        floors = {}
-        dense = [h for h in dense if h.item_id in rows]  # rows deleted since the search are gone
-        if options.relevance_floor and text_only:
-            dense, floors = self._apply_floors(dense, rows, allow, filters)
-        dense_score = {h.item_id: h.score for h in dense}
-        bm25_score = dict(bm25)
-        rankings = {"dense": [h.item_id for h in dense], "bm25": [i for i, _ in bm25]}
-        fused = reciprocal_rank_fusion(rankings, {"dense": options.dense_weight, "bm25": options.bm25_weight})
-        order = [i for i in sorted(fused, key=lambda i: -fused[i]) if i in rows]
+        ranking = self.rank(query, filters, max((offset + k) * options.overfetch, 50), options)
+        order, rows = ranking.order, ranking.rows
         if options.dedupe or options.diversity:
-            order = self._rerank(order, fused, rows, options)
+            order = self._rerank(order, ranking.fused, rows, options)
         if not order:
             message = "No good match in the collection" + (
                 " for these filters." if not filters.empty else "."
             )
-            return SearchResponse([], no_match=True, message=message, floors=floors, offset=offset, k=k)
-        dense_rank = {i: r for r, i in enumerate(rankings["dense"], start=1)}
-        bm25_rank = {i: r for r, i in enumerate(rankings["bm25"], start=1)}
-        words = " ".join(query.terms()[0]).split()
-        results = [
-            self._result(
-                rows[i],
-                fused[i],
-                dense_score.get(i),
-                bm25_score.get(i),
-                dense_rank.get(i),
-                bm25_rank.get(i),
-                words,
+            return SearchResponse(
+                [], no_match=True, message=message, floors=ranking.floors, offset=offset, k=k
             )
+        words = " ".join(query.terms()[0]).split()
+        signals = {name: _positions(getattr(ranking, name)) for name in ("dense", "bm25", "semantic")}
+        results = [
+            self._result(rows[i], ranking.fused[i], {n: s.get(i) for n, s in signals.items()}, words)
             for i in order[offset : offset + k]
         ]
-        return SearchResponse(results, floors=floors, offset=offset, k=k)
+        return SearchResponse(results, floors=ranking.floors, offset=offset, k=k)
+
+    def rank(self, query: Query, filters: Filters, fetch: int, options: RankingOptions) -> Ranking:
+        """Every ranking list of a query and their fusion (the evaluation compares them)."""
+        vector = embed(query, self.encoder, self.store, ensemble=self.ensemble, max_pixels=self.max_pixels)
+        allow = self.store.allowed(filters)
+        dense = [h for h in self.store.search(vector, fetch, allow)[0] if h.item_id != query.item_id]
+        text_only = bool(query.terms()[0]) and not query.images and query.item_id is None
+        bm25, semantic = [], []
+        if text_only and options.hybrid and query.bm25_text:
+            bm25 = self.store.bm25(query.bm25_text, fetch, kinds=TEXT_KINDS, allow=allow)
+        space = self.text_space() if text_only and options.semantic and self.text_space else None
+        semantic_scores: dict[int, float] = {}
+        if space is not None:
+            store, model = space
+            question = model.encode_texts([" ".join(query.terms()[0])])
+            semantic = [(h.item_id, h.score) for h in store.search(question, fetch, allow)[0]]
+            semantic_scores = dict(semantic)
+            # BM25's finds outside the text space's top: their own cosine, so fusion compares like with like.
+            ids, matrix = store.vectors([i for i, _ in bm25 if i not in semantic_scores])
+            if len(ids):
+                semantic_scores.update(zip(ids.tolist(), (matrix @ question[0]).tolist()))
+        ids = [h.item_id for h in dense] + [i for i, _ in bm25] + [i for i, _ in semantic]
+        rows = self.store.items(ids)
+        dense = [h for h in dense if h.item_id in rows]  # rows deleted since the search are gone
+        floors = {}
+        if options.relevance_floor and text_only:
+            dense, floors = self._apply_floors(dense, rows, allow, filters)
+        dense_pairs = [(h.item_id, h.score) for h in dense]
+        bm25 = [(i, s) for i, s in bm25 if i in rows]
+        semantic = [(i, s) for i, s in semantic if i in rows]
+        semantic_scores = {i: s for i, s in semantic_scores.items() if i in rows}
+        if text_only:
+            fused = self._blend(dense_pairs, bm25, semantic_scores, rows, options)
+        else:  # a picture or an item asks "what looks like this": CLIP alone
+            fused = dict(dense_pairs)
+        order = sorted(fused, key=lambda i: -fused[i])
+        return Ranking(dense_pairs, bm25, semantic, semantic_scores, fused, order, rows, floors)
+
+    @staticmethod
+    def _blend(dense, bm25, semantic_scores, rows, options: RankingOptions) -> dict[int, float]:
+        """Pictures by CLIP; passages by the text space with BM25 settling ties (or CLIP and BM25
+        by RRF when there is no text space); then the two lists interleaved."""
+        pictures = [i for i, _ in dense if ItemKind(rows[i]["kind"]).visual]
+        if semantic_scores:
+            passages = tie_break_fusion(semantic_scores, bm25, options.bm25_boost)
+        else:
+            clip_passages = [i for i, _ in dense if not ItemKind(rows[i]["kind"]).visual]
+            passages = reciprocal_rank_fusion(
+                {"dense": clip_passages, "bm25": [i for i, _ in bm25]},
+                {"dense": options.dense_weight, "bm25": options.bm25_weight},
+            )
+        if not pictures:
+            return passages
+        if not passages:
+            return dict(dense)  # all pictures
+        passage_order = sorted(passages, key=lambda i: -passages[i])
+        return reciprocal_rank_fusion({"pictures": pictures, "passages": passage_order}, {})
 
     def _rerank(
         self, order: list[int], fused: dict[int, float], rows: dict[int, dict], options: RankingOptions
@@ -167,23 +233,20 @@ class Retriever:
 
     @staticmethod
     def _result(
-        row: dict,
-        score: float,
-        dense: float | None,
-        bm25: float | None,
-        dense_rank: int | None,
-        bm25_rank: int | None,
-        words: list[str],
+        row: dict, score: float, signals: dict[str, tuple[int, float] | None], words: list[str]
     ) -> SearchResult:
         text_snippet, spans = snippet(row["text"], words) if row["kind"] == ItemKind.CHUNK else (None, [])
+        dense, bm25, semantic = (signals[name] or (None, None) for name in ("dense", "bm25", "semantic"))
         return SearchResult(
             item_id=row["id"],
             kind=row["kind"],
             score=score,
-            dense=dense,
-            bm25=bm25,
-            dense_rank=dense_rank,
-            bm25_rank=bm25_rank,
+            dense=dense[1],
+            bm25=bm25[1],
+            semantic=semantic[1],
+            dense_rank=dense[0],
+            bm25_rank=bm25[0],
+            semantic_rank=semantic[0],
             document_id=row["document_id"],
             path=row["path"],
             mime=row["mime"],
@@ -195,3 +258,8 @@ class Retriever:
             highlights=spans,
             has_thumbnail=ItemKind(row["kind"]).visual,
         )
+
+
+def _positions(hits: list[tuple[int, float]]) -> dict[int, tuple[int, float]]:
+    """item id -> (1-based rank, score) in one list."""
+    return {item: (rank, score) for rank, (item, score) in enumerate(hits, start=1)}

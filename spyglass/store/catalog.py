@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Connection, Engine, delete, func, insert, select, text, update
 
+from spyglass.kinds import TEXT_SPACE_PREFIX
 from spyglass.store.schema import (
     documents,
     item_metadata,
@@ -118,8 +119,8 @@ class Catalog:
         conn.execute(delete(items).where(items.c.document_id == document_id))
         conn.execute(delete(item_metadata).where(item_metadata.c.document_id == document_id))
 
-    def copy_items(self, conn: Connection, from_document: int, to_document: int, model_id: str) -> int:
-        """Copy items, metadata and ``model_id`` vectors of identical content to another document (no re-encoding)."""
+    def copy_items(self, conn: Connection, from_document: int, to_document: int) -> int:
+        """Copy items, metadata and vectors of identical content to another document (no re-encoding)."""
         old = (
             conn.execute(select(items).where(items.c.document_id == from_document).order_by(items.c.id))
             .mappings()
@@ -132,16 +133,23 @@ class Catalog:
             mapping[row["id"]] = int(
                 conn.execute(insert(items).values(document_id=to_document, **values)).inserted_primary_key[0]
             )
-        ids, matrix = self.vectors_for(conn, model_id, list(mapping))
-        if len(ids):
-            self.add_vectors(conn, model_id, [mapping[int(i)] for i in ids], matrix)
-        if mapping:  # what later stages made of identical content holds for the copy too
+        if (
+            mapping
+        ):  # every space's vectors, and what later stages made of identical content, hold for the copy
+            pairs = [{"new": new_id, "old": old_id} for old_id, new_id in mapping.items()]
+            conn.execute(
+                text(
+                    "INSERT INTO vectors (item_id, model_id, dtype, data) "
+                    "SELECT :new, model_id, dtype, data FROM vectors WHERE item_id = :old"
+                ),
+                pairs,
+            )
             conn.execute(
                 text(
                     "INSERT OR REPLACE INTO stage_runs (item_id, stage, version, output, ran_at) "
                     "SELECT :new, stage, version, output, ran_at FROM stage_runs WHERE item_id = :old"
                 ),
-                [{"new": new_id, "old": old_id} for old_id, new_id in mapping.items()],
+                pairs,
             )
         conn.execute(
             text(
@@ -168,9 +176,9 @@ class Catalog:
         rows = conn.execute(
             text(
                 "SELECT DISTINCT i.document_id FROM items i JOIN vectors v ON v.item_id = i.id "
-                "WHERE v.model_id != :m AND NOT EXISTS (SELECT 1 FROM vectors w WHERE w.item_id = i.id AND w.model_id = :m)"
+                "WHERE v.model_id != :m AND v.model_id NOT LIKE :text_space AND NOT EXISTS (SELECT 1 FROM vectors w WHERE w.item_id = i.id AND w.model_id = :m)"
             ),
-            {"m": model_id},
+            {"m": model_id, "text_space": TEXT_SPACE_PREFIX + "%"},
         )
         return {int(r[0]) for r in rows}
 
@@ -249,10 +257,18 @@ class Catalog:
         item_ids: Sequence[int],
         matrix: np.ndarray,
         dtype: str = "float16",
+        *,
+        replace: bool = False,
     ) -> None:
-        """Store one vector per item for ``model_id`` (compactly, as ``dtype`` blobs)."""
+        """Store one vector per item for ``model_id`` (compactly, as ``dtype`` blobs); ``replace`` overwrites."""
         if len(item_ids) != len(matrix):
             raise ValueError(f"{len(item_ids)} item ids for {len(matrix)} vectors")
+        if replace:  # a delete and an insert, so the log tells the index about both
+            conn.execute(
+                delete(vectors).where(
+                    vectors.c.model_id == model_id, vectors.c.item_id.in_([int(i) for i in item_ids])
+                )
+            )
         blobs = np.ascontiguousarray(matrix, dtype=VECTOR_DTYPES[dtype])
         conn.execute(
             insert(vectors),
@@ -285,6 +301,12 @@ class Catalog:
         )
         while rows := result.fetchmany(batch):
             yield _stack(rows)
+
+    def has_vectors(self, model_id: str) -> bool:
+        """Whether any vector of ``model_id`` exists (one indexed lookup)."""
+        with self.engine.connect() as conn:
+            found = conn.execute(select(vectors.c.item_id).where(vectors.c.model_id == model_id).limit(1))
+            return found.first() is not None
 
     def vector_counts(self) -> dict[str, int]:
         """Number of vectors per model id."""

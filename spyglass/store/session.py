@@ -84,8 +84,8 @@ class Transaction(Snapshot):
         self._catalog.delete_items(self._conn, item_ids)
 
     def copy_items(self, from_document: int, to_document: int) -> int:
-        """Identical content: items, metadata and this model's vectors copied, nothing re-encoded."""
-        return self._catalog.copy_items(self._conn, from_document, to_document, self.model_id)
+        """Identical content: items, metadata and every space's vectors copied, nothing re-encoded."""
+        return self._catalog.copy_items(self._conn, from_document, to_document)
 
     def set_metadata(self, document_id: int, values: Mapping[str, Any]) -> None:
         self._catalog.set_metadata(self._conn, document_id, values)
@@ -93,10 +93,14 @@ class Transaction(Snapshot):
     def add_tags(self, document_id: int, names: Iterable[str]) -> None:
         self._catalog.add_tags(self._conn, document_id, names)
 
-    def add_vectors(self, item_ids: Sequence[int], matrix: np.ndarray, model_id: str) -> None:
+    def add_vectors(
+        self, item_ids: Sequence[int], matrix: np.ndarray, model_id: str, *, replace: bool = False
+    ) -> None:
         """Vectors for items; refused unless ``model_id`` is the store's (vectors of models never mix)."""
         self._store.check_vectors(matrix, model_id)
-        self._catalog.add_vectors(self._conn, model_id, item_ids, matrix, self._store.vector_dtype)
+        self._catalog.add_vectors(
+            self._conn, model_id, item_ids, matrix, self._store.vector_dtype, replace=replace
+        )
 
     def save_job(self, job: Mapping[str, Any]) -> None:
         self._catalog.save_job(self._conn, job)

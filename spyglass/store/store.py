@@ -33,6 +33,7 @@ from sqlalchemy import delete, func, select, text
 
 from spyglass.errors import ModelMismatchError, ReindexRequiredError, SpyglassError
 from spyglass.filters import Filters
+from spyglass.kinds import TEXT_SPACE_PREFIX, space_of
 from spyglass.store.catalog import Catalog
 from spyglass.store.db import open_engine, writable
 from spyglass.store.filters import allowed_items
@@ -191,6 +192,10 @@ class Store:
         """Documents that could not be indexed, with the reason, newest first."""
         return self._catalog.errors(limit)
 
+    def has_vectors(self, model_id: str) -> bool:
+        """Whether the catalog holds any vector of ``model_id`` (cheap; e.g. is the text space filled?)."""
+        return self._catalog.has_vectors(model_id)
+
     def stage_outputs(self, stage: str, item_ids: Sequence[int]) -> dict[int, object]:
         return self._catalog.stage_outputs(stage, item_ids)
 
@@ -329,7 +334,14 @@ class Store:
             catalog.engine.dispose()
 
     def _raise_if_other_models(self) -> None:
-        others = {m: n for m, n in self._catalog.vector_counts().items() if m != self.model_id}
+        space = space_of(self.model_id)
+
+        def same_space(model_id: str) -> bool:
+            return space_of(model_id) == space
+
+        others = {
+            m: n for m, n in self._catalog.vector_counts().items() if m != self.model_id and same_space(m)
+        }
         if others:
             listed = ", ".join(f"{m} ({n} items)" for m, n in others.items())
             raise ReindexRequiredError(
@@ -516,14 +528,18 @@ def _stage_backlog(catalog: Catalog, stages: Sequence[StageKey]) -> dict[str, di
 def _catalog_status(catalog: Catalog, model_id: str | None) -> dict:
     by_model = catalog.vector_counts()
     missing = 0
-    if set(by_model) - {model_id}:  # only then is the (full-scan) count worth running
+    space = space_of(model_id or "")
+    if {m for m in by_model if space_of(m) == space} - {
+        model_id
+    }:  # only then is the full-scan count worth it
         with catalog.engine.connect() as conn:
             missing = conn.execute(
                 text(
-                    "SELECT count(DISTINCT v.item_id) FROM vectors v WHERE v.model_id IS NOT :m AND NOT EXISTS "
+                    "SELECT count(DISTINCT v.item_id) FROM vectors v WHERE v.model_id IS NOT :m "
+                    "AND (v.model_id LIKE :text_space) = :text AND NOT EXISTS "
                     "(SELECT 1 FROM vectors w WHERE w.item_id = v.item_id AND w.model_id IS :m)"
                 ),
-                {"m": model_id},
+                {"m": model_id, "text_space": TEXT_SPACE_PREFIX + "%", "text": space == "text"},
             ).scalar_one()
     return {
         **catalog.counts(),

@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 
 from spyglass.generator.backends.base import Backend, GenerationParams, Request
+from spyglass.generator.backends.extractive import TextSpaceModel
 from spyglass.settings import GeneratorSettings
 
 __all__ = ["Backend", "GenerationParams", "Request", "make_backend"]
 
 
-def make_backend(settings: GeneratorSettings) -> Backend:
+def make_backend(settings: GeneratorSettings, *, text_space: TextSpaceModel | None = None) -> Backend:
+    """The configured backend; ``text_space`` (see ``extractive``) lets the extractive one pick by meaning."""
     kind = settings.backend
     if kind == "openai":
         from spyglass.generator.backends.openai import OpenAIBackend
@@ -30,4 +32,4 @@ def make_backend(settings: GeneratorSettings) -> Backend:
         return TransformersBackend(settings.model)
     from spyglass.generator.backends.extractive import ExtractiveBackend
 
-    return ExtractiveBackend()
+    return ExtractiveBackend(text_space=text_space)

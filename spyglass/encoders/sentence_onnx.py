@@ -1,0 +1,182 @@
+"""The text space's model exported to ONNX, so a search embeds its question without torch.
+
+Importing sentence-transformers (and with it torch and transformers) takes 5-9 s here;
+a one-off ``spyglass search`` should not pay that to embed one sentence. After an
+ingest has loaded the model anyway, its transformer is exported once per model into
+the user cache (beside the CLIP text towers, ``text_tower.export_dir``), with its
+``tokenizers`` JSON; pooling and normalisation run in numpy. An export is published only
+after it matched the model on probe texts (identical token ids, cosine >= ``MIN_COSINE``).
+
+Models whose pipeline is more than transformer -> mean or CLS pooling -> normalise
+are not exported; they are loaded through sentence-transformers as before.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import warnings
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from spyglass.encoders.text_tower import MANIFEST, MIN_COSINE, TOKENIZER, export_dir, publish, read_manifest
+
+log = logging.getLogger(__name__)
+
+FORMAT = 1
+GRAPH = "sentence.onnx"
+PROBES = (
+    "What is multi-head attention?",
+    "Knead the dough for ten minutes, then let it rise overnight.",
+    "RE16-B invoice no. 2023/0042, total $1,299.00",
+    "café crème & naïve résumé 東京",
+    "a passage long enough to be truncated at the model's own limit " * 40,
+)
+
+
+@dataclass(frozen=True)
+class Manifest:
+    model_id: str
+    dim: int
+    max_length: int
+    pooling: str  # "mean" or "cls"
+    normalize: bool
+    min_cosine: float
+    format: int = FORMAT
+
+
+class OnnxSentenceEncoder:
+    """Embeds texts like the exported sentence model: L2-normalised float32 rows of the text space."""
+
+    def __init__(self, directory: Path, manifest: Manifest, *, batch_size: int = 64) -> None:
+        import onnxruntime
+        from tokenizers import Tokenizer
+
+        self.manifest, self.model_id, self.dim = manifest, manifest.model_id, manifest.dim
+        self.batch_size = batch_size
+        self.tokenizer = Tokenizer.from_file(str(directory / TOKENIZER))
+        self.tokenizer.enable_truncation(manifest.max_length)
+        self.tokenizer.enable_padding()
+        options = onnxruntime.SessionOptions()
+        options.graph_optimization_level = (
+            onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL
+        )  # done at export
+        self.session = onnxruntime.InferenceSession(
+            str(directory / GRAPH), options, providers=["CPUExecutionProvider"]
+        )
+        self.inputs = {node.name for node in self.session.get_inputs()}
+
+    @classmethod
+    def open(cls, cache_dir: Path, model_id: str, *, batch_size: int = 64) -> OnnxSentenceEncoder | None:
+        """The checked export of ``model_id``, or None when there is none (yet)."""
+        directory = export_dir(cache_dir, model_id)
+        manifest = read_manifest(directory, Manifest, model_id)
+        return None if manifest is None else cls(directory, manifest, batch_size=batch_size)
+
+    def tokenize(self, texts: list[str]) -> dict[str, np.ndarray]:
+        encodings = self.tokenizer.encode_batch(texts)
+        feeds = {
+            "input_ids": np.array([e.ids for e in encodings], np.int64),
+            "attention_mask": np.array([e.attention_mask for e in encodings], np.int64),
+            "token_type_ids": np.array([e.type_ids for e in encodings], np.int64),
+        }
+        return {name: value for name, value in feeds.items() if name in self.inputs}
+
+    def encode_texts(self, texts, *, ensemble: bool = False) -> np.ndarray:
+        """Embed texts (``ensemble`` is CLIP's prompt averaging and means nothing here)."""
+        texts = list(texts)
+        rows = [np.zeros((0, self.dim), np.float32)]
+        for start in range(0, len(texts), self.batch_size):
+            feeds = self.tokenize(texts[start : start + self.batch_size])
+            (hidden,) = self.session.run(None, feeds)
+            rows.append(pool(hidden, feeds["attention_mask"], self.manifest))
+        return np.concatenate(rows)
+
+
+def pool(hidden: np.ndarray, mask: np.ndarray, manifest: Manifest) -> np.ndarray:
+    """sentence-transformers' pooling (mean over real tokens, or the CLS token) and normalisation."""
+    if manifest.pooling == "cls":
+        vectors = hidden[:, 0]
+    else:
+        weights = mask[..., None].astype(np.float32)
+        vectors = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+    if manifest.normalize:
+        vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    return vectors.astype(np.float32)
+
+
+def export_sentence_model(encoder, cache_dir: Path) -> Path | None:
+    """Export ``encoder`` (a ``SentenceEncoder``) unless it is there already; None when it cannot."""
+    shape = _exportable(encoder.model)
+    if shape is None:
+        log.info("not exporting %s: its pipeline is not transformer, pooling, normalise", encoder.model_id)
+        return None
+    return publish(export_dir(cache_dir, encoder.model_id), lambda work: _write(encoder, work, *shape))
+
+
+def _exportable(model) -> tuple[str, bool] | None:
+    """(pooling, normalize) for a transformer -> mean/CLS pooling -> optional normalise pipeline."""
+    modules = [type(module).__name__ for module in model]
+    if modules[:2] != ["Transformer", "Pooling"] or modules[2:] not in ([], ["Normalize"]):
+        return None
+    pooling = model[1].get_config_dict().get("pooling_mode")
+    return (pooling, bool(modules[2:])) if pooling in ("mean", "cls") else None
+
+
+def _write(encoder, work: Path, pooling: str, normalize: bool) -> bool:
+    model = encoder.model
+    model[0].tokenizer.backend_tokenizer.save(str(work / TOKENIZER))
+    manifest = Manifest(encoder.model_id, encoder.dim, int(model.max_seq_length), pooling, normalize, 0.0)
+    model.float()  # exported, and checked against, in fp32; the model goes back to its precision after
+    try:
+        return _export_and_check(encoder, work, manifest)
+    finally:
+        model.to(encoder.dtype)
+
+
+def _export_and_check(encoder, work: Path, manifest: Manifest) -> bool:
+    import torch
+
+    model = encoder.model
+    transformer = model[0].auto_model.eval()
+    example = model[0].tokenizer(list(PROBES[:2]), padding=True, return_tensors="pt")
+    names = [name for name in ("input_ids", "attention_mask", "token_type_ids") if name in example]
+    dims = {name: {0: torch.export.Dim("batch"), 1: torch.export.Dim("tokens", max=512)} for name in names}
+
+    class Hidden(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.transformer = transformer
+
+        def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+            return self.transformer(**dict(zip(names, inputs))).last_hidden_state
+
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            Hidden(),
+            tuple(example[name] for name in names),
+            str(work / GRAPH),
+            input_names=names,
+            output_names=["hidden"],
+            dynamic_shapes=(tuple(dims[name] for name in names),),  # one entry: the *inputs tuple
+            dynamo=True,
+            external_data=False,
+            verbose=False,
+        )
+    exported = OnnxSentenceEncoder(work, manifest)
+    reference = model.preprocess(list(PROBES))["input_ids"].numpy()
+    ours = exported.tokenize(list(PROBES))["input_ids"]
+    if ours.shape != reference.shape or not (ours == reference).all():
+        log.warning("not exporting %s: its tokenizer could not be reproduced", encoder.model_id)
+        return False
+    cosine = float((exported.encode_texts(PROBES) * encoder.encode_texts(PROBES)).sum(axis=1).min())
+    if cosine < MIN_COSINE:
+        log.warning("not exporting %s: cosine %.5f < %s", encoder.model_id, cosine, MIN_COSINE)
+        return False
+    (work / MANIFEST).write_text(json.dumps(asdict(replace(manifest, min_cosine=round(cosine, 6))), indent=2))
+    return True

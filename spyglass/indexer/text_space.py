@@ -1,0 +1,52 @@
+"""The text-space stage: embeds text chunks with the sentence-embedding model, after CLIP made them searchable.
+
+It is an item stage (see ``stages``) so that turning the text space on, or changing
+its model, catches up on an existing collection without re-reading a file, and an
+interrupted run resumes. Its name carries the model id: another model is another
+backlog, and switching back finds the earlier vectors still there.
+
+Vectors go to the text space's own store (the same catalog, its own ``model_id`` and
+index), in the same transaction that records the batch as done.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from spyglass.encoders.sentence import SentenceEncoder
+from spyglass.indexer.stages import ItemStage
+from spyglass.kinds import TEXT_KINDS
+from spyglass.store import Store
+
+
+class TextSpaceStage(ItemStage):
+    version = 1
+    kinds = TEXT_KINDS
+    batch_size = 256  # the model batches internally; larger commits cost less
+
+    def __init__(self, model_id: str, encoder: Callable[[], SentenceEncoder], store: Callable[[], Store]):
+        """``encoder`` and ``store`` are called on the first batch: an up-to-date collection loads nothing."""
+        self.name = f"embed:{model_id}"
+        self.model_id = model_id
+        self._encoder, self._store = encoder, store
+
+    def run(self, items: list[dict]) -> dict[int, Any]:
+        texts = [row["text"] or "" for row in items]
+        vectors = self._encoder().encode_texts(texts)
+        return {row["id"]: vector for row, vector in zip(items, vectors)}
+
+    def record(self, store: Store, batch: list[dict], outputs: dict[int, Any]) -> None:
+        """Vectors and the stage record in one transaction of the text space's store."""
+        embedded = [row["id"] for row in batch if isinstance(outputs.get(row["id"]), np.ndarray)]
+        with self._store().write() as tx:
+            if embedded:
+                vectors = np.stack([outputs[i] for i in embedded])
+                tx.add_vectors(embedded, vectors, self.model_id, replace=True)  # a new version redoes
+            tx.record_stage(
+                self.name,
+                self.version,
+                {row["id"]: None if row["id"] in embedded else outputs.get(row["id"]) for row in batch},
+            )

@@ -1,0 +1,183 @@
+"""The text space with the real all-MiniLM-L6-v2, found through the hub cache as a user's download leaves it.
+
+CLIP here is ``builtin:shapes`` (no pretrained CLIP can be had offline), so "CLIP text"
+is a weak baseline on passages; the text space and BM25 are real.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import MINILM, imported, shared_path
+from serve_process import env_for, spyglass
+
+from spyglass import Engine, Settings
+from spyglass.defaults import DEFAULT_TEXT_MODEL
+from spyglass.generator.backends.extractive import sentences
+from spyglass.retriever.fusion import tie_break_fusion
+from spyglass.settings import EncoderSettings
+
+pytestmark = pytest.mark.slow
+
+DEFINITION = (
+    "Multi-head attention allows the model to jointly attend to information from different "
+    "representation subspaces at different positions"
+)
+
+
+def engine_for(data_dir: Path, shapes_encoder, text_model: str = MINILM) -> Engine:
+    return Engine(Settings(data_dir=data_dir, text={"model": text_model}), encoder=shapes_encoder)
+
+
+@pytest.fixture
+def notes(tmp_path) -> Path:
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "bread.md").write_text(
+        "# Baking\n\nKnead the dough for ten minutes, let it rise overnight and bake it at 230 degrees "
+        "until the crust is dark brown and sounds hollow when tapped.\n"
+    )
+    (folder / "bikes.txt").write_text(
+        "To fix a flat tyre, lever the tyre off the rim, find the puncture in the inner tube, "
+        "roughen the rubber around it and press a patch on with glue.\n"
+    )
+    (folder / "stars.txt").write_text(
+        "The Sun is a star at the centre of the Solar System; its energy comes from nuclear fusion "
+        "of hydrogen into helium in its core.\n"
+    )
+    return folder
+
+
+def test_fused_ranking_is_at_least_as_good_as_every_method_on_flickr_captions(
+    tmp_path, shapes_encoder, minilm
+):
+    """A caption finds the other captions of its photo: fusion must never lose to a single method."""
+    dataset = shared_path("data", "flickr8k-1k")
+    report = engine_for(tmp_path / "data", shapes_encoder).evaluate_text(dataset, limit=100)
+    metrics = report.metrics
+    assert report.queries == 500 and set(metrics) == {"bm25", "clip", "text", "fused"}
+    best = max(metrics[m]["R@1"] for m in ("bm25", "clip", "text"))
+    assert metrics["fused"]["R@1"] >= best, metrics
+    assert metrics["text"]["R@1"] > metrics["bm25"]["R@1"] > metrics["clip"]["R@1"], metrics
+
+
+def test_text_space_beats_clip_text_on_wiki_questions(tmp_path, shapes_encoder, minilm):
+    """Questions over Wikipedia articles (a subset, to keep the run short): the right article's passages."""
+    wiki = shared_path("data", "wiki100")
+    questions = Path(__file__).resolve().parents[1] / "benchmarks" / "data" / "wiki100-questions.csv"
+    with open(questions, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))[:12]
+    corpus = tmp_path / "wiki"
+    corpus.mkdir()
+    for row in rows:
+        (corpus / row["document"]).symlink_to(wiki / row["document"])
+    subset = tmp_path / "questions.csv"
+    with open(subset, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, ["question", "document"])
+        writer.writeheader()
+        writer.writerows(rows)
+    report = engine_for(tmp_path / "data", shapes_encoder).evaluate_text(corpus, questions=subset)
+    metrics = report.metrics
+    assert report.documents == len({row["document"] for row in rows}) and report.queries == 12
+    assert metrics["text"]["MRR"] > metrics["clip"]["MRR"] + 0.3, metrics
+    assert metrics["text"]["R@5"] >= 0.75, metrics
+    assert metrics["fused"]["MRR"] >= metrics["text"]["MRR"] - 0.05, metrics
+
+
+def test_ask_quotes_the_sentence_that_defines_multi_head_attention(tmp_path, minilm):
+    """As a user runs it, with the default text model resolved from the hub cache."""
+    assert DEFAULT_TEXT_MODEL == MINILM
+    docs = shared_path("data", "docs")
+    data_dir = tmp_path / "data"
+    cache = tmp_path / "cache"  # a fresh cache, so this run exports the model; builtin:shapes is reused
+    cache.mkdir()
+    (cache / "models").symlink_to(EncoderSettings().models_dir)
+    env = {"SPYGLASS_ENCODER__CACHE_DIR": str(cache)}
+    stage = f"embed:text:{MINILM}"
+    assert stage in spyglass(data_dir, "index", str(docs), **env).stdout
+    assert f"{stage} v1: 0 items waiting" in spyglass(data_dir, "status", **env).stdout
+    answer = spyglass(data_dir, "ask", "What is multi-head attention?", **env).stdout
+    assert DEFINITION in answer, answer
+    number = answer.split(DEFINITION, 1)[1].split("[", 1)[1].split("]", 1)[0]
+    assert f"[{number}] passage from attention.pdf, page 5" in answer, answer
+    # A search afterwards embeds the question with the model's ONNX export: no torch, no sentence-transformers.
+    search = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "spyglass", "search", "multi-head attention", "--json"],
+        capture_output=True,
+        text=True,
+        env=env_for(data_dir, **env),
+        timeout=300,
+    )
+    assert search.returncode == 0, search.stderr[-3000:]
+    modules = imported(search.stderr)
+    assert "torch" not in modules and "sentence_transformers" not in modules
+    passages = [r for r in json.loads(search.stdout)["results"] if r["semantic"] is not None]
+    assert passages and passages[0]["path"].endswith("attention.pdf")
+
+
+def test_turning_the_text_space_on_catches_up_on_an_existing_collection(
+    notes, tmp_path, shapes_encoder, minilm
+):
+    data_dir = tmp_path / "data"
+    with engine_for(data_dir, shapes_encoder, text_model="") as engine:
+        engine.index(notes, progress=False)
+        assert engine.search("how do I repair a punctured tyre").results[0].semantic is None
+    with engine_for(data_dir, shapes_encoder) as engine:
+        stage = f"embed:text:{MINILM}"
+        waiting = engine.status()["stages"][stage]["pending"]
+        assert waiting == 3  # one chunk per note, none embedded yet
+        report = engine.catch_up()
+        assert report.stages == {stage: 3} and engine.status()["stages"][stage]["pending"] == 0
+        best = engine.search("how do I repair a punctured tyre").results[0]
+        assert Path(best.path).name == "bikes.txt" and best.semantic is not None and best.semantic > 0.4
+        assert engine.search("where does sunlight come from").results[0].path.endswith("stars.txt")
+
+
+def test_without_its_weights_the_text_stage_waits_and_search_still_works(
+    notes, tmp_path, shapes_encoder, monkeypatch
+):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    with engine_for(tmp_path / "data", shapes_encoder) as engine:
+        report = engine.index(notes, progress=False)
+        stage = f"embed:text:{MINILM}"
+        assert (
+            "not on this machine" in report.waiting[stage] and "SPYGLASS_TEXT__MODEL" in report.waiting[stage]
+        )
+        assert engine.status()["stages"][stage]["pending"] == 3  # waits for a run that has the model
+        response = engine.search("bake bread")
+        assert response.results[0].path.endswith("bread.md") and response.results[0].semantic is None
+
+
+def test_identical_files_share_text_space_vectors_without_re_embedding(
+    notes, tmp_path, shapes_encoder, minilm
+):
+    data_dir = tmp_path / "data"
+    with engine_for(data_dir, shapes_encoder) as engine:
+        engine.index(notes, progress=False)
+    shutil.copy(notes / "bikes.txt", notes / "bikes-copy.txt")
+    with engine_for(data_dir, shapes_encoder) as engine:
+        report = engine.index(notes, progress=False)
+        assert report.copied == 1 and report.stages == {f"embed:text:{MINILM}": 0}
+        ids = [r.item_id for r in engine.search("puncture", k=5).results if r.path.endswith("bikes-copy.txt")]
+        found, vectors = engine.text_store.vectors(ids)
+        assert len(found) == 1 and np.isclose(np.linalg.norm(vectors[0]), 1.0, atol=1e-2)
+
+
+def test_bm25_only_breaks_ties_in_the_text_space():
+    semantic = {1: 0.61, 2: 0.60, 3: 0.30}
+    fused = tie_break_fusion(semantic, [(2, 8.0), (3, 9.0)], weight=0.02)
+    assert sorted(fused, key=lambda i: -fused[i]) == [2, 1, 3]  # a near-tie settled; a far gap kept
+
+
+def test_headings_and_fragments_are_not_quotable():
+    text = "3.2.2 Multi-Head Attention\n\nInstead of one attention function, we found it useful. Yes."
+    assert sentences(text) == ["Instead of one attention function, we found it useful."]
