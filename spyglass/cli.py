@@ -65,10 +65,11 @@ def models(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
-    """List the configured model and the built-in one, and whether their weights are on this machine."""
-    from spyglass.encoders.availability import describe_models
+    """List the configured models (CLIP, the text space's, the built-in one) and whether their weights are here."""
+    from spyglass.encoders.availability import describe_models, describe_text_model
 
-    rows = describe_models(_settings(ctx).encoder)
+    settings = _settings(ctx)
+    rows = describe_models(settings.encoder) + describe_text_model(settings.text.model)
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return

@@ -13,12 +13,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 from conftest import MINILM, imported, shared_path
+from live_server import LiveServer
 from serve_process import env_for, spyglass
 
 from spyglass import Engine, Settings
+from spyglass.api import create_app
 from spyglass.defaults import DEFAULT_TEXT_MODEL
 from spyglass.generator.backends.extractive import sentences
 from spyglass.retriever.fusion import tie_break_fusion
@@ -138,6 +141,15 @@ def test_turning_the_text_space_on_catches_up_on_an_existing_collection(
         best = engine.search("how do I repair a punctured tyre").results[0]
         assert Path(best.path).name == "bikes.txt" and best.semantic is not None and best.semantic > 0.4
         assert engine.search("where does sunlight come from").results[0].path.endswith("stars.txt")
+        with LiveServer(
+            create_app(engine)
+        ) as server:  # the API reports the text space's part, and can skip it
+            query = {"text": "how do I repair a punctured tyre", "k": 3}
+            on = httpx.post(f"{server.url}/v1/search", json=query, timeout=60).json()["results"]
+            off = httpx.post(f"{server.url}/v1/search", json={**query, "semantic": False}, timeout=60)
+        assert on[0]["path"].endswith("bikes.txt") and on[0]["semantic"] == pytest.approx(best.semantic)
+        assert on[0]["semantic_rank"] == 1
+        assert all(result["semantic"] is None for result in off.json()["results"])
 
 
 def test_without_its_weights_the_text_stage_waits_and_search_still_works(
@@ -181,3 +193,20 @@ def test_bm25_only_breaks_ties_in_the_text_space():
 def test_headings_and_fragments_are_not_quotable():
     text = "3.2.2 Multi-Head Attention\n\nInstead of one attention function, we found it useful. Yes."
     assert sentences(text) == ["Instead of one attention function, we found it useful."]
+
+
+def test_models_lists_the_text_model_and_whether_it_is_here(tmp_path, minilm):
+    rows = json.loads(spyglass(tmp_path / "data", "models", "--json").stdout)
+    text = [row for row in rows if row["role"] == "text space"]
+    assert text == [
+        {
+            "spec": MINILM,
+            "role": "text space",
+            "backend": "sentence-transformers",
+            "present": True,
+            "where": text[0]["where"],
+        }
+    ]
+    assert "models--sentence-transformers--all-MiniLM-L6-v2/snapshots" in text[0]["where"]
+    empty = json.loads(spyglass(tmp_path / "data", "models", "--json", HF_HOME=str(tmp_path / "hf")).stdout)
+    assert [row["present"] for row in empty if row["role"] == "text space"] == [False]

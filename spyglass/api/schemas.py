@@ -52,13 +52,17 @@ class SearchBody(BaseModel):
     filters: FilterBody = Field(default_factory=FilterBody)
     k: int = Field(10, ge=1, le=200)
     offset: int = Field(0, ge=0, le=10_000)
-    hybrid: bool = True
+    hybrid: bool = Field(True, description="BM25 joins a text query.")
+    semantic: bool = Field(True, description="The text space ranks passages (when it is filled).")
     diversity: float | None = Field(None, gt=0, le=1)
     relevance_floor: bool = True
 
     def options(self) -> RankingOptions:
         return RankingOptions(
-            hybrid=self.hybrid, diversity=self.diversity, relevance_floor=self.relevance_floor
+            hybrid=self.hybrid,
+            semantic=self.semantic,
+            diversity=self.diversity,
+            relevance_floor=self.relevance_floor,
         )
 
 

@@ -20,6 +20,27 @@ def describe_models(settings: EncoderSettings) -> list[dict]:
     return rows
 
 
+def describe_text_model(spec: str) -> list[dict]:
+    """The text space's model as a row like ``describe_models``' (none when the text space is off)."""
+    if not spec:
+        return []
+    from spyglass.encoders.sentence import local_path, weights_present
+
+    present = weights_present(spec)
+    local = local_path(spec)
+    where = str(local) if local is not None else hub.cached_file(spec, HF_WEIGHTS)
+    where = where or f"{hub.hf_cache_dir()} (not cached)"
+    return [
+        {
+            "spec": spec,
+            "role": "text space",
+            "backend": "sentence-transformers",
+            "present": present,
+            "where": where,
+        }
+    ]
+
+
 def _describe(spec_text: str, role: str, settings: EncoderSettings) -> dict:
     try:
         spec = parse_spec(spec_text)

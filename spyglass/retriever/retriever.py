@@ -46,7 +46,7 @@ class RankingOptions:
     hybrid: bool = True  # BM25 joins text queries
     semantic: bool = True  # the text space ranks passages, when it is filled
     # With the text space: BM25, scaled to its best hit = 1, added to the text-space cosine at this weight.
-    bm25_boost: float = 0.02
+    bm25_boost: float = 0.015
     # Without it: reciprocal-rank-fusion weights of CLIP's passage ranking and BM25's.
     dense_weight: float = 1.0
     bm25_weight: float = 1.0
