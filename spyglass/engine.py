@@ -18,7 +18,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from spyglass.errors import ModelSpecError
+from spyglass.errors import ModelSpecError, WeightsUnavailableError
 from spyglass.indexer.stages import ItemStage, run_stages, stage_class
 from spyglass.settings import Settings
 from spyglass.store import Store
@@ -117,17 +117,22 @@ class Engine:
 
         Asked per search, so a space filled by another process (or by a later ingest) is used
         from then on; until then the answer costs one indexed lookup, and no model is loaded.
+        A filled space needs the model's ONNX export or its weights, not both.
         """
         if "text_store" in self.__dict__:
             return self.text_store, self.text_query_encoder
         spec = self.settings.text.model
         if not spec:
             return None
-        from spyglass.encoders.sentence import text_model_id, weights_present
+        from spyglass.encoders.sentence import text_model_id
 
-        if not (weights_present(spec) and self.store.has_vectors(text_model_id(spec))):
+        if not self.store.has_vectors(text_model_id(spec)):
             return None
-        return self.text_store, self.text_query_encoder
+        try:  # the ONNX export answers without the weights; only without both is the space unusable
+            return self.text_store, self.text_query_encoder
+        except WeightsUnavailableError as exc:
+            log.warning("searching without the text space: %s", exc)
+            return None
 
     def _text_space_encoder(self) -> Callable[[Sequence[str]], np.ndarray] | None:
         space = self.text_space()

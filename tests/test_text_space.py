@@ -110,12 +110,13 @@ def test_ask_quotes_the_sentence_that_defines_multi_head_attention(tmp_path, min
     assert DEFINITION in answer, answer
     number = answer.split(DEFINITION, 1)[1].split("[", 1)[1].split("]", 1)[0]
     assert f"[{number}] passage from attention.pdf, page 5" in answer, answer
-    # A search afterwards embeds the question with the model's ONNX export: no torch, no sentence-transformers.
+    # A search afterwards embeds the question with the model's ONNX export: no torch, no sentence-transformers,
+    # not even the weights (an empty hub cache).
     search = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "spyglass", "search", "multi-head attention", "--json"],
         capture_output=True,
         text=True,
-        env=env_for(data_dir, **env),
+        env=env_for(data_dir, **env, HF_HOME=str(tmp_path / "empty-hf")),
         timeout=300,
     )
     assert search.returncode == 0, search.stderr[-3000:]
@@ -210,3 +211,19 @@ def test_models_lists_the_text_model_and_whether_it_is_here(tmp_path, minilm):
     assert "models--sentence-transformers--all-MiniLM-L6-v2/snapshots" in text[0]["where"]
     empty = json.loads(spyglass(tmp_path / "data", "models", "--json", HF_HOME=str(tmp_path / "hf")).stdout)
     assert [row["present"] for row in empty if row["role"] == "text space"] == [False]
+
+
+def test_passages_waiting_for_the_text_stage_are_still_found_by_their_words(
+    notes, tmp_path, shapes_encoder, minilm
+):
+    data_dir = tmp_path / "data"
+    with engine_for(data_dir, shapes_encoder) as engine:
+        engine.index(notes, progress=False)
+    (notes / "tea.txt").write_text("Oolong tea is partly oxidised, between green and black tea in flavour.\n")
+    with engine_for(data_dir, shapes_encoder) as engine:
+        engine.stages.clear()  # the text stage does not run: tea.txt waits in its backlog
+        engine.index(notes, progress=False)
+    with engine_for(data_dir, shapes_encoder) as engine:
+        assert engine.status()["stages"][f"embed:text:{MINILM}"]["pending"] == 1
+        found = [r for r in engine.search("oolong").results if r.path.endswith("tea.txt")]
+        assert found and found[0].bm25_rank == 1 and found[0].semantic is None

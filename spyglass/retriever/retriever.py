@@ -144,6 +144,9 @@ class Retriever:
             ids, matrix = store.vectors([i for i, _ in bm25 if i not in semantic_scores])
             if len(ids):
                 semantic_scores.update(zip(ids.tolist(), (matrix @ question[0]).tolist()))
+            # Passages the text stage has not embedded yet (its backlog) still count, after all it scored.
+            lowest = min(semantic_scores.values(), default=0.0)
+            semantic_scores.update((i, lowest) for i, _ in bm25 if i not in semantic_scores)
         ids = [h.item_id for h in dense] + [i for i, _ in bm25] + [i for i, _ in semantic]
         rows = self.store.items(ids)
         dense = [h for h in dense if h.item_id in rows]  # rows deleted since the search are gone
