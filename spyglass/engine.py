@@ -97,22 +97,28 @@ class Engine:
         )
 
     @cached_property
+    def text_model_id(self) -> str | None:
+        """The text space's model id (None: off), worked out once: for a local model it reads its files."""
+        from spyglass.encoders.sentence import text_model_id
+
+        return text_model_id(self.settings.text.model) if self.settings.text.model else None
+
+    @cached_property
     def text_query_encoder(self) -> SentenceEncoder | OnnxSentenceEncoder:
         """What questions are embedded with: the model's ONNX export when there is one (no torch)."""
         if "text_encoder" in self.__dict__ or not self.settings.encoder.fast_text:
             return self.text_encoder
-        from spyglass.encoders.sentence import text_model_id
         from spyglass.encoders.sentence_onnx import OnnxSentenceEncoder
 
-        model_id = text_model_id(self.settings.text.model)
-        return OnnxSentenceEncoder.open(self.settings.encoder.cache_dir, model_id) or self.text_encoder
+        cache = self.settings.encoder.cache_dir
+        return OnnxSentenceEncoder.open(cache, self.text_model_id) or self.text_encoder
 
     @cached_property
     def text_store(self) -> Store:
         """The text space's vectors: the same catalog, the text model's own index."""
         return self._open_store(self.text_query_encoder)
 
-    def text_space(self) -> tuple[Store, SentenceEncoder] | None:
+    def text_space(self) -> tuple[Store, SentenceEncoder | OnnxSentenceEncoder] | None:
         """The text space for a search: None while it is off, still empty, or its model is not here.
 
         Asked per search, so a space filled by another process (or by a later ingest) is used
@@ -121,12 +127,7 @@ class Engine:
         """
         if "text_store" in self.__dict__:
             return self.text_store, self.text_query_encoder
-        spec = self.settings.text.model
-        if not spec:
-            return None
-        from spyglass.encoders.sentence import text_model_id
-
-        if not self.store.has_vectors(text_model_id(spec)):
+        if self.text_model_id is None or not self.store.has_vectors(self.text_model_id):
             return None
         try:  # the ONNX export answers without the weights; only without both is the space unusable
             return self.text_store, self.text_query_encoder
@@ -142,12 +143,12 @@ class Engine:
     def stages(self) -> list[ItemStage]:
         """The item stages the settings enable, in order; the text space's embedding comes last."""
         stages = [stage_class(name)() for name in self.settings.ingest.stages]
-        if self.settings.text.model:
-            from spyglass.encoders.sentence import text_model_id
+        if self.text_model_id is not None:
             from spyglass.indexer.text_space import TextSpaceStage
 
-            model_id = text_model_id(self.settings.text.model)
-            stages.append(TextSpaceStage(model_id, lambda: self.text_encoder, lambda: self.text_store))
+            stages.append(
+                TextSpaceStage(self.text_model_id, lambda: self.text_encoder, lambda: self.text_store)
+            )
         return stages
 
     def index(

@@ -24,12 +24,16 @@ def describe_text_model(spec: str) -> list[dict]:
     """The text space's model as a row like ``describe_models``' (none when the text space is off)."""
     if not spec:
         return []
-    from spyglass.encoders.sentence import local_path, weights_present
+    from spyglass.encoders.sentence import local_path
 
-    present = weights_present(spec)
     local = local_path(spec)
-    where = str(local) if local is not None else hub.cached_file(spec, HF_WEIGHTS)
-    where = where or f"{hub.hf_cache_dir()} (not cached)"
+    found = (
+        (str(local) if local.is_dir() else None) if local is not None else hub.cached_file(spec, HF_WEIGHTS)
+    )
+    present, where = (
+        found is not None,
+        found or (str(local) if local else f"{hub.hf_cache_dir()} (not cached)"),
+    )
     return [
         {
             "spec": spec,

@@ -71,8 +71,8 @@ class SentenceEncoder:
         """Load ``spec`` (hub id or directory); one clear sentence when its weights cannot be had."""
         local = local_path(spec)
         model_id = text_model_id(spec)  # raises for a directory that does not exist
-        offline = local is None and not weights_present(spec) and hub.is_offline()
-        if offline:
+        cached = local is not None or weights_present(spec)
+        if not cached and hub.is_offline():
             raise hub.unavailable(spec, f"{hub.hf_cache_dir()} for {spec}", setting=SETTING)
         from spyglass._compat import ensure_torchvision_importable
 
@@ -93,7 +93,7 @@ class SentenceEncoder:
             model = SentenceTransformer(
                 str(local or spec),
                 device=str(torch_device),
-                local_files_only=local is not None or weights_present(spec),
+                local_files_only=cached,
             )
         except (OSError, ValueError) as exc:
             raise ModelSpecError(f"{spec} is not a loadable sentence-embedding model ({exc}).") from None

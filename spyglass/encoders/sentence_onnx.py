@@ -4,7 +4,7 @@ Importing sentence-transformers (and with it torch and transformers) takes 5-9 s
 a one-off ``spyglass search`` should not pay that to embed one sentence. After an
 ingest has loaded the model anyway, its transformer is exported once per model into
 the user cache (beside the CLIP text towers, ``text_tower.export_dir``), with its
-``tokenizers`` JSON; pooling and normalisation run in numpy. An export is published only
+``tokenizers`` JSON, and optimised by onnxruntime once; pooling and normalisation run in numpy. An export is published only
 after it matched the model on probe texts (identical token ids, cosine >= ``MIN_COSINE``).
 
 Models whose pipeline is more than transformer -> mean or CLS pooling -> normalise
@@ -23,12 +23,21 @@ from pathlib import Path
 
 import numpy as np
 
-from spyglass.encoders.text_tower import MANIFEST, MIN_COSINE, TOKENIZER, export_dir, publish, read_manifest
+from spyglass.encoders.text_tower import (
+    MANIFEST,
+    MIN_COSINE,
+    TOKENIZER,
+    export_dir,
+    publish,
+    read_manifest,
+    save_optimised,
+)
 
 log = logging.getLogger(__name__)
 
 FORMAT = 1
 GRAPH = "sentence.onnx"
+WEIGHTS = "sentence.onnx.data"
 PROBES = (
     "What is multi-head attention?",
     "Knead the dough for ten minutes, then let it rise overnight.",
@@ -62,9 +71,7 @@ class OnnxSentenceEncoder:
         self.tokenizer.enable_truncation(manifest.max_length)
         self.tokenizer.enable_padding()
         options = onnxruntime.SessionOptions()
-        options.graph_optimization_level = (
-            onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL
-        )  # done at export
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL  # at export
         self.session = onnxruntime.InferenceSession(
             str(directory / GRAPH), options, providers=["CPUExecutionProvider"]
         )
@@ -160,7 +167,7 @@ def _export_and_check(encoder, work: Path, manifest: Manifest) -> bool:
         torch.onnx.export(
             Hidden(),
             tuple(example[name] for name in names),
-            str(work / GRAPH),
+            str(work / "raw.onnx"),
             input_names=names,
             output_names=["hidden"],
             dynamic_shapes=(tuple(dims[name] for name in names),),  # one entry: the *inputs tuple
@@ -168,6 +175,7 @@ def _export_and_check(encoder, work: Path, manifest: Manifest) -> bool:
             external_data=False,
             verbose=False,
         )
+    save_optimised(work / "raw.onnx", work / GRAPH, WEIGHTS)
     exported = OnnxSentenceEncoder(work, manifest)
     reference = model.preprocess(list(PROBES))["input_ids"].numpy()
     ours = exported.tokenize(list(PROBES))["input_ids"]

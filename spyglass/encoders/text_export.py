@@ -35,6 +35,7 @@ from spyglass.encoders.text_tower import (
     export_dir,
     exported,
     publish,
+    save_optimised,
 )
 
 log = logging.getLogger(__name__)
@@ -113,8 +114,6 @@ def _write(encoder: OpenClipEncoder, work: Path, remember: Sequence[str]) -> Man
 
 def _export_graph(encoder: OpenClipEncoder, path: Path, example: torch.Tensor) -> None:
     """Dynamo export with dynamic batch and sequence length, then onnxruntime's optimisation, saved."""
-    import onnxruntime
-
     module = _TextColumns(encoder.model).eval()
     example = example[:, : int((example != 0).sum(dim=1).max())]
     raw = path.with_suffix(".raw.onnx")
@@ -137,16 +136,7 @@ def _export_graph(encoder: OpenClipEncoder, path: Path, example: torch.Tensor) -
             external_data=False,
             verbose=False,
         )
-    options = onnxruntime.SessionOptions()
-    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
-    options.optimized_model_filepath = str(path)
-    # Weights in a side file are memory-mapped at load instead of parsed out of the protobuf: 0.1 s, not 0.5.
-    options.add_session_config_entry("session.optimized_model_external_initializers_file_name", WEIGHTS)
-    options.add_session_config_entry(
-        "session.optimized_model_external_initializers_min_size_in_bytes", "1024"
-    )
-    onnxruntime.InferenceSession(str(raw), options, providers=["CPUExecutionProvider"])
-    raw.unlink()
+    save_optimised(raw, path, WEIGHTS)
 
 
 def _fast_tokenizer(simple) -> object:

@@ -88,6 +88,26 @@ def publish(target: Path, write: Callable[[Path], object]) -> Path | None:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def save_optimised(raw: Path, graph: Path, weights: str) -> None:
+    """Let onnxruntime optimise the exported ``raw`` graph once and save it as ``graph``; ``raw`` is removed.
+
+    Readers then open it with optimisation off (it would cost every cold start), and the
+    weights go to the side file ``weights``, memory-mapped at load instead of parsed
+    out of the protobuf (0.1 s, not 0.5, for a CLIP text tower).
+    """
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    options.optimized_model_filepath = str(graph)
+    options.add_session_config_entry("session.optimized_model_external_initializers_file_name", weights)
+    options.add_session_config_entry(
+        "session.optimized_model_external_initializers_min_size_in_bytes", "1024"
+    )
+    onnxruntime.InferenceSession(str(raw), options, providers=["CPUExecutionProvider"])
+    raw.unlink()
+
+
 @dataclass(frozen=True)
 class Manifest:
     model_id: str

@@ -133,9 +133,8 @@ class Catalog:
             mapping[row["id"]] = int(
                 conn.execute(insert(items).values(document_id=to_document, **values)).inserted_primary_key[0]
             )
-        if (
-            mapping
-        ):  # every space's vectors, and what later stages made of identical content, hold for the copy
+        # Every space's vectors, and what later stages made of identical content, hold for the copy too.
+        if mapping:
             pairs = [{"new": new_id, "old": old_id} for old_id, new_id in mapping.items()]
             conn.execute(
                 text(
