@@ -54,6 +54,7 @@ class ItemKind(StrEnum):
 VISUAL_KINDS = tuple(kind for kind in ItemKind if kind.visual)
 TEXT_KINDS = tuple(kind for kind in ItemKind if kind.textual)
 MODALITIES = {"image": VISUAL_KINDS, "text": TEXT_KINDS}
+WORD_KINDS = TEXT_KINDS + VISUAL_KINDS  # found by words: passages by their text, pictures by names and OCR
 KIND_ALIASES = {
     "photo": ItemKind.IMAGE,
     "photos": ItemKind.IMAGE,

@@ -223,7 +223,9 @@ def test_migration_from_version_1_keeps_data_and_backfills_fts(tmp_path):
     connection = sqlite3.connect(path, isolation_level=None)
     assert migrate(connection, target=1) == 1
     connection.execute("INSERT INTO sources (kind, uri, created_at) VALUES ('folder', '/x', 0)")
-    connection.execute("INSERT INTO documents (source_id, path, status) VALUES (1, 'notes.txt', 'indexed')")
+    connection.execute(
+        "INSERT INTO documents (source_id, path, status) VALUES (1, '/x/FieldNotes/platypusSightings.txt', 'indexed')"
+    )
     connection.execute("INSERT INTO items (document_id, kind, text) VALUES (1, 'chunk', 'platypus facts')")
     connection.close()
     store = Store(tmp_path, "m", DIM)
@@ -231,6 +233,9 @@ def test_migration_from_version_1_keeps_data_and_backfills_fts(tmp_path):
         assert check.execute("PRAGMA user_version").fetchone()[0] == LATEST
     assert store.counts()["items"] == 1
     assert [item for item, _ in store.bm25("platypus")] == [1]
+    # Later steps: the lead item is named after its file and folder (camelCase split), substrings match.
+    assert [item for item, _ in store.bm25("field notes sightings")] == [1]
+    assert [item for item, _ in store.bm25("atypu")] == [1]
     store.close()
 
 

@@ -171,6 +171,7 @@ class Indexer:
         )
         tx.clear_document(document_id)
         report.items += tx.copy_items(twin, document_id)
+        tx.name_document(document_id)  # a copy is found by its own name, not its twin's
 
     def _copy_twins(
         self, tx: Transaction, source_id: int, pending: list[tuple[FileEntry, str]], report: IndexReport
@@ -220,6 +221,7 @@ class Indexer:
         ids = tx.add_items(document_id, [item.row() for item in document.items])
         limits = {"limits": "; ".join(document.notes)} if document.notes else {}
         tx.set_metadata(document_id, {"kind": document.kind, **document.metadata, **limits})
+        tx.name_document(document_id)
         report.partial += [(entry.key, note) for note in document.notes]
         tx.add_vectors([ids[i] for i in outcome.embedded], outcome.vectors, self.encoder.model_id)
         report.items += len(ids)

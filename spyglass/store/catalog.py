@@ -26,6 +26,7 @@ from spyglass.store.schema import (
     tags,
     vectors,
 )
+from spyglass.words import NEAR_MIN_LENGTH, document_names, fold, near, query_terms
 
 VECTOR_DTYPES = {"float16": np.float16, "float32": np.float32}
 ITEM_FIELDS = (
@@ -39,7 +40,10 @@ ITEM_FIELDS = (
     "parent_id",
     "content_hash",
     "thumbnail",
+    "names",
+    "ocr",
 )
+NEAR_CANDIDATES = 200  # items sharing the most trigrams with a misspelt word, checked one by one
 
 
 class Catalog:
@@ -74,6 +78,31 @@ class Catalog:
 
     def update_document(self, conn: Connection, document_id: int, **fields: Any) -> None:
         conn.execute(update(documents).where(documents.c.id == document_id).values(**fields))
+        if "path" in fields:  # a renamed file is found by its new name, and no longer by its old one
+            self.name_document(conn, document_id)
+
+    def name_document(self, conn: Connection, document_id: int) -> None:
+        """Put the document's path words and descriptive metadata on its lead (first) item's ``names``."""
+        path = conn.execute(select(documents.c.path).where(documents.c.id == document_id)).scalar()
+        lead = conn.execute(select(func.min(items.c.id)).where(items.c.document_id == document_id)).scalar()
+        if path is None or lead is None:
+            return
+        metadata = dict(
+            conn.execute(
+                select(item_metadata.c.key, item_metadata.c.value).where(
+                    item_metadata.c.document_id == document_id
+                )
+            ).all()
+        )
+        conn.execute(update(items).where(items.c.id == lead).values(names=document_names(path, metadata)))
+
+    def set_ocr(self, conn: Connection, texts: Mapping[int, str | None]) -> None:
+        """The text read in each item's pixels (None: none found); BM25 follows through triggers."""
+        if texts:
+            conn.execute(
+                text("UPDATE items SET ocr = :t WHERE id = :i"),
+                [{"i": int(i), "t": t} for i, t in texts.items()],
+            )
 
     def document_id(self, conn: Connection, source_id: int, path: str) -> int | None:
         return conn.execute(
@@ -325,26 +354,33 @@ class Catalog:
     ) -> list[tuple[int, float]]:
         """Best ``k`` items for a full-text query as (item id, score), higher is better.
 
-        FTS5's ``bm25()`` is lower-is-better; it is negated here. Query words are quoted,
-        so user input cannot inject FTS5 syntax. ``kinds`` and ``allow`` restrict the items.
+        Three tiers over an item's body text, names and OCR text, each filling only what
+        the one before left, and each scored below every hit of the one before:
+
+        1. whole words, stemmed, case- and accent-insensitive, quoted phrases in order (BM25);
+        2. substrings of three or more characters (``RE16`` inside ``ARE160``; a trigram index);
+        3. for a word found nowhere, near spellings of it (OCR reads ``Revenue`` as ``Revenne``).
+
+        ``kinds`` and ``allow`` restrict the items.
         """
-        terms = [word for word in "".join(c if c.isalnum() else " " for c in query).split() if word]
+        words, phrases = query_terms(query)
+        terms = [*words, *phrases]
         if not terms:
             return []
-        sql = (
-            "SELECT f.rowid, -bm25(items_fts) AS score FROM items_fts f JOIN items i ON i.id = f.rowid "
-            "WHERE items_fts MATCH :q"
-        )
-        params: dict[str, Any] = {"q": " OR ".join(f'"{term}"' for term in terms), "k": k}
-        if kinds is not None:
-            sql += " AND i.kind IN (SELECT value FROM json_each(:kinds))"
-            params["kinds"] = json.dumps(list(kinds))
-        if allow is not None:
-            sql += " AND f.rowid IN (SELECT value FROM json_each(:allow))"
-            params["allow"] = json.dumps([int(i) for i in allow])
+        where, params = _restriction(kinds, allow)
         with self.engine.connect() as conn:
-            rows = conn.execute(text(sql + " ORDER BY score DESC LIMIT :k"), params)
-            return [(int(r[0]), float(r[1])) for r in rows]
+            hits = _match(conn, "items_fts", terms, where, params, k)
+            if len(hits) < k and (long := [t for t in terms if len(t) >= 3]):
+                hits = _below(hits, _match(conn, "items_grams", long, where, params, k), k)
+            if len(hits) < k:
+                unknown = [
+                    w
+                    for w in words
+                    if len(w) >= NEAR_MIN_LENGTH and not _match(conn, "items_grams", [w], "", {}, 1)
+                ]
+                if unknown:
+                    hits = _below(hits, _near(conn, unknown, where, params, k), k)
+        return hits
 
     # --- ingest stages ----------------------------------------------------------------------
     def stage_todo(
@@ -352,7 +388,12 @@ class Catalog:
     ) -> list[dict]:
         """Items of ``kinds`` with no run of ``stage`` at ``version``, in id order, with their document path."""
         query = (
-            select(*[c for c in items.c if c.name != "thumbnail"], documents.c.path, documents.c.mime)
+            select(
+                *[c for c in items.c if c.name != "thumbnail"],
+                documents.c.path,
+                documents.c.raw_path,
+                documents.c.mime,
+            )
             .join(documents, documents.c.id == items.c.document_id)
             .where(_waiting_for(stage, version, kinds))
             .order_by(items.c.id)
@@ -387,6 +428,13 @@ class Catalog:
                 for i, out in results.items()
             ],
         )
+
+    def text_chars(self, document_id: int, page: int | None) -> int:
+        query = select(func.coalesce(func.sum(func.length(items.c.text)), 0)).where(
+            items.c.document_id == document_id, items.c.page == page, items.c.kind == "chunk"
+        )
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
 
     def stage_outputs(self, stage: str, item_ids: Sequence[int]) -> dict[int, Any]:
         """What ``stage`` produced for each of ``item_ids`` (its latest run), decoded."""
@@ -480,3 +528,59 @@ def _stack(rows: Sequence) -> tuple[np.ndarray, np.ndarray]:
     return ids, np.stack(
         [np.frombuffer(row[2], dtype=VECTOR_DTYPES[row[1]]).astype(np.float32) for row in rows]
     )
+
+
+def _restriction(kinds: Sequence[str] | None, allow: Sequence[int] | None) -> tuple[str, dict[str, Any]]:
+    where, params = "", {}
+    if kinds is not None:
+        where += " AND i.kind IN (SELECT value FROM json_each(:kinds))"
+        params["kinds"] = json.dumps([str(kind) for kind in kinds])
+    if allow is not None:
+        where += " AND i.id IN (SELECT value FROM json_each(:allow))"
+        params["allow"] = json.dumps([int(i) for i in allow])
+    return where, params
+
+
+def _match(
+    conn: Connection, table: str, terms: Sequence[str], where: str, params: dict[str, Any], k: int
+) -> list[tuple[int, float]]:
+    """(item id, BM25 score) for any of ``terms`` (each quoted: a word or an ordered phrase)."""
+    sql = (
+        f"SELECT i.id, -bm25({table}) AS score FROM {table} f JOIN items i ON i.id = f.rowid "
+        f"WHERE {table} MATCH :q{where} ORDER BY score DESC LIMIT :k"
+    )
+    match = " OR ".join(f'"{term}"' for term in terms)
+    return [(int(r[0]), float(r[1])) for r in conn.execute(text(sql), {**params, "q": match, "k": k})]
+
+
+def _near(
+    conn: Connection, words: Sequence[str], where: str, params: dict[str, Any], k: int
+) -> list[tuple[int, float]]:
+    """Items holding a near spelling of any of ``words``: candidates share trigrams, difflib decides."""
+    grams = {word.lower()[i : i + 3] for word in words for i in range(len(word) - 2)}
+    sql = (
+        "SELECT i.id, coalesce(i.text, '') || ' ' || coalesce(i.names, '') || ' ' || coalesce(i.ocr, '') "
+        f"FROM items_grams f JOIN items i ON i.id = f.rowid WHERE items_grams MATCH :q{where} "
+        "ORDER BY bm25(items_grams) LIMIT :k"
+    )
+    match = " OR ".join(f'"{gram}"' for gram in sorted(grams))
+    wanted = [fold(word) for word in words]
+    scored = []
+    for item_id, body in conn.execute(text(sql), {**params, "q": match, "k": NEAR_CANDIDATES}):
+        found = set(query_terms(fold(body))[0])
+        close = sum(any(near(word, other) for other in found) for word in wanted)
+        if close:
+            scored.append((int(item_id), float(close)))
+    return sorted(scored, key=lambda hit: -hit[1])[:k]
+
+
+def _below(
+    better: list[tuple[int, float]], worse: list[tuple[int, float]], k: int
+) -> list[tuple[int, float]]:
+    """``better`` then ``worse``'s new items, rescaled to score under the lowest of ``better``."""
+    seen = {item for item, _ in better}
+    extra = [(item, score) for item, score in worse if item not in seen]
+    if better and extra:
+        floor, top = min(s for _, s in better), max(s for _, s in extra)
+        extra = [(item, 0.9 * floor * score / top) for item, score in extra] if top > 0 else extra
+    return (better + extra)[:k]

@@ -8,6 +8,9 @@ result for queries, and a test checks the two agree. Never edit a shipped step: 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
+
+from spyglass.words import document_names
 
 V1 = """
 CREATE TABLE sources (
@@ -142,7 +145,56 @@ CREATE TABLE jobs (
 CREATE INDEX jobs_state ON jobs(state);
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5)
+# v6: the words an item is found by beyond its body text. ``names``: what its file is called and
+# described as (on a document's lead item, see spyglass/words.py); ``ocr``: text read in its pixels.
+# BM25 covers all three columns; a second, trigram index finds substrings (``RE16`` in ``ARE160``).
+_WORD_COLUMNS = "text, names, ocr"
+V6 = f"""
+ALTER TABLE items ADD COLUMN names TEXT;
+ALTER TABLE items ADD COLUMN ocr TEXT;
+DROP TRIGGER items_fts_insert;
+DROP TRIGGER items_fts_delete;
+DROP TRIGGER items_fts_update;
+DROP TABLE items_fts;
+CREATE VIRTUAL TABLE items_fts USING fts5({_WORD_COLUMNS}, content='items', content_rowid='id', tokenize='porter unicode61 remove_diacritics 2');
+CREATE VIRTUAL TABLE items_grams USING fts5({_WORD_COLUMNS}, content='items', content_rowid='id', tokenize='trigram');
+INSERT INTO items_fts (items_fts) VALUES ('rebuild');
+INSERT INTO items_grams (items_grams) VALUES ('rebuild');
+CREATE TRIGGER items_words_insert AFTER INSERT ON items WHEN coalesce(new.text, new.names, new.ocr) IS NOT NULL BEGIN
+    INSERT INTO items_fts (rowid, {_WORD_COLUMNS}) VALUES (new.id, new.text, new.names, new.ocr);
+    INSERT INTO items_grams (rowid, {_WORD_COLUMNS}) VALUES (new.id, new.text, new.names, new.ocr);
+END;
+CREATE TRIGGER items_words_delete AFTER DELETE ON items WHEN coalesce(old.text, old.names, old.ocr) IS NOT NULL BEGIN
+    INSERT INTO items_fts (items_fts, rowid, {_WORD_COLUMNS}) VALUES ('delete', old.id, old.text, old.names, old.ocr);
+    INSERT INTO items_grams (items_grams, rowid, {_WORD_COLUMNS}) VALUES ('delete', old.id, old.text, old.names, old.ocr);
+END;
+CREATE TRIGGER items_words_update AFTER UPDATE OF {_WORD_COLUMNS} ON items BEGIN
+    INSERT INTO items_fts (items_fts, rowid, {_WORD_COLUMNS}) SELECT 'delete', old.id, old.text, old.names, old.ocr
+        WHERE coalesce(old.text, old.names, old.ocr) IS NOT NULL;
+    INSERT INTO items_grams (items_grams, rowid, {_WORD_COLUMNS}) SELECT 'delete', old.id, old.text, old.names, old.ocr
+        WHERE coalesce(old.text, old.names, old.ocr) IS NOT NULL;
+    INSERT INTO items_fts (rowid, {_WORD_COLUMNS}) SELECT new.id, new.text, new.names, new.ocr
+        WHERE coalesce(new.text, new.names, new.ocr) IS NOT NULL;
+    INSERT INTO items_grams (rowid, {_WORD_COLUMNS}) SELECT new.id, new.text, new.names, new.ocr
+        WHERE coalesce(new.text, new.names, new.ocr) IS NOT NULL;
+END;
+"""
+
+
+def _name_documents(connection: sqlite3.Connection) -> None:
+    """v7: every indexed document's lead item gets its ``names`` (new documents get them when written)."""
+    for document_id, path in connection.execute("SELECT id, path FROM documents").fetchall():
+        metadata = dict(
+            connection.execute("SELECT key, value FROM metadata WHERE document_id = ?", (document_id,))
+        )
+        connection.execute(
+            "UPDATE items SET names = ? WHERE id = (SELECT min(id) FROM items WHERE document_id = ?)",
+            (document_names(path, metadata), document_id),
+        )
+
+
+Step = str | Callable[[sqlite3.Connection], None]
+MIGRATIONS: tuple[Step, ...] = (V1, V2, V3, V4, V5, V6, _name_documents)
 LATEST = len(MIGRATIONS)
 
 
@@ -163,8 +215,12 @@ def migrate(connection: sqlite3.Connection, target: int = LATEST) -> int:
         # executescript would COMMIT on its own; run statements inside one explicit transaction instead.
         connection.execute("BEGIN IMMEDIATE")
         try:
-            for statement in _statements(MIGRATIONS[step]):
-                connection.execute(statement)
+            script = MIGRATIONS[step]
+            if callable(script):  # a step that needs Python (words split the way new rows are)
+                script(connection)
+            else:
+                for statement in _statements(script):
+                    connection.execute(statement)
             connection.execute(f"PRAGMA user_version = {step + 1}")
             connection.execute("COMMIT")
         except BaseException:

@@ -46,6 +46,8 @@ items = Table(
     Column("parent_id", Integer, ForeignKey("items.id", ondelete="SET NULL")),
     Column("content_hash", String),
     Column("thumbnail", LargeBinary),
+    Column("names", Text),  # a lead item's file/folder names and descriptive metadata (spyglass/words.py)
+    Column("ocr", Text),  # text read in a visual item's pixels, line by line (the OCR stage)
 )
 
 item_metadata = Table(

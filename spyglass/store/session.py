@@ -80,6 +80,14 @@ class Transaction(Snapshot):
     def add_items(self, document_id: int, rows: Sequence[Mapping[str, Any]]) -> list[int]:
         return self._catalog.add_items(self._conn, document_id, rows)
 
+    def name_document(self, document_id: int) -> None:
+        """Make the document findable by its path words and descriptive metadata (after both are written)."""
+        self._catalog.name_document(self._conn, document_id)
+
+    def set_ocr(self, texts: Mapping[int, str | None]) -> None:
+        """Text read in items' pixels joins their searchable words."""
+        self._catalog.set_ocr(self._conn, texts)
+
     def delete_items(self, item_ids: Iterable[int]) -> None:
         self._catalog.delete_items(self._conn, item_ids)
 

@@ -199,6 +199,10 @@ class Store:
     def stage_outputs(self, stage: str, item_ids: Sequence[int]) -> dict[int, object]:
         return self._catalog.stage_outputs(stage, item_ids)
 
+    def text_chars(self, document_id: int, page: int | None) -> int:
+        """Characters of text-layer chunks a document has on ``page`` (a scanned page has none)."""
+        return self._catalog.text_chars(document_id, page)
+
     def save_job(self, job: Mapping[str, Any]) -> None:
         """Record an ingest job's state (id, kind, target, options, state, created, finished, report, error)."""
         with self.write() as tx:

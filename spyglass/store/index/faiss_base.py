@@ -34,7 +34,9 @@ class FaissIndex(VectorIndex):
         self.index.remove_ids(selector(ids))
 
     def save(self, path: Path) -> None:
-        faiss.write_index(self.index, str(path))
+        """Written through a Python file: a full disk is an OSError here, not a message FAISS prints itself."""
+        with open(path, "wb") as file:
+            faiss.write_index(self.index, faiss.PyCallbackIOWriter(file.write))
 
     @classmethod
     def load(cls, path: Path, dim: int, settings: dict) -> FaissIndex:

@@ -1,0 +1,91 @@
+"""Words people search by that are not an item's body text: its file and folder names, the
+titles, descriptions and keywords its file carries, and how a query is split into them.
+
+A photo's words are mostly outside its pixels: ``IMG_2041 Holiday in Rome.jpg`` in a folder
+``2023 SummerTrip``, a keyword its owner typed in Lightroom, a PDF's title. The catalog keeps
+them in the ``names`` column of a document's lead item, where BM25 (whole words and
+substrings) sees them; filters see the same values in the metadata table.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping
+from difflib import SequenceMatcher
+from pathlib import PurePosixPath
+from typing import Any
+
+# Metadata keys whose values describe the content (loaders fill them from EXIF/IPTC/XMP and PDF info).
+DESCRIPTIVE_KEYS = ("title", "description", "keywords", "subject", "author")
+FOLDERS_NAMED = 2  # parent folders whose names count ("Holiday 2023/Rome/IMG_1.jpg": both)
+_CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])|(?<=[A-Za-z])(?=\d)|(?<=\d)(?=[A-Za-z])")
+_SEPARATORS = re.compile(r"[\W_]+")
+_QUOTED = re.compile(r'"([^"]+)"')
+NEAR_MIN_LENGTH = 4  # shorter words have too many near spellings to guess from
+NEAR_RATIO = 0.75  # difflib similarity: one wrong letter in 7, two in 8 or more
+# Words a query holds that a picture's text need not: "the invoice from acme" is found by "invoice ... acme".
+STOP_WORDS = frozenset(
+    "a an the of in on at to for from with by and or is are was were this that these those "
+    "which what who where when why how do does did show find me my photo photos picture pictures "
+    "image images".split()
+)
+
+
+def split_name(name: str) -> str:
+    """``IMG_2041-finalDraft`` -> ``IMG_2041-finalDraft IMG 2041 final Draft``: the name as typed, then its parts."""
+    parts = [piece for token in _SEPARATORS.split(name) for piece in _CAMEL.split(token) if piece]
+    split = " ".join(parts)
+    return name if split == name else f"{name} {split}".strip()
+
+
+def path_words(path: str) -> str:
+    """The file's stem and its nearest folders' names, split on separators and camelCase."""
+    pure = PurePosixPath(path)
+    names = [pure.stem, *(parent.name for parent in list(pure.parents)[:FOLDERS_NAMED])]
+    return " ".join(split_name(name) for name in names if name)
+
+
+def document_names(path: str, metadata: Mapping[str, Any]) -> str:
+    """Everything a document is called or described as, for its lead item's ``names``."""
+    described = [str(metadata[key]) for key in DESCRIPTIVE_KEYS if metadata.get(key)]
+    return "\n".join([path_words(path), *described])
+
+
+def query_terms(query: str) -> tuple[list[str], list[str]]:
+    """(words, phrases): quoted parts are phrases kept in order; every other run of letters and digits a word.
+
+    Only letters and digits survive, so user input cannot inject FTS5 syntax.
+    """
+    phrases = [" ".join(_words(p)) for p in _QUOTED.findall(query)]
+    rest = _QUOTED.sub(" ", query)
+    return _words(rest), [p for p in phrases if p]
+
+
+def _words(text: str) -> list[str]:
+    return [word for word in "".join(c if c.isalnum() else " " for c in text).split() if word]
+
+
+def fold(text: str) -> str:
+    """Case- and accent-free form for comparing words (``Grüße`` -> ``grusse``)."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def near(word: str, other: str) -> bool:
+    """Spelled nearly alike (OCR reads ``Revenue`` as ``Revenne``); both already folded."""
+    return len(word) >= NEAR_MIN_LENGTH and SequenceMatcher(None, word, other).ratio() >= NEAR_RATIO
+
+
+def coverage(body: str, terms: list[str]) -> float:
+    """The share of the query's terms that matter (not stop words) found in ``body``: as a word,
+    inside one, or nearly spelled. 0 when no term matters."""
+    wanted = [fold(term) for term in terms if fold(term) not in STOP_WORDS]
+    return sum(holds(body, [term]) for term in wanted) / len(wanted) if wanted else 0.0
+
+
+def holds(body: str, terms: list[str]) -> bool:
+    """Any of ``terms`` is in ``body``, as a word, inside one, or nearly spelled (case and accents ignored)."""
+    folded = fold(body)
+    words = set(_words(folded))
+    return any((term := fold(t)) in folded or any(near(term, word) for word in words) for t in terms)
