@@ -48,6 +48,23 @@ def large_photos(folder: Path, count: int) -> Path:
     return folder
 
 
+def random_vit_b32(precision: str = "auto", batch_size: int = 64) -> OpenClipEncoder:
+    """The default architecture with random weights: real cost, no checkpoint needed (none is here)."""
+    dtype = resolve_dtype(precision, torch.device("cpu"))
+    model, _, transform = open_clip.create_model_and_transforms("ViT-B-32")
+    encoder = OpenClipEncoder(
+        model,
+        transform,
+        open_clip.get_tokenizer("ViT-B-32"),
+        "random:ViT-B-32",
+        device=torch.device("cpu"),
+        dtype=dtype,
+        batch_size=batch_size,
+    )
+    print(f"ViT-B-32 random weights, {dtype}, batch {batch_size}, {torch.get_num_threads()} threads")
+    return encoder
+
+
 def encoder_only(encoder: OpenClipEncoder, files: list[Path]) -> float:
     """Images/s of the model alone on already preprocessed pixels (the ceiling for ingest)."""
     pixels = torch.stack([encoder.preprocess(open_image(f, min_side=encoder.image_size)) for f in files])
@@ -57,13 +74,14 @@ def encoder_only(encoder: OpenClipEncoder, files: list[Path]) -> float:
     return len(files) / (time.perf_counter() - start)
 
 
-def end_to_end(encoder: OpenClipEncoder, folder: Path) -> tuple[float, int]:
+def end_to_end(encoder: OpenClipEncoder, folder: Path, stages=lambda store: []) -> tuple[float, int]:
+    """Images/s of a whole ingest into a fresh store; ``stages(store)`` gives the item stages to run too."""
     with (
         tempfile.TemporaryDirectory() as scratch,
         Store(Path(scratch), encoder.model_id, encoder.dim) as store,
     ):
         start = time.perf_counter()
-        report = Indexer(store, encoder).index(folder, progress=False)
+        report = Indexer(store, encoder, stages=stages(store)).index(folder, progress=False)
         elapsed = time.perf_counter() - start
     assert not report.errors, report.errors[:3]
     return report.added / elapsed, report.added
@@ -82,18 +100,7 @@ def main() -> None:
     if not args.folder.is_dir():
         raise SystemExit(f"{args.folder} not found (see ../shared/data/README.md)")
 
-    dtype = resolve_dtype(args.precision, torch.device("cpu"))
-    model, _, transform = open_clip.create_model_and_transforms("ViT-B-32")
-    encoder = OpenClipEncoder(
-        model,
-        transform,
-        open_clip.get_tokenizer("ViT-B-32"),
-        "random:ViT-B-32",
-        device=torch.device("cpu"),
-        dtype=dtype,
-        batch_size=args.batch_size,
-    )
-    print(f"ViT-B-32 random weights, {dtype}, batch {args.batch_size}, {torch.get_num_threads()} threads")
+    encoder = random_vit_b32(args.precision, args.batch_size)
     with tempfile.TemporaryDirectory() as work:
         sets = [("flickr", args.folder)]
         if args.limit:

@@ -148,7 +148,7 @@ def _engine(ctx: typer.Context):
 @app.command()
 def index(
     ctx: typer.Context,
-    path: Annotated[Path, typer.Argument(help="Folder or file to index.")],
+    path: Annotated[Path | None, typer.Argument(help="Folder or file to index.")] = None,
     include: Annotated[
         list[str] | None, typer.Option(help="Only paths matching this glob (repeatable).")
     ] = None,
@@ -160,25 +160,17 @@ def index(
     ] = None,
     watch: Annotated[bool, typer.Option("--watch", help="Keep the index current as files change.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable report.")] = False,
+    ocr_only: Annotated[
+        bool,
+        typer.Option(
+            "--ocr-only", help="Only read text in pictures already indexed (no PATH; nothing re-embedded)."
+        ),
+    ] = False,
 ) -> None:
     """Index a folder or file: new and edited files are embedded, renames moved, deleted files removed."""
     from dataclasses import asdict
 
     from spyglass.kinds import FAMILIES as KINDS
-
-    for kind in only or []:
-        if kind not in KINDS:
-            raise typer.BadParameter(
-                f"unknown kind {kind!r}; choose from {', '.join(KINDS)}", param_hint="--only"
-            )
-    if not path.exists() and not path.is_symlink():
-        raise typer.BadParameter(f"{path} does not exist", param_hint="PATH")
-    engine = _engine(ctx)
-
-    def run():
-        return engine.index(
-            path, include=include or (), exclude=exclude or (), kinds=only, progress=not as_json
-        )
 
     def show(report) -> None:
         if as_json:
@@ -197,6 +189,33 @@ def index(
             console.print(
                 f"  [yellow]stage {escape(stage)} waits[/yellow]: {escape(reason)}", highlight=False
             )
+
+    if ocr_only:
+        if path is not None or watch:
+            raise typer.BadParameter("--ocr-only works on the whole collection: give no PATH and no --watch")
+        engine = _engine(ctx)
+        try:
+            show(engine.catch_up(only=["ocr"]))
+        except SpyglassError as exc:
+            raise typer.BadParameter(f"{exc}; turn OCR on with SPYGLASS_OCR__ENABLED=true") from None
+        finally:
+            engine.close()
+        return
+    if path is None:
+        raise typer.BadParameter("give the folder or file to index", param_hint="PATH")
+    for kind in only or []:
+        if kind not in KINDS:
+            raise typer.BadParameter(
+                f"unknown kind {kind!r}; choose from {', '.join(KINDS)}", param_hint="--only"
+            )
+    if not path.exists() and not path.is_symlink():
+        raise typer.BadParameter(f"{path} does not exist", param_hint="PATH")
+    engine = _engine(ctx)
+
+    def run():
+        return engine.index(
+            path, include=include or (), exclude=exclude or (), kinds=only, progress=not as_json
+        )
 
     try:
         if watch:

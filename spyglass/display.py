@@ -8,7 +8,8 @@ from __future__ import annotations
 
 
 def search_lines(body: dict) -> list[str]:
-    """Numbered results (with page, timestamp and cosine) and their snippets, or the no-match message."""
+    """Numbered results (with page, timestamp and cosine), their snippets and the text read where they
+    matched, or the no-match message."""
     if body["no_match"]:
         return [body["message"]]
     lines = []
@@ -25,4 +26,6 @@ def search_lines(body: dict) -> list[str]:
         )
         if result["snippet"]:
             lines.append(f"     {result['snippet']}")
+        for line in (result.get("ocr") or {}).get("lines", [])[:3]:
+            lines.append(f"     reads “{line['text']}” at {tuple(line['box'])}")
     return lines

@@ -18,7 +18,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from spyglass.errors import ModelSpecError, WeightsUnavailableError
+from spyglass.errors import ModelSpecError, SpyglassError, WeightsUnavailableError
 from spyglass.indexer.stages import ItemStage, run_stages, stage_class
 from spyglass.settings import Settings
 from spyglass.store import Store
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from spyglass.generator import Answer, Generator, PromptOptions
     from spyglass.images import ImageSource
     from spyglass.indexer import IndexReport
+    from spyglass.indexer.ocr.reader import OcrReader
     from spyglass.retriever import Query, RankingOptions, Retriever, SearchResponse
     from spyglass.retriever.evaluation import EvalReport
     from spyglass.retriever.text_evaluation import TextEvalReport
@@ -143,6 +144,8 @@ class Engine:
     def stages(self) -> list[ItemStage]:
         """The item stages the settings enable, in order; the text space's embedding comes last."""
         stages = [stage_class(name)() for name in self.settings.ingest.stages]
+        if self.settings.ocr.enabled:
+            stages.append(self._ocr_stage())
         if self.text_model_id is not None:
             from spyglass.indexer.text_space import TextSpaceStage
 
@@ -150,6 +153,24 @@ class Engine:
                 TextSpaceStage(self.text_model_id, lambda: self.text_encoder, lambda: self.text_store)
             )
         return stages
+
+    def _ocr_stage(self) -> ItemStage:
+        from spyglass.indexer.ocr.stage import OcrStage
+
+        settings = self.settings.ocr
+        return OcrStage(
+            lambda: self.ocr_reader,
+            lambda: self.store,
+            max_pixels=settings.max_pixels,
+            sparse_page_chars=settings.sparse_page_chars,
+        )
+
+    @cached_property
+    def ocr_reader(self) -> OcrReader:
+        """The OCR models, loaded when the first image with text needs them."""
+        from spyglass.indexer.ocr.reader import OcrReader
+
+        return OcrReader(self.settings.ocr.language, self.settings.ocr.threads)
 
     def index(
         self,
@@ -207,13 +228,18 @@ class Engine:
         except Exception as exc:  # noqa: BLE001 - an optional speed-up must never fail an ingest
             log.warning("text-tower export failed, searches will load the full model: %s", exc)
 
-    def catch_up(self) -> IndexReport:
-        """Run the item stages on whatever they have not processed yet (e.g. after a stage was added)."""
+    def catch_up(self, only: Sequence[str] | None = None) -> IndexReport:
+        """Run the item stages (those named in ``only``, else all) on whatever they have not processed yet:
+        after a stage was added or upgraded, or (``only=["ocr"]``) to read text in an existing collection."""
         from spyglass.indexer import IndexReport
 
+        stages = [stage for stage in self.stages if only is None or stage.name in only]
+        if only is not None and not stages:
+            enabled = ", ".join(stage.name for stage in self.stages) or "none"
+            raise SpyglassError(f"no enabled stage named {', '.join(only)} (enabled: {enabled})")
         started = time.monotonic()
         report = IndexReport()
-        report.add_stages(run_stages(self.store, self.stages))
+        report.add_stages(run_stages(self.store, stages))
         report.seconds = time.monotonic() - started
         return report
 

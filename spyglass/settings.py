@@ -1,6 +1,6 @@
 """One settings object for every entry point, in sections each factory receives alone.
 
-Sections: ``encoder``, ``text``, ``index``, ``ingest``, ``generator``, ``api`` (plus ``data_dir``).
+Sections: ``encoder``, ``text``, ``ocr``, ``index``, ``ingest``, ``generator``, ``api`` (plus ``data_dir``).
 Precedence, highest first: explicit arguments (the CLI's flags, ``Settings(...)``),
 ``SPYGLASS_*`` environment variables, the TOML config file, defaults. Nested values
 use ``__`` in the environment (``SPYGLASS_ENCODER__MODEL``) and tables in TOML
@@ -75,6 +75,24 @@ class TextSettings(BaseModel):
         description="Weight precision; auto is fp32 on CPUs (faster for this small model) and bf16 on GPUs.",
     )
     batch_size: int = Field(64, ge=1, description="Passages per call of the text model.")
+
+
+class OcrSettings(BaseModel):
+    """Reading text in photos, scans, figures and keyframes (RapidOCR; see spyglass/indexer/ocr)."""
+
+    enabled: bool = Field(True, description="Read text in visual items after they are embedded.")
+    language: str = Field(
+        "ch",
+        description="Recognition model: 'ch' (shipped in the wheel) reads Chinese and English; "
+        "en, latin, japan, korean, cyrillic, arabic and others download once.",
+    )
+    max_pixels: int = Field(
+        40_000_000, ge=10_000, description="Larger images are shrunk to this many pixels before reading."
+    )
+    sparse_page_chars: int = Field(
+        200, ge=0, description="PDF pages with fewer text-layer characters are read as images."
+    )
+    threads: int = Field(0, ge=0, description="ONNX Runtime threads; 0 uses every core.")
 
 
 class IndexSettings(BaseModel):
@@ -195,6 +213,7 @@ class Settings(BaseSettings):
     )
     encoder: EncoderSettings = Field(default_factory=EncoderSettings)
     text: TextSettings = Field(default_factory=TextSettings)
+    ocr: OcrSettings = Field(default_factory=OcrSettings)
     index: IndexSettings = Field(default_factory=IndexSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     generator: GeneratorSettings = Field(default_factory=GeneratorSettings)

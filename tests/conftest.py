@@ -4,6 +4,7 @@ every model is either a tiny random one written to a temp dir or ``builtin:shape
 from __future__ import annotations
 
 import os
+import shutil
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
@@ -11,6 +12,8 @@ os.environ.setdefault("SPYGLASS_CONFIG", os.devnull)  # a developer's config fil
 # The text space is off unless a test turns it on with the real MiniLM (``minilm_hf_home``): the
 # default model is not in an offline cache, and most tests are about something else.
 os.environ.setdefault("SPYGLASS_TEXT__MODEL", "")
+# OCR likewise: its tests (test_ocr.py) turn it on; elsewhere it would only add seconds of reading.
+os.environ.setdefault("SPYGLASS_OCR__ENABLED", "false")
 
 from pathlib import Path
 
@@ -159,3 +162,28 @@ def minilm(minilm_hf_home, monkeypatch) -> str:
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(minilm_hf_home / "hub"))
     monkeypatch.setenv("SPYGLASS_TEXT__MODEL", MINILM)
     return MINILM
+
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's headless Chromium driven by Playwright (the web page's tests)."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed (make test installs it: apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
+        yield launched
+        launched.close()

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import io
-import shutil
-from pathlib import Path
 
 import httpx
 import pytest
@@ -16,18 +14,6 @@ from spyglass.engine import Engine
 from spyglass.settings import Settings
 from spyglass.training import shapes
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, shapes_encoder):
@@ -37,17 +23,6 @@ def server(tmp_path_factory, shapes_encoder):
     engine.index(folder, progress=False)
     with LiveServer(create_app(engine)) as live:
         yield live
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed (make test installs it: apt-get install chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
-        yield launched
-        launched.close()
 
 
 def test_search_upload_and_ask_in_the_page(server, browser, tmp_path):

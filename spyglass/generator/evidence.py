@@ -2,8 +2,10 @@
 
 Each piece is labelled so both the model and the user can check it: ``[1] image
 photos/cat.jpg``, ``[2] page 4 of manual.pdf``, ``[3] figure on page 2 of paper.pdf``,
-``[4] passage from notes.md``. Text evidence is the chunk's parent passage (more
-context than the 45-word chunk), each passage used once.
+``[4] passage from notes.md``, ``[5] text read from IMG_0042.jpg, top left``. Text
+evidence is the chunk's parent passage (more context than the 45-word chunk), each
+passage used once. A picture found by the words read in it carries that text and the
+region it was read from, so the answer can quote it and the user can see where.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ class Evidence:
     text: str | None = None
     image: Image.Image | None = field(default=None, repr=False)
     score: float | None = None
+    ocr: dict | None = None  # the matched lines read in the picture, with their boxes (SearchResult.ocr)
 
     @property
     def is_image(self) -> bool:
@@ -55,11 +58,29 @@ class Evidence:
             "timestamp": self.timestamp,
             "text": self.text,
             "score": self.score,
+            "ocr": self.ocr,
             "thumbnail_url": f"/v1/items/{self.item_id}/thumbnail" if self.kind != ItemKind.CHUNK else None,
         }
 
 
 def label(result: SearchResult) -> str:
+    if result.ocr and result.ocr.get("lines"):
+        return f"text read from {_what(result)}, {region(result.ocr['lines'][0]['box'], result.ocr['size'])}"
+    return _what(result)
+
+
+def region(box: list[int], size: list[int] | None) -> str:
+    """Where a box lies in its picture, in words a reader can find: "top left", "middle", "bottom"."""
+    if not size:
+        return "in the picture"
+    x = (box[0] + box[2]) / 2 / max(1, size[0])
+    y = (box[1] + box[3]) / 2 / max(1, size[1])
+    row = "top" if y < 1 / 3 else "bottom" if y > 2 / 3 else "middle"
+    column = "left" if x < 1 / 3 else "right" if x > 2 / 3 else ""
+    return f"{row} {column}".strip()
+
+
+def _what(result: SearchResult) -> str:
     name = Path(result.path).name
     if result.kind == ItemKind.PAGE:
         return f"page {result.page} of {name}"
@@ -107,10 +128,29 @@ def select_evidence(
             except SpyglassError:
                 continue  # the original moved or broke since indexing: offer what we can still show
             images += 1
+            read = _read_text(result, store, max_chars - chars)
+            chars += len(read or "")
             evidence.append(
-                _cite(result, len(evidence) + 1, bbox=result.bbox, timestamp=result.timestamp, image=picture)
+                _cite(
+                    result,
+                    len(evidence) + 1,
+                    bbox=result.bbox,
+                    timestamp=result.timestamp,
+                    image=picture,
+                    text=read,
+                    ocr=result.ocr,
+                )
             )
     return evidence
+
+
+def _read_text(result: SearchResult, store: Store, budget: int) -> str | None:
+    """All text read in a picture found by it (the matched lines alone lack their context)."""
+    if not result.ocr or budget <= 0:
+        return None
+    output = store.stage_outputs("ocr", [result.item_id]).get(result.item_id)
+    lines = output.get("lines", []) if isinstance(output, dict) else result.ocr["lines"]
+    return "\n".join(line["text"] for line in lines)[:budget] or None
 
 
 def _cite(result: SearchResult, number: int, **content) -> Evidence:

@@ -45,9 +45,10 @@ def build_messages(
     parts: list[dict] = [{"type": "text", "text": "Evidence:" if retrieval else "Image(s):"}]
     for piece in evidence:
         if piece.is_image:
-            parts.append(
-                {"type": "text", "text": f"[{piece.number}] {piece.label}:" if retrieval else piece.label}
-            )
+            caption = f"[{piece.number}] {piece.label}:" if retrieval else piece.label
+            if piece.text:  # words read in the picture: quotable, and a check on what the model sees
+                caption += f" {piece.text}"
+            parts.append({"type": "text", "text": caption})
             parts.append({"type": "image_url", "image_url": {"url": piece.data_url()}})
         else:
             parts.append({"type": "text", "text": f"[{piece.number}] {piece.label}: {piece.text}"})

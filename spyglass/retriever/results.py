@@ -6,6 +6,8 @@ import json
 import re
 from dataclasses import asdict, dataclass, field
 
+from spyglass.words import STOP_WORDS, fold, holds
+
 SNIPPET_CHARS = 240
 
 
@@ -30,6 +32,9 @@ class SearchResult:
     has_thumbnail: bool = False
     semantic: float | None = None  # cosine similarity in the text space (passages)
     semantic_rank: int | None = None
+    # Text read in the picture that holds query words: {"size": [w, h], "lines": [{"text", "box", "confidence"}]},
+    # boxes (x0, y0, x1, y1) in the item's own pixels of that size.
+    ocr: dict | None = None
 
     @property
     def thumbnail_url(self) -> str | None:
@@ -77,6 +82,16 @@ def _stem(word: str) -> str:
         if word.lower().endswith(suffix) and len(word) - len(suffix) >= 3:
             return word[: -len(suffix)]
     return word
+
+
+def matched_lines(output: object, terms: list[str]) -> dict | None:
+    """The lines of an OCR stage output that hold any of ``terms`` (a word or phrase, inside a word,
+    or nearly spelled; case and accents ignored)."""
+    if not isinstance(output, dict) or not output.get("lines"):
+        return None
+    wanted = [term for term in terms if len(term) > 1 and fold(term) not in STOP_WORDS]
+    lines = [line for line in output["lines"] if holds(line["text"], wanted)]
+    return {"size": output.get("size"), "lines": lines} if lines else None
 
 
 def parse_bbox(raw: str | None) -> list[float] | None:

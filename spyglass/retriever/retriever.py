@@ -23,12 +23,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from spyglass.filters import Filters
-from spyglass.kinds import MODALITIES, TEXT_KINDS, ItemKind
+from spyglass.kinds import MODALITIES, WORD_KINDS, ItemKind
 from spyglass.retriever.calibration import relevance_floor
 from spyglass.retriever.fusion import collapse_duplicates, mmr, reciprocal_rank_fusion, tie_break_fusion
 from spyglass.retriever.query import Query, embed
-from spyglass.retriever.results import SearchResponse, SearchResult, parse_bbox, snippet
+from spyglass.retriever.results import SearchResponse, SearchResult, matched_lines, parse_bbox, snippet
 from spyglass.store import Store
+from spyglass.words import coverage, query_terms
 
 if TYPE_CHECKING:
     from spyglass.encoders import Encoder
@@ -122,7 +123,17 @@ class Retriever:
             self._result(rows[i], ranking.fused[i], {n: s.get(i) for n, s in signals.items()}, words)
             for i in order[offset : offset + k]
         ]
+        self._show_where_read(results, words)
         return SearchResponse(results, floors=ranking.floors, offset=offset, k=k)
+
+    def _show_where_read(self, results: list[SearchResult], words: list[str]) -> None:
+        """Pictures found by their words carry the OCR lines that hold them (to highlight and cite)."""
+        read = [r.item_id for r in results if r.has_thumbnail and r.bm25 is not None]
+        if read:
+            outputs = self.store.stage_outputs("ocr", read)
+            terms = [term for group in query_terms(" ".join(words)) for term in group]
+            for result in results:
+                result.ocr = matched_lines(outputs.get(result.item_id), terms)
 
     def rank(self, query: Query, filters: Filters, fetch: int, options: RankingOptions) -> Ranking:
         """Every ranking list of a query and their fusion (the evaluation compares them)."""
@@ -132,7 +143,7 @@ class Retriever:
         text_only = bool(query.terms()[0]) and not query.images and query.item_id is None
         bm25, semantic = [], []
         if text_only and options.hybrid and query.bm25_text:
-            bm25 = self.store.bm25(query.bm25_text, fetch, kinds=TEXT_KINDS, allow=allow)
+            bm25 = self.store.bm25(query.bm25_text, fetch, kinds=WORD_KINDS, allow=allow)
         space = self.text_space() if text_only and options.semantic and self.text_space else None
         semantic_scores: dict[int, float] = {}
         if space is not None:
@@ -140,15 +151,17 @@ class Retriever:
             question = model.encode_texts([" ".join(query.terms()[0])])
             semantic = [(h.item_id, h.score) for h in store.search(question, fetch, allow)[0]]
             semantic_scores = dict(semantic)
-            # BM25's finds outside the text space's top: their own cosine, so fusion compares like with like.
-            ids, matrix = store.vectors([i for i, _ in bm25 if i not in semantic_scores])
+        ids = [h.item_id for h in dense] + [i for i, _ in bm25] + [i for i, _ in semantic]
+        rows = self.store.items(ids)
+        if space is not None:
+            # BM25's passages outside the text space's top: their own cosine, so fusion compares like with like.
+            found = [i for i, _ in bm25 if i in rows and ItemKind(rows[i]["kind"]).textual]
+            ids, matrix = store.vectors([i for i in found if i not in semantic_scores])
             if len(ids):
                 semantic_scores.update(zip(ids.tolist(), (matrix @ question[0]).tolist()))
             # Passages the text stage has not embedded yet (its backlog) still count, after all it scored.
             lowest = min(semantic_scores.values(), default=0.0)
-            semantic_scores.update((i, lowest) for i, _ in bm25 if i not in semantic_scores)
-        ids = [h.item_id for h in dense] + [i for i, _ in bm25] + [i for i, _ in semantic]
-        rows = self.store.items(ids)
+            semantic_scores.update((i, lowest) for i in found if i not in semantic_scores)
         dense = [h for h in dense if h.item_id in rows]  # rows deleted since the search are gone
         floors = {}
         if options.relevance_floor and text_only:
@@ -158,21 +171,36 @@ class Retriever:
         semantic = [(i, s) for i, s in semantic if i in rows]
         semantic_scores = {i: s for i, s in semantic_scores.items() if i in rows}
         if text_only:
-            fused = self._blend(dense_pairs, bm25, semantic_scores, rows, options)
+            terms = [term for group in query_terms(query.bm25_text) for term in group]
+            fused = self._blend(dense_pairs, bm25, semantic_scores, rows, options, terms)
         else:  # a picture or an item asks "what looks like this": CLIP alone
             fused = dict(dense_pairs)
         order = sorted(fused, key=lambda i: -fused[i])
         return Ranking(dense_pairs, bm25, semantic, semantic_scores, fused, order, rows, floors)
 
     @staticmethod
-    def _blend(dense, bm25, semantic_scores, rows, options: RankingOptions) -> dict[int, float]:
-        """Pictures by CLIP; passages by the text space with BM25 settling ties (or CLIP and BM25
-        by RRF when there is no text space); then the two lists interleaved."""
-        pictures = [i for i, _ in dense if ItemKind(rows[i]["kind"]).visual]
+    def _blend(dense, bm25, semantic_scores, rows, options: RankingOptions, terms) -> dict[int, float]:
+        """Pictures: CLIP's ranking and the word matches of pictures' names and OCR text, by RRF,
+        those whose words hold the whole query first. Passages: by the text space with BM25
+        settling ties (or CLIP and BM25 by RRF when there is no text space). Then the two
+        lists interleaved."""
+
+        def visual(i: int) -> bool:
+            return ItemKind(rows[i]["kind"]).visual
+
+        pictures = [i for i, _ in dense if visual(i)]
+        # "EN-FR" printed in a table, "invoice" in a file name: the user's own words beat any similarity.
+        # Words holding less than most of the query ("red" of "a red circle" in red-square.png) do not count.
+        share = {i: coverage(_words_of(rows[i]), terms) for i, _ in bm25 if visual(i)}
+        if worded := [i for i, _ in bm25 if share.get(i, 0.0) > 0.5]:
+            fused = reciprocal_rank_fusion({"dense": pictures, "bm25": worded}, {})
+            pictures = sorted(fused, key=lambda i: (share.get(i) != 1.0, -fused[i]))
+            fused = {i: 1.0 / rank for rank, i in enumerate(pictures, start=1)}
+        bm25 = [(i, s) for i, s in bm25 if not visual(i)]
         if semantic_scores:
             passages = tie_break_fusion(semantic_scores, bm25, options.bm25_boost)
         else:
-            clip_passages = [i for i, _ in dense if not ItemKind(rows[i]["kind"]).visual]
+            clip_passages = [i for i, _ in dense if not visual(i)]
             passages = reciprocal_rank_fusion(
                 {"dense": clip_passages, "bm25": [i for i, _ in bm25]},
                 {"dense": options.dense_weight, "bm25": options.bm25_weight},
@@ -180,7 +208,7 @@ class Retriever:
         if not pictures:
             return passages
         if not passages:
-            return dict(dense)  # all pictures
+            return fused if worded else dict(dense)  # all pictures
         passage_order = sorted(passages, key=lambda i: -passages[i])
         return reciprocal_rank_fusion({"pictures": pictures, "passages": passage_order}, {})
 
@@ -261,6 +289,10 @@ class Retriever:
             highlights=spans,
             has_thumbnail=ItemKind(row["kind"]).visual,
         )
+
+
+def _words_of(row: dict) -> str:
+    return " ".join(filter(None, (row.get("names"), row.get("ocr"), row.get("text"))))
 
 
 def _positions(hits: list[tuple[int, float]]) -> dict[int, tuple[int, float]]:

@@ -45,9 +45,17 @@ async def item(item_id: ItemId, request: Request) -> dict:
         "char_end": row["char_end"],
         "parent_id": row["parent_id"],
         "metadata": store.metadata(row["document_id"]),
+        # Lines read in the picture: {"size": [w, h], "lines": [{"text", "box": [x0, y0, x1, y1], "confidence"}]}.
+        "ocr": _ocr(store.stage_outputs("ocr", [item_id]).get(item_id)) if visual else None,
         "thumbnail_url": f"/v1/items/{item_id}/thumbnail" if visual else None,
         "content_url": f"/v1/items/{item_id}/content" if visual else None,
     }
+
+
+def _ocr(output: object) -> dict | None:
+    if isinstance(output, dict) and output.get("lines"):
+        return {"size": output.get("size"), "lines": output["lines"]}
+    return None
 
 
 @router.get(

@@ -1,0 +1,96 @@
+"""The OCR stage: text read in visual items joins their searchable words, with where it was read.
+
+It runs after embedding (an item is searchable by CLIP before its text is read), in small
+batches that commit on their own (a page takes seconds; a killed run loses little), and
+``spyglass status`` shows its backlog. What it reads, per item kind:
+
+- photos, figures and keyframes pass the reader's gate first; most photos stop there;
+- a PDF page is read whole only when its text layer is sparse (a scan, a page of charts);
+  its figures are then covered by the page and not read twice;
+- pages with a real text layer are skipped: their text is already indexed, exactly.
+
+The stored output lists each line with its box in the item's own pixel coordinates (and
+the item's size in them) and its confidence (for highlighting and citing where a match was read); the lines' text goes
+to the item's ``ocr`` column, which BM25 (words and substrings) searches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from PIL import Image
+
+from spyglass.content import content_scale, item_image
+from spyglass.errors import ImageLoadError
+from spyglass.indexer.ocr.reader import OcrReader
+from spyglass.indexer.stages import ItemStage
+from spyglass.kinds import VISUAL_KINDS, ItemKind
+from spyglass.store import Store
+
+
+class OcrStage(ItemStage):
+    name = "ocr"
+    version = 1
+    kinds = VISUAL_KINDS
+    batch_size = 8
+
+    def __init__(
+        self,
+        reader: Callable[[], OcrReader],
+        store: Callable[[], Store],
+        *,
+        max_pixels: int = 40_000_000,
+        sparse_page_chars: int = 200,
+    ) -> None:
+        """``reader`` is called on the first item that needs it: an up-to-date collection loads no model."""
+        self._reader, self._store = reader, store
+        self.max_pixels, self.sparse_page_chars = max_pixels, sparse_page_chars
+
+    def run(self, items: list[dict]) -> dict[int, Any]:
+        return {row["id"]: self._read(row) for row in items}
+
+    def _read(self, row: dict) -> dict | None:
+        """{"lines": [...]} for an item read, None when there was nothing to read, {"error"|"skipped": why}."""
+        kind = ItemKind(row["kind"])
+        if kind in (ItemKind.PAGE, ItemKind.FIGURE):
+            sparse = self._store().text_chars(row["document_id"], row["page"]) < self.sparse_page_chars
+            if kind is ItemKind.PAGE and not sparse:
+                return {"skipped": "the page has a text layer"}
+            if kind is ItemKind.FIGURE and sparse:
+                return {"skipped": "read with its page"}
+        try:
+            image = item_image(row, max_side=None)
+        except ImageLoadError as exc:
+            return {"error": str(exc)}
+        image, shrink = _capped(image, self.max_pixels)
+        reader = self._reader()
+        if kind is not ItemKind.PAGE and not reader.has_text(image):
+            return None
+        factor = content_scale(kind) / shrink
+        return {
+            "size": [round(image.width * factor), round(image.height * factor)],  # what boxes refer to
+            "lines": [line.scaled(factor).to_json() for line in reader.read(image)],
+        }
+
+    def record(self, store: Store, batch: list[dict], outputs: dict[int, Any]) -> None:
+        """The lines' text into ``items.ocr`` and the lines into the stage record, in one transaction."""
+        texts = {
+            row["id"]: "\n".join(line["text"] for line in output["lines"]) or None
+            if isinstance(output := outputs.get(row["id"]), dict) and "lines" in output
+            else None
+            for row in batch
+        }
+        with store.write() as tx:
+            tx.set_ocr(texts)
+            tx.record_stage(self.name, self.version, {row["id"]: outputs.get(row["id"]) for row in batch})
+
+
+def _capped(image: Image.Image, max_pixels: int) -> tuple[Image.Image, float]:
+    """The image shrunk to at most ``max_pixels``, and the factor it was shrunk by (1.0: untouched)."""
+    pixels = image.width * image.height
+    if pixels <= max_pixels:
+        return image, 1.0
+    factor = (max_pixels / pixels) ** 0.5
+    size = (max(1, int(image.width * factor)), max(1, int(image.height * factor)))
+    return image.resize(size, Image.BILINEAR), factor
