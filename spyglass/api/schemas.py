@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import Path
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, Strict
 
 from spyglass.retriever import Filters, RankingOptions
 
@@ -23,8 +23,9 @@ class FilterBody(BaseModel):
     types: list[str] = Field(
         default_factory=list, description="extensions (jpg, pdf) or MIME prefixes (image/)"
     )
-    date_from: float | None = Field(None, description="epoch seconds")
-    date_to: float | None = None
+    # Strict: JSON true/false is not a date (lax validation read false as 1970-01-01).
+    date_from: Annotated[float, Strict()] | None = Field(None, description="epoch seconds")
+    date_to: Annotated[float, Strict()] | None = None
     tags: list[str] = Field(default_factory=list)
     metadata: dict[str, str] = Field(default_factory=dict)
 

@@ -29,7 +29,7 @@ from spyglass.retriever.fusion import collapse_duplicates, mmr, reciprocal_rank_
 from spyglass.retriever.query import Query, embed
 from spyglass.retriever.results import SearchResponse, SearchResult, matched_lines, parse_bbox, snippet
 from spyglass.store import Store
-from spyglass.words import coverage, query_terms
+from spyglass.words import coverage, holds, query_terms
 
 if TYPE_CHECKING:
     from spyglass.encoders import Encoder
@@ -172,14 +172,16 @@ class Retriever:
         semantic_scores = {i: s for i, s in semantic_scores.items() if i in rows}
         if text_only:
             terms = [term for group in query_terms(query.bm25_text) for term in group]
-            fused = self._blend(dense_pairs, bm25, semantic_scores, rows, options, terms)
+            fused = self._blend(dense_pairs, bm25, semantic_scores, rows, options, terms, query.terms()[1])
         else:  # a picture or an item asks "what looks like this": CLIP alone
             fused = dict(dense_pairs)
         order = sorted(fused, key=lambda i: -fused[i])
         return Ranking(dense_pairs, bm25, semantic, semantic_scores, fused, order, rows, floors)
 
     @staticmethod
-    def _blend(dense, bm25, semantic_scores, rows, options: RankingOptions, terms) -> dict[int, float]:
+    def _blend(
+        dense, bm25, semantic_scores, rows, options: RankingOptions, terms, negatives
+    ) -> dict[int, float]:
         """Pictures: CLIP's ranking and the word matches of pictures' names and OCR text, by RRF,
         those whose words hold the whole query first. Passages: by the text space with BM25
         settling ties (or CLIP and BM25 by RRF when there is no text space). Then the two
@@ -191,7 +193,11 @@ class Retriever:
         pictures = [i for i, _ in dense if visual(i)]
         # "EN-FR" printed in a table, "invoice" in a file name: the user's own words beat any similarity.
         # Words holding less than most of the query ("red" of "a red circle" in red-square.png) do not count.
-        share = {i: coverage(_words_of(rows[i]), terms) for i, _ in bm25 if visual(i)}
+        share = {
+            i: coverage(_words_of(rows[i]), terms)
+            for i, _ in bm25
+            if visual(i) and not (negatives and holds(_words_of(rows[i]), negatives))  # "- red": not these
+        }
         if worded := [i for i, _ in bm25 if share.get(i, 0.0) > 0.5]:
             fused = reciprocal_rank_fusion({"dense": pictures, "bm25": worded}, {})
             pictures = sorted(fused, key=lambda i: (share.get(i) != 1.0, -fused[i]))
