@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from difflib import SequenceMatcher
 from pathlib import PurePosixPath
 from typing import Any
@@ -72,20 +72,42 @@ def fold(text: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
-def near(word: str, other: str) -> bool:
-    """Spelled nearly alike (OCR reads ``Revenue`` as ``Revenne``); both already folded."""
-    return len(word) >= NEAR_MIN_LENGTH and SequenceMatcher(None, word, other).ratio() >= NEAR_RATIO
+def near_any(term: str, words: Iterable[str]) -> bool:
+    """One of ``words`` is spelled nearly like ``term`` (OCR reads ``Revenue`` as ``Revenne``); all folded.
+
+    Runs for every word of a page against each query word, so the matcher keeps the term
+    (difflib caches its second sequence) and cheap bounds (lengths, then shared letters)
+    rule most words out before the full comparison.
+    """
+    if len(term) < NEAR_MIN_LENGTH:
+        return False
+    matcher = SequenceMatcher(None, b=term)
+    for word in words:
+        if 2 * min(len(term), len(word)) < NEAR_RATIO * (len(term) + len(word)):
+            continue
+        matcher.set_seq1(word)
+        if matcher.quick_ratio() >= NEAR_RATIO and matcher.ratio() >= NEAR_RATIO:
+            return True
+    return False
 
 
 def coverage(body: str, terms: list[str]) -> float:
     """The share of the query's terms that matter (not stop words) found in ``body``: as a word,
     inside one, or nearly spelled. 0 when no term matters."""
-    wanted = [fold(term) for term in terms if fold(term) not in STOP_WORDS]
-    return sum(holds(body, [term]) for term in wanted) / len(wanted) if wanted else 0.0
+    wanted = [term for term in map(fold, terms) if term not in STOP_WORDS]
+    if not wanted:
+        return 0.0
+    folded = fold(body)
+    words = set(_words(folded))
+    return sum(_found(term, folded, words) for term in wanted) / len(wanted)
 
 
 def holds(body: str, terms: list[str]) -> bool:
     """Any of ``terms`` is in ``body``, as a word, inside one, or nearly spelled (case and accents ignored)."""
     folded = fold(body)
     words = set(_words(folded))
-    return any((term := fold(t)) in folded or any(near(term, word) for word in words) for t in terms)
+    return any(_found(fold(term), folded, words) for term in terms)
+
+
+def _found(term: str, folded: str, words: set[str]) -> bool:
+    return term in folded or near_any(term, words)

@@ -275,19 +275,24 @@ def first_path(completed) -> str:
     return results[0]["path"] if results else ""
 
 
-def test_an_uninstalled_language_waits_with_a_clear_reason(tmp_path, shapes_encoder, rendered, monkeypatch):
-    from spyglass.indexer.ocr import reader
+def test_a_language_that_cannot_run_waits_and_loses_nothing(tmp_path, shapes_encoder, rendered, monkeypatch):
+    """An uninstalled model (offline) or a mistyped language: the stage waits with the reason, records
+    nothing, and reads everything once the setting is fixed."""
+    import rapidocr.main
 
-    def offline(*args, **kwargs):
-        raise ConnectionError("no network")
-
-    monkeypatch.setattr("rapidocr.main.RapidOCR._load_rec_model", offline)
-    with Engine(ocr_settings(tmp_path / "data", language="korean"), encoder=shapes_encoder) as engine:
-        report = engine.index(rendered / "sample-01.png", progress=False)
-    assert "korean" in report.waiting["ocr"] and "SPYGLASS_OCR__LANGUAGE=ch" in report.waiting["ocr"]
-    assert reader.OcrReader("klingon")  # constructing is free; the model loads on first use
-    with pytest.raises(ValueError, match="unknown OCR language 'klingon'"):
-        reader.OcrReader("klingon").read(Image.new("RGB", (64, 64)))
+    data, picture = tmp_path / "data", rendered / "sample-01.png"
+    with monkeypatch.context() as offline:
+        offline.setattr(rapidocr.main.RapidOCR, "_load_rec_model", lambda self: 1 / 0)  # a download refused
+        with Engine(ocr_settings(data, language="korean"), encoder=shapes_encoder) as engine:
+            waiting = engine.index(picture, progress=False).waiting["ocr"]
+    assert "'korean' is not installed" in waiting and "SPYGLASS_OCR__LANGUAGE=ch" in waiting
+    with Engine(ocr_settings(data, language="klingon"), encoder=shapes_encoder) as engine:
+        waiting = engine.catch_up().waiting["ocr"]
+        assert "unknown OCR language 'klingon'" in waiting and "korean" in waiting  # what it knows
+        assert engine.status()["stages"]["ocr"]["pending"] == 1  # nothing recorded as failed
+    with Engine(ocr_settings(data), encoder=shapes_encoder) as engine:
+        assert engine.catch_up().stages["ocr"] == 1
+        assert Path(engine.search("invoice", k=1).results[0].path).name == "sample-01.png"
 
 
 def test_the_web_page_draws_the_boxes_where_the_text_is(engine, browser, tmp_path):

@@ -84,14 +84,20 @@ def _stem(word: str) -> str:
     return word
 
 
+def read_lines(output: object) -> dict | None:
+    """An OCR stage output as the API shows it: {"size": [w, h], "lines": [...]}; None when nothing was read."""
+    if isinstance(output, dict) and output.get("lines"):
+        return {"size": output.get("size"), "lines": output["lines"]}
+    return None
+
+
 def matched_lines(output: object, terms: list[str]) -> dict | None:
     """The lines of an OCR stage output that hold any of ``terms`` (a word or phrase, inside a word,
     or nearly spelled; case and accents ignored)."""
-    if not isinstance(output, dict) or not output.get("lines"):
-        return None
+    read = read_lines(output)
     wanted = [term for term in terms if len(term) > 1 and fold(term) not in STOP_WORDS]
-    lines = [line for line in output["lines"] if holds(line["text"], wanted)]
-    return {"size": output.get("size"), "lines": lines} if lines else None
+    lines = [line for line in read["lines"] if holds(line["text"], wanted)] if read else []
+    return {**read, "lines": lines} if lines else None
 
 
 def parse_bbox(raw: str | None) -> list[float] | None:

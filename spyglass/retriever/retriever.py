@@ -4,11 +4,13 @@ A query's CLIP vector (see ``query.py``) is searched in the store, restricted to
 filter's allow-list. A text query is also routed by what it looks for:
 
 - pictures (images, pages, figures, keyframes) are ranked by CLIP, the one space that
-  bridges words and pixels; dense hits below the calibrated relevance floor for their
-  modality are dropped;
+  bridges words and pixels (dense hits below the calibrated relevance floor for their
+  modality are dropped), fused with BM25 over their own words (file names, descriptions,
+  text read in them): a picture whose words hold the whole query comes first;
 - passages (text chunks) are ranked by the text space (a sentence-embedding model, when
-  one has embedded the collection; CLIP's text similarity otherwise) fused with BM25 by
-  a convex combination of normalised scores (``fusion.score_fusion``);
+  one has embedded the collection), with BM25 only settling near-ties
+  (``fusion.tie_break_fusion``); without a text space, by CLIP's text similarity and BM25
+  through reciprocal rank fusion;
 
 and the two rankings are interleaved by reciprocal rank fusion into one list. Then
 near-duplicates are collapsed, MMR applied on request, and the page is returned with snippets.
@@ -201,7 +203,6 @@ class Retriever:
         if worded := [i for i, _ in bm25 if share.get(i, 0.0) > 0.5]:
             fused = reciprocal_rank_fusion({"dense": pictures, "bm25": worded}, {})
             pictures = sorted(fused, key=lambda i: (share.get(i) != 1.0, -fused[i]))
-            fused = {i: 1.0 / rank for rank, i in enumerate(pictures, start=1)}
         bm25 = [(i, s) for i, s in bm25 if not visual(i)]
         if semantic_scores:
             passages = tie_break_fusion(semantic_scores, bm25, options.bm25_boost)
@@ -214,7 +215,8 @@ class Retriever:
         if not pictures:
             return passages
         if not passages:
-            return fused if worded else dict(dense)  # all pictures
+            # all pictures: in the order just decided, or CLIP's scores when no words counted
+            return {i: 1.0 / rank for rank, i in enumerate(pictures, start=1)} if worded else dict(dense)
         passage_order = sorted(passages, key=lambda i: -passages[i])
         return reciprocal_rank_fusion({"pictures": pictures, "passages": passage_order}, {})
 

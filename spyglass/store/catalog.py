@@ -26,7 +26,7 @@ from spyglass.store.schema import (
     tags,
     vectors,
 )
-from spyglass.words import NEAR_MIN_LENGTH, document_names, fold, near, query_terms
+from spyglass.words import NEAR_MIN_LENGTH, document_names, fold, near_any, query_terms
 
 VECTOR_DTYPES = {"float16": np.float16, "float32": np.float32}
 ITEM_FIELDS = (
@@ -568,7 +568,7 @@ def _near(
     scored = []
     for item_id, body in conn.execute(text(sql), {**params, "q": match, "k": NEAR_CANDIDATES}):
         found = set(query_terms(fold(body))[0])
-        close = sum(any(near(word, other) for other in found) for word in wanted)
+        close = sum(near_any(word, found) for word in wanted)
         if close:
             scored.append((int(item_id), float(close)))
     return sorted(scored, key=lambda hit: -hit[1])[:k]

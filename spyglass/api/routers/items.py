@@ -12,7 +12,7 @@ from spyglass.api.errors import documented, not_found
 from spyglass.api.schemas import ItemId
 from spyglass.content import item_image, jpeg_bytes
 from spyglass.kinds import ItemKind
-from spyglass.retriever.results import parse_bbox
+from spyglass.retriever.results import parse_bbox, read_lines
 
 router = APIRouter(
     prefix="/v1/items", tags=["items"], dependencies=[Depends(reader)], responses=documented(401, 404, 422)
@@ -46,16 +46,10 @@ async def item(item_id: ItemId, request: Request) -> dict:
         "parent_id": row["parent_id"],
         "metadata": store.metadata(row["document_id"]),
         # Lines read in the picture: {"size": [w, h], "lines": [{"text", "box": [x0, y0, x1, y1], "confidence"}]}.
-        "ocr": _ocr(store.stage_outputs("ocr", [item_id]).get(item_id)) if visual else None,
+        "ocr": read_lines(store.stage_outputs("ocr", [item_id]).get(item_id)) if visual else None,
         "thumbnail_url": f"/v1/items/{item_id}/thumbnail" if visual else None,
         "content_url": f"/v1/items/{item_id}/content" if visual else None,
     }
-
-
-def _ocr(output: object) -> dict | None:
-    if isinstance(output, dict) and output.get("lines"):
-        return {"size": output.get("size"), "lines": output["lines"]}
-    return None
 
 
 @router.get(

@@ -22,18 +22,28 @@ def load_image(path: Path, mime: str, kind: FileKind, options: LoadOptions) -> L
         image = open_image(path, min_side=max(options.min_side, 192), max_pixels=options.max_pixels)
     except ImageLoadError as exc:
         raise LoadError(str(exc).removeprefix(f"{path}: ")) from None
-    metadata = {"width": image.width, "height": image.height, **exif_metadata(path), **described(path)}
+    metadata = {"width": image.width, "height": image.height, **file_metadata(path)}
     item = ItemDraft(kind=ItemKind.IMAGE, image=image, thumbnail=thumbnail(image))
     return LoadedDocument(path, kind, mime, [item], metadata)
 
 
-def exif_metadata(path: Path) -> dict[str, Any]:
-    """Capture time (epoch seconds), camera, and GPS position in decimal degrees, when present."""
+def file_metadata(path: Path) -> dict[str, Any]:
+    """What the file says about itself (EXIF facts, the owner's words), read in one opening.
+
+    A bonus: anything unreadable is left out, never an error (the image itself decoded fine).
+    """
     try:
         with Image.open(path) as image:
             exif = image.getexif()
-    except Exception:  # noqa: BLE001 - EXIF is a bonus; the image itself decoded fine
+            iptc = IptcImagePlugin.getiptcinfo(image) or {}
+            xmp = image.info.get("xmp") or image.info.get("XML:com.adobe.xmp") or b""
+            return {**_facts(exif), **_described(exif, iptc, xmp)}
+    except Exception:  # noqa: BLE001 - see above
         return {}
+
+
+def _facts(exif: Image.Exif) -> dict[str, Any]:
+    """Capture time (epoch seconds), camera, and GPS position in decimal degrees, when present."""
     found: dict[str, Any] = {}
     details = exif.get_ifd(ExifTags.IFD.Exif)
     taken = details.get(ExifTags.Base.DateTimeOriginal) or exif.get(ExifTags.Base.DateTime)
@@ -78,15 +88,8 @@ _XMP_WORDS = {"title": "title", "description": "description", "subject": "keywor
 _XMP_ITEM = re.compile(rb"<rdf:li[^>]*>([^<]*)</rdf:li>")
 
 
-def described(path: Path) -> dict[str, str]:
+def _described(exif: Image.Exif, iptc: dict, xmp: bytes | str) -> dict[str, str]:
     """Title, description, keywords and author the file carries (EXIF, IPTC, XMP), each joined into one string."""
-    try:
-        with Image.open(path) as image:
-            exif = image.getexif()
-            iptc = IptcImagePlugin.getiptcinfo(image) or {}
-            xmp = image.info.get("xmp") or image.info.get("XML:com.adobe.xmp") or b""
-    except Exception:  # noqa: BLE001 - descriptions are a bonus; the image itself decoded fine
-        return {}
     found: dict[str, list[str]] = {}
     for tag, key in _EXIF_WORDS.items():
         if value := exif.get(tag):

@@ -16,7 +16,6 @@ full detector at their own resolution, the angle classifier and the recogniser.
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import asdict, dataclass
 from functools import cached_property
 
@@ -49,11 +48,10 @@ class TextLine:
 
 
 class OcrReader:
-    """A lazily loaded RapidOCR pipeline; one per process, safe to call from one thread at a time."""
+    """A lazily loaded RapidOCR pipeline; one per process, called from one thread at a time (the stage's)."""
 
     def __init__(self, language: str = "ch", threads: int = 0) -> None:
         self.language, self.threads = language, threads
-        self._lock = threading.Lock()
 
     def has_text(self, image: Image.Image) -> bool:
         """The gate: does the detector, at low resolution, see anything like a line of text?"""
@@ -62,8 +60,7 @@ class OcrReader:
 
     def read(self, image: Image.Image) -> list[TextLine]:
         """Every confident line, top to bottom; rotated text is turned upright by the angle classifier."""
-        with self._lock:
-            found = self._full(_array(image), use_det=True, use_cls=True, use_rec=True)
+        found = self._full(_array(image), use_det=True, use_cls=True, use_rec=True)
         if found.txts is None:
             return []
         lines = [
@@ -99,9 +96,11 @@ class OcrReader:
 
         try:
             language = LangRec(self.language)
-        except ValueError:
+        except ValueError:  # a setting to fix, not a per-item failure: the stage waits and says so
             known = ", ".join(sorted(lang.value for lang in LangRec))
-            raise ValueError(f"unknown OCR language {self.language!r}; RapidOCR knows: {known}") from None
+            raise WeightsUnavailableError(
+                f"unknown OCR language {self.language!r} (SPYGLASS_OCR__LANGUAGE); RapidOCR knows: {known}"
+            ) from None
         threads = self.threads or -1
         try:
             return RapidOCR(

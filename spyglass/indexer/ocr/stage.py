@@ -75,15 +75,16 @@ class OcrStage(ItemStage):
 
     def record(self, store: Store, batch: list[dict], outputs: dict[int, Any]) -> None:
         """The lines' text into ``items.ocr`` and the lines into the stage record, in one transaction."""
-        texts = {
-            row["id"]: "\n".join(line["text"] for line in output["lines"]) or None
-            if isinstance(output := outputs.get(row["id"]), dict) and "lines" in output
-            else None
-            for row in batch
-        }
+        texts = {row["id"]: _joined(outputs.get(row["id"])) for row in batch}
         with store.write() as tx:
             tx.set_ocr(texts)
             tx.record_stage(self.name, self.version, {row["id"]: outputs.get(row["id"]) for row in batch})
+
+
+def _joined(output: Any) -> str | None:
+    """The text of an item's lines, one per line; None when nothing was read."""
+    lines = output.get("lines") if isinstance(output, dict) else None
+    return "\n".join(line["text"] for line in lines) if lines else None
 
 
 def _capped(image: Image.Image, max_pixels: int) -> tuple[Image.Image, float]:
