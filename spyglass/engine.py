@@ -170,7 +170,8 @@ class Engine:
         """The OCR models, loaded when the first image with text needs them."""
         from spyglass.indexer.ocr.reader import OcrReader
 
-        return OcrReader(self.settings.ocr.language, self.settings.ocr.threads)
+        settings = self.settings
+        return OcrReader(settings.encoder.models_dir, settings.ocr.language, settings.ocr.threads)
 
     def index(
         self,

@@ -92,7 +92,9 @@ class OcrSettings(BaseModel):
     sparse_page_chars: int = Field(
         200, ge=0, description="PDF pages with fewer text-layer characters are read as images."
     )
-    threads: int = Field(0, ge=0, description="ONNX Runtime threads; 0 uses every core.")
+    threads: int = Field(
+        0, ge=0, description="Cores OCR uses, one picture each at a time; 0 uses every core (at most 8)."
+    )
 
 
 class IndexSettings(BaseModel):

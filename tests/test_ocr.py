@@ -216,6 +216,29 @@ def test_photos_without_text_stop_at_the_gate(tmp_path, shapes_encoder):
     assert len(outputs) == 16 and len(gated) >= 10  # most photos hold no text: nothing read, nothing stored
 
 
+def test_the_quantized_detector_is_built_once_and_gates_like_the_original(tmp_path):
+    from spyglass.indexer.ocr.gate import TextGate
+    from spyglass.indexer.ocr.quantize import calibration_pictures, detector_path, quantized_detector
+
+    built = quantized_detector(tmp_path)
+    stamp = built.stat().st_mtime_ns
+    assert quantized_detector(tmp_path) == built and built.stat().st_mtime_ns == stamp  # cached, not rebuilt
+    assert list(built.parent.iterdir()) == [built]  # no scratch files left beside it
+    assert built.stat().st_size < detector_path().stat().st_size / 2  # 8-bit weights
+
+    quantized, original = TextGate(built), TextGate(detector_path())
+    texts = [render(font, size, rotation, text, None) for _, font, size, rotation, text, _ in SAMPLES]
+    textless = [picture for i, picture in enumerate(calibration_pictures(8, seed=1)) if i % 2 == 0]
+    for gate in (quantized, original):
+        assert all(map(gate, texts)) and not any(map(gate, textless))
+    folder = shared_path("data", "flickr8k-1k", "images")
+    photos = [Image.open(p).convert("RGB") for p in sorted(folder.glob("*.jpg"))[:60]]
+    agree = sum(quantized(p) == original(p) for p in photos)
+    assert agree >= 0.9 * len(photos), (
+        f"the quantized gate agrees with the original on {agree} of {len(photos)}"
+    )
+
+
 def test_sideways_photos_and_rotated_files_keep_their_text(tmp_path, shapes_encoder):
     """EXIF orientation is applied before reading; a file rotated on disk and re-indexed is read again."""
     folder = tmp_path / "camera"

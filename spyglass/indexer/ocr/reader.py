@@ -7,29 +7,33 @@ text-angle classifier reads lines upside down and sideways; and it runs on the O
 Runtime Spyglass already uses for its text towers. (Measured here: it read every line
 of ``attention_table.png`` and the labels of bar charts, 1.3 to 2.6 s per full page on 2 cores.)
 
-Cost is managed with a gate: the detector alone, on the image shrunk to ``GATE_SIDE``,
-decides whether anything looks like text. Most photos stop there (about 14 ms for a
-Flickr photo here, see ``benchmarks/ocr.py``); only images with candidate text get the
-full detector at their own resolution, the angle classifier and the recogniser.
+Cost is managed with a gate (``gate.py``), because most photos hold no text: the
+detector alone, quantized, at low resolution, decides whether anything looks like a line
+of text. Only pictures that pass, and pages, get the full read: the detector at their own
+resolution (quantized too), the angle classifier and the recogniser.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import queue
 from dataclasses import asdict, dataclass
 from functools import cached_property
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from spyglass.errors import WeightsUnavailableError
+from spyglass.indexer.ocr.gate import TextGate
+from spyglass.indexer.ocr.quantize import quantized_detector
 
 log = logging.getLogger(__name__)
 
-GATE_SIDE = 480  # longer side the gate's detector sees (smaller images are taken as they are)
-GATE_BOX_SCORE = 0.6  # a detection this confident counts as possible text
 FULL_SIDE = 1920  # longer side of the full read (pages at 144 dpi fit whole)
 MIN_LINE_SCORE = 0.6  # recognised lines below this are mostly noise on textures
+MAX_WORKERS = 8  # pictures read at once by default: each holds its own models (about 25 MB)
 
 
 @dataclass(frozen=True)
@@ -48,19 +52,31 @@ class TextLine:
 
 
 class OcrReader:
-    """A lazily loaded RapidOCR pipeline; one per process, called from one thread at a time (the stage's)."""
+    """Lazily loaded RapidOCR pipelines, one per picture being read at once.
 
-    def __init__(self, language: str = "ch", threads: int = 0) -> None:
-        self.language, self.threads = language, threads
+    Pictures are read ``workers`` at a time, each on one core: ONNX Runtime spreads one
+    small picture over two cores poorly (measured: two pictures at once on one core each
+    read Flickr photos twice as fast as one at a time on both), so the stage reads in
+    parallel and every session keeps to one thread. Safe to call from that many threads.
+    """
+
+    def __init__(self, cache_dir: Path, language: str = "ch", threads: int = 0) -> None:
+        """``cache_dir`` keeps the quantized detector (built once per user); ``threads``: cores to use (0: all)."""
+        self.cache_dir, self.language = cache_dir, language
+        self.workers = threads or min(os.cpu_count() or 1, MAX_WORKERS)
+        self._idle: queue.SimpleQueue = queue.SimpleQueue()  # pipelines not reading right now
 
     def has_text(self, image: Image.Image) -> bool:
         """The gate: does the detector, at low resolution, see anything like a line of text?"""
-        found = self._gate(_array(image), use_cls=False, use_rec=False)
-        return found.boxes is not None and len(found.boxes) > 0
+        return self._gate(image)
 
     def read(self, image: Image.Image) -> list[TextLine]:
         """Every confident line, top to bottom; rotated text is turned upright by the angle classifier."""
-        found = self._full(_array(image), use_det=True, use_cls=True, use_rec=True)
+        pipeline = self._borrow()
+        try:  # every step named: RapidOCR keeps the last call's choices (the warm-up has no detection)
+            found = pipeline(_array(image), use_det=True, use_cls=True, use_rec=True)
+        finally:
+            self._idle.put(pipeline)
         if found.txts is None:
             return []
         lines = [
@@ -71,19 +87,22 @@ class OcrReader:
         return sorted(lines, key=lambda line: (line.box[1], line.box[0]))
 
     @cached_property
-    def _gate(self):
-        return self._engine(
-            {
-                "Det.limit_side_len": GATE_SIDE,
-                "Det.limit_type": "max",
-                "Det.box_thresh": GATE_BOX_SCORE,
-                "Global.use_preprocess_img": False,
-            }
-        )
+    def _detector(self) -> Path:
+        return quantized_detector(self.cache_dir)
 
     @cached_property
-    def _full(self):
-        engine = self._engine({"Det.limit_side_len": FULL_SIDE, "Det.limit_type": "max"})
+    def _gate(self) -> TextGate:
+        return TextGate(self._detector)
+
+    def _borrow(self):
+        """An idle pipeline, or a new one when every pipeline is reading (at most ``workers`` then)."""
+        try:
+            return self._idle.get_nowait()
+        except queue.Empty:
+            pass
+        engine = self._engine(
+            {"Det.model_path": str(self._detector), "Det.limit_side_len": FULL_SIDE, "Det.limit_type": "max"}
+        )
         try:  # models load on first use: a blank line now, so a missing recogniser fails here, clearly
             engine(np.full((48, 320, 3), 255, np.uint8), use_det=False, use_cls=False, use_rec=True)
         except Exception as exc:
@@ -101,13 +120,12 @@ class OcrReader:
             raise WeightsUnavailableError(
                 f"unknown OCR language {self.language!r} (SPYGLASS_OCR__LANGUAGE); RapidOCR knows: {known}"
             ) from None
-        threads = self.threads or -1
         try:
             return RapidOCR(
                 params={
                     "Global.log_level": "error",
                     "Rec.lang_type": language,
-                    "EngineConfig.onnxruntime.intra_op_num_threads": threads,
+                    "EngineConfig.onnxruntime.intra_op_num_threads": 1,
                     "EngineConfig.onnxruntime.inter_op_num_threads": 1,
                     **params,
                 }
@@ -124,7 +142,8 @@ class OcrReader:
 
 
 def _array(image: Image.Image) -> np.ndarray:
-    return np.asarray(image.convert("RGB"))
+    """BGR, as RapidOCR takes arrays (its models were trained on OpenCV's channel order)."""
+    return np.ascontiguousarray(np.asarray(image.convert("RGB"))[:, :, ::-1])
 
 
 def _box(quad) -> tuple[int, int, int, int]:

@@ -4,7 +4,8 @@ It runs after embedding (an item is searchable by CLIP before its text is read),
 batches that commit on their own (a page takes seconds; a killed run loses little), and
 ``spyglass status`` shows its backlog. What it reads, per item kind:
 
-- photos, figures and keyframes pass the reader's gate first; most photos stop there;
+- photos, figures and keyframes pass the reader's gate first; most photos stop there,
+  decoded small, and nothing is stored for them;
 - a PDF page is read whole only when its text layer is sparse (a scan, a page of charts);
   its figures are then covered by the page and not read twice;
 - pages with a real text layer are skipped: their text is already indexed, exactly.
@@ -17,12 +18,15 @@ to the item's ``ocr`` column, which BM25 (words and substrings) searches.
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 from PIL import Image
 
 from spyglass.content import content_scale, item_image
 from spyglass.errors import ImageLoadError
+from spyglass.indexer.ocr.gate import GATE_SIDE
 from spyglass.indexer.ocr.reader import OcrReader
 from spyglass.indexer.stages import ItemStage
 from spyglass.kinds import VISUAL_KINDS, ItemKind
@@ -33,7 +37,7 @@ class OcrStage(ItemStage):
     name = "ocr"
     version = 1
     kinds = VISUAL_KINDS
-    batch_size = 8
+    batch_size = 16  # read by ``workers`` threads; a page takes a second or two
 
     def __init__(
         self,
@@ -48,10 +52,15 @@ class OcrStage(ItemStage):
         self.max_pixels, self.sparse_page_chars = max_pixels, sparse_page_chars
 
     def run(self, items: list[dict]) -> dict[int, Any]:
-        return {row["id"]: self._read(row) for row in items}
+        outputs = {row["id"]: self._skipped(row) for row in items}  # the store is asked from this thread
+        todo = [row for row in items if outputs[row["id"]] is None]
+        reader = self._reader()
+        with ThreadPoolExecutor(reader.workers, thread_name_prefix="spyglass-ocr") as pool:
+            outputs |= zip([row["id"] for row in todo], pool.map(partial(self._read, reader), todo))
+        return outputs
 
-    def _read(self, row: dict) -> dict | None:
-        """{"lines": [...]} for an item read, None when there was nothing to read, {"error"|"skipped": why}."""
+    def _skipped(self, row: dict) -> dict | None:
+        """Why a page or figure is not read ({"skipped": why}), or None to read it."""
         kind = ItemKind(row["kind"])
         if kind in (ItemKind.PAGE, ItemKind.FIGURE):
             sparse = self._store().text_chars(row["document_id"], row["page"]) < self.sparse_page_chars
@@ -59,13 +68,20 @@ class OcrStage(ItemStage):
                 return {"skipped": "the page has a text layer"}
             if kind is ItemKind.FIGURE and sparse:
                 return {"skipped": "read with its page"}
+        return None
+
+    def _read(self, reader: OcrReader, row: dict) -> dict | None:
+        """{"size", "lines"} for an item read, None when the gate saw no text, {"error": why}."""
+        kind = ItemKind(row["kind"])
         try:
+            if kind is ItemKind.IMAGE:  # a photo the gate stops is decoded small (JPEG draft) and no more
+                if not reader.has_text(item_image(row, max_side=2 * GATE_SIDE)):
+                    return None
             image = item_image(row, max_side=None)
         except ImageLoadError as exc:
             return {"error": str(exc)}
         image, shrink = _capped(image, self.max_pixels)
-        reader = self._reader()
-        if kind is not ItemKind.PAGE and not reader.has_text(image):
+        if kind in (ItemKind.FIGURE, ItemKind.KEYFRAME) and not reader.has_text(image):
             return None
         factor = content_scale(kind) / shrink
         return {
