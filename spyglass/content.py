@@ -17,6 +17,7 @@ from spyglass.errors import ImageLoadError
 from spyglass.images import open_image
 from spyglass.kinds import ItemKind
 from spyglass.paths import path_text, real_path
+from spyglass.pdfium_lock import PDFIUM
 
 PAGE_SCALE = 2.0  # 144 dpi: small print stays legible for a vision-language model and for OCR
 
@@ -55,14 +56,15 @@ def content_scale(kind: str) -> float:
 def _render_page(path: Path, page: int, bbox: list[float] | None) -> Image.Image:
     import pypdfium2 as pdfium
 
-    try:  # through a Python file object: the name need not be valid UTF-8
-        pdf = pdfium.PdfDocument(open(path, "rb"), autoclose=True)  # pdfium closes it
-    except (pdfium.PdfiumError, OSError) as exc:
-        raise ImageLoadError(f"{path_text(path)}: cannot open PDF ({exc})") from None
-    try:
-        render = pdf[page - 1].render(scale=PAGE_SCALE).to_pil().convert("RGB")
-    finally:
-        pdf.close()
+    with PDFIUM:
+        try:  # through a Python file object: the name need not be valid UTF-8
+            pdf = pdfium.PdfDocument(open(path, "rb"), autoclose=True)  # pdfium closes it
+        except (pdfium.PdfiumError, OSError) as exc:
+            raise ImageLoadError(f"{path_text(path)}: cannot open PDF ({exc})") from None
+        try:
+            render = pdf[page - 1].render(scale=PAGE_SCALE).to_pil().convert("RGB")
+        finally:
+            pdf.close()
     if bbox:
         render = render.crop(tuple(round(v * PAGE_SCALE) for v in bbox))
     return render

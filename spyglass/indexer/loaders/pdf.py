@@ -18,6 +18,7 @@ from spyglass.images import thumbnail
 from spyglass.indexer.loaders.base import ItemDraft, LoadedDocument, LoadError, LoadOptions, register_loader
 from spyglass.indexer.loaders.text import add_passages
 from spyglass.kinds import FileKind, ItemKind
+from spyglass.pdfium_lock import PDFIUM
 
 RENDER_SCALE = 1.5  # 108 dpi: figure crops stay legible, pages render in tens of ms
 MIN_FIGURE_FRACTION = 0.01  # of the page area (small diagrams count)
@@ -33,12 +34,14 @@ def load_pdf(path: Path, mime: str, kind: FileKind, options: LoadOptions) -> Loa
     passed 3 GB. Pages past ``max_pages`` or ``max_seconds`` (the first page always loads)
     are left out with a note.
     """
-    try:  # through a Python file object: the name need not be valid UTF-8
-        pdf = pdfium.PdfDocument(open(path, "rb"), autoclose=True)  # pdfium closes it
-    except pdfium.PdfiumError as exc:
-        raise LoadError(f"cannot open PDF ({exc})") from None
+    with PDFIUM:
+        try:  # through a Python file object: the name need not be valid UTF-8
+            pdf = pdfium.PdfDocument(open(path, "rb"), autoclose=True)  # pdfium closes it
+        except pdfium.PdfiumError as exc:
+            raise LoadError(f"cannot open PDF ({exc})") from None
     try:
-        document = LoadedDocument(path, kind, mime, metadata=_metadata(pdf))
+        with PDFIUM:
+            document = LoadedDocument(path, kind, mime, metadata=_metadata(pdf))
         problems = []
         deadline = time.monotonic() + options.max_seconds
         for number in range(len(pdf)):
@@ -48,7 +51,8 @@ def load_pdf(path: Path, mime: str, kind: FileKind, options: LoadOptions) -> Loa
                 break
             start = len(document.items)
             try:
-                _load_page(pdf, number, document.items)
+                with PDFIUM:  # released between pages: the digest embeds while other threads render
+                    _load_page(pdf, number, document.items)
             except pdfium.PdfiumError as exc:
                 problems.append(f"page {number + 1}: {exc}")
             if options.digest is not None:
@@ -59,7 +63,8 @@ def load_pdf(path: Path, mime: str, kind: FileKind, options: LoadOptions) -> Loa
             raise LoadError("no readable pages" + (f" ({problems[0]})" if problems else ""))
         return document
     finally:
-        pdf.close()
+        with PDFIUM:
+            pdf.close()
 
 
 def _load_page(pdf: pdfium.PdfDocument, number: int, items: list[ItemDraft]) -> None:
