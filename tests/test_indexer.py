@@ -89,6 +89,9 @@ def test_attention_pdf_pages_figures_and_text(indexer, store):
     chunks = [i for i in items if i["kind"] == "chunk"]
     assert {c["page"] for c in chunks} == set(range(1, 16))
     assert any("Scaled Dot-Product Attention" in c["text"] for c in chunks if c["page"] == 4)
+    # PDFium's mark for a hyphen removed at a line break ("multi-/plicative") is gone: one searchable word
+    assert not any("\ufffe" in c["text"] for c in chunks)
+    assert any("(multiplicative)" in c["text"] for c in chunks if c["page"] == 4)
     meta = store.metadata(rows(store, "SELECT id FROM documents WHERE path = :p", p=str(pdf))[0]["id"])
     assert meta["pages"] == "15" and meta["kind"] == "pdf"
 

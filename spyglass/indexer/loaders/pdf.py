@@ -9,7 +9,9 @@ still yields its page image, which is what CLIP and a VLM need.
 
 from __future__ import annotations
 
+import re
 import time
+import unicodedata
 from pathlib import Path
 
 import pypdfium2 as pdfium
@@ -23,6 +25,7 @@ from spyglass.pdfium_lock import PDFIUM
 RENDER_SCALE = 1.5  # 108 dpi: figure crops stay legible, pages render in tens of ms
 MIN_FIGURE_FRACTION = 0.01  # of the page area (small diagrams count)
 MIN_FIGURE_SIDE = 40.0  # points
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # not \t \n \r
 _FIGURE_TYPES = (pdfium.raw.FPDF_PAGEOBJ_IMAGE, pdfium.raw.FPDF_PAGEOBJ_FORM)
 
 
@@ -95,11 +98,22 @@ def _load_page(pdf: pdfium.PdfDocument, number: int, items: list[ItemDraft]) -> 
                 )
             )
         textpage = page.get_textpage()
-        text = textpage.get_text_range()
+        text = page_text(textpage.get_text_range())
         textpage.close()
         add_passages(items, text, 0, len(text), page=number + 1)
     finally:
         page.close()
+
+
+def page_text(raw: str) -> str:
+    """A page's text as people read and search it.
+
+    PDFium marks a hyphen it removed at a line break with U+FFFE ("multi", U+FFFE, "plicative"),
+    a non-character that fonts draw as a box and that split the word for search; it is
+    dropped, joining the word. NFKC turns ligatures (the one glyph of "fi") and
+    compatibility forms into plain letters, and stray control characters go.
+    """
+    return _CONTROL.sub("", unicodedata.normalize("NFKC", raw.replace("\ufffe", "")))
 
 
 def figure_boxes(
