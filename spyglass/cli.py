@@ -467,6 +467,19 @@ def serve(
 
 
 @app.command()
+def mcp(ctx: typer.Context) -> None:
+    """Serve the collection to an AI assistant over MCP (stdio): search, find_similar, ask, get_item, index_folder.
+
+    Configure it in the assistant as the command `spyglass mcp`; it runs as you, so it reads
+    your files. Nothing but MCP messages goes to stdout (logs go to stderr).
+    """
+    from spyglass.api.mcp import build_server
+
+    with _engine(ctx) as engine:
+        build_server(engine).run("stdio")
+
+
+@app.command()
 def demo(
     ctx: typer.Context,
     serve_after: Annotated[

@@ -344,6 +344,35 @@ class Engine:
             self, Path(dataset), questions=Path(questions) if questions else None, limit=limit
         )
 
+    def item(self, item_id: int) -> dict | None:
+        """An item as the API and MCP show it: where it is, its text, its document's metadata and tags,
+        and the lines read in it."""
+        from spyglass.kinds import ItemKind
+        from spyglass.retriever.results import parse_bbox, read_lines
+
+        row = self.store.item(item_id)
+        if row is None:
+            return None
+        visual = ItemKind(row["kind"]).visual
+        return {
+            "item_id": row["id"],
+            "kind": row["kind"],
+            "document_id": row["document_id"],
+            "path": row["path"],
+            "mime": row["mime"],
+            "page": row["page"],
+            "bbox": parse_bbox(row["bbox"]),
+            "timestamp": row["timestamp"],
+            "text": row["text"],
+            "char_start": row["char_start"],
+            "char_end": row["char_end"],
+            "parent_id": row["parent_id"],
+            "metadata": self.store.metadata(row["document_id"]),
+            "tags": self.store.tags(row["document_id"]),
+            # Lines read in the picture: {"size": [w, h], "lines": [{"text", "box": [x0, y0, x1, y1], "confidence"}]}.
+            "ocr": read_lines(self.store.stage_outputs("ocr", [item_id]).get(item_id)) if visual else None,
+        }
+
     def tag(self, path: str | Path, tags: Sequence[str]) -> int:
         """Tag the documents at ``path`` (a file, or every file under a folder); returns how many."""
         return self.store.tag(str(Path(path).expanduser().absolute()), tags)

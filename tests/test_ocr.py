@@ -322,6 +322,7 @@ def test_the_web_page_draws_the_boxes_where_the_text_is(engine, browser, tmp_pat
     name, font, size, _, text, _ = SAMPLES[0]
     x0, y0, x1, _ = drawn_box(font, size, text)
     width, height = Image.open(engine_path(engine, item_of(engine, name))).size
+    engine.tag(engine_path(engine, item_of(engine, name)), ["receipts"])
     with LiveServer(create_app(engine)) as live:
         page = browser.new_page(viewport={"width": 1200, "height": 900})
         page.goto(live.url + "/")
@@ -341,6 +342,8 @@ def test_the_web_page_draws_the_boxes_where_the_text_is(engine, browser, tmp_pat
         picture = page.locator("#detail-image").bounding_box()
         box = page.locator("dialog .detail-pic rect.match").first.bounding_box()
         page.screenshot(path=str(tmp_path / "ocr-detail.png"))
+        assert "Text read in the picture:\nInvoice ARE160 total 4711" in page.inner_text("#detail-text")
+        assert "receipts" in page.inner_text("#detail-meta")  # the tags a person gave it
     # Where the highlight lies on screen, as a share of the picture, is where the text was drawn.
     left, top = (box["x"] - picture["x"]) / picture["width"], (box["y"] - picture["y"]) / picture["height"]
     right = (box["x"] + box["width"] - picture["x"]) / picture["width"]

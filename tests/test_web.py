@@ -101,6 +101,10 @@ def test_live_server_upload_and_schema_over_real_http(server):
     with httpx.Client(base_url=server.url, timeout=60) as http:
         schema = http.get("/openapi.json").json()
         assert schema["info"]["title"] == "Spyglass"
+        for icon in ("/favicon.ico", "/favicon.svg"):  # a browser's first request is not a 404
+            answer = http.get(icon)
+            assert answer.status_code == 200 and answer.headers["content-type"] == "image/svg+xml"
+            assert answer.content.startswith(b"<svg")
         buffer = io.BytesIO()
         shapes.generate(5, seed=8)[4].image.save(buffer, "PNG")
         job = http.post("/v1/documents", files={"files": ("new.png", buffer.getvalue(), "image/png")}).json()

@@ -1,4 +1,4 @@
-"""The FastAPI application: versioned routers, one error shape, auth, CORS, metrics, the web page."""
+"""The FastAPI application: versioned routers, one error shape, auth, CORS, metrics, the web page, MCP."""
 
 from __future__ import annotations
 
@@ -11,11 +11,12 @@ from importlib import resources
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 
 from spyglass import __version__, discovery
 from spyglass.api import errors
 from spyglass.api.jobs import Jobs
+from spyglass.api.mcp import KeyGuard, build_server
 from spyglass.api.metrics import Metrics
 from spyglass.api.routers import ask, documents, items, search, system
 from spyglass.engine import Engine
@@ -30,6 +31,10 @@ def create_app(engine: Engine, *, announcement: discovery.Server | None = None) 
     ``announcement``: how ``serve`` announces this app to shells (its token is a read key here).
     """
     metrics = Metrics()
+    agents = build_server(engine, confine=engine.settings.api.allowed_roots)
+    agents_app = agents.streamable_http_app(
+        streamable_http_path="/mcp", stateless_http=True, json_response=True, host=engine.settings.api.host
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -38,7 +43,8 @@ def create_app(engine: Engine, *, announcement: discovery.Server | None = None) 
         app.state.jobs.resume()  # uploads and folders accepted before a crash or restart
         if engine.stages:
             app.state.jobs.submit("stages", "catalog")
-        yield
+        async with agents.session_manager.run():
+            yield
         if announcement:
             discovery.withdraw(engine.settings.data_dir, announcement)
         app.state.jobs.shutdown()
@@ -67,13 +73,22 @@ def create_app(engine: Engine, *, announcement: discovery.Server | None = None) 
         )
     for module in (search, ask, documents, items, system):
         app.include_router(module.router)
+    for route in agents_app.routes:  # MCP for agents, behind the same keys
+        app.add_route(route.path, KeyGuard(route.endpoint), methods=["GET", "POST", "DELETE"])
 
     app.state.local_token = announcement.token if announcement else None
-    page = resources.files("spyglass.api.web").joinpath("index.html").read_text(encoding="utf-8")
+    web = resources.files("spyglass.api.web")
+    page = web.joinpath("index.html").read_text(encoding="utf-8")
+    icon = web.joinpath("favicon.svg").read_bytes()
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def index() -> str:
         return page
+
+    @app.get("/favicon.svg", include_in_schema=False)
+    @app.get("/favicon.ico", include_in_schema=False)  # where browsers look without a <link>
+    async def favicon() -> Response:
+        return Response(icon, media_type="image/svg+xml", headers={"Cache-Control": "max-age=86400"})
 
     return app
 

@@ -268,6 +268,13 @@ class Catalog:
         with self.engine.connect() as conn:
             return conn.execute(select(items.c.thumbnail).where(items.c.id == item_id)).scalar()
 
+    def tags_of(self, document_id: int) -> list[str]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(tags.c.tag).where(tags.c.document_id == document_id).order_by(tags.c.tag)
+            )
+            return list(rows.scalars())
+
     def metadata_of(self, document_id: int) -> dict[str, str | None]:
         with self.engine.connect() as conn:
             rows = conn.execute(

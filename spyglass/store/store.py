@@ -163,6 +163,10 @@ class Store:
     def metadata(self, document_id: int) -> dict[str, str | None]:
         return self._catalog.metadata_of(document_id)
 
+    def tags(self, document_id: int) -> list[str]:
+        """The tags a person gave the document, sorted."""
+        return self._catalog.tags_of(document_id)
+
     def vectors(self, item_ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
         """(ids, float32 matrix) of this model's vectors for those ``item_ids`` that have one."""
         with self._catalog.engine.connect() as conn:

@@ -12,7 +12,6 @@ from spyglass.api.errors import documented, not_found
 from spyglass.api.schemas import ItemId
 from spyglass.content import item_image, jpeg_bytes
 from spyglass.kinds import ItemKind
-from spyglass.retriever.results import parse_bbox, read_lines
 
 router = APIRouter(
     prefix="/v1/items", tags=["items"], dependencies=[Depends(reader)], responses=documented(401, 404, 422)
@@ -28,25 +27,11 @@ def _row(request: Request, item_id: int) -> dict:
 
 @router.get("/{item_id}", summary="An item's metadata")
 async def item(item_id: ItemId, request: Request) -> dict:
-    row = _row(request, item_id)
-    store = request.app.state.engine.store
-    visual = ItemKind(row["kind"]).visual
-    return {
-        "item_id": row["id"],
-        "kind": row["kind"],
-        "document_id": row["document_id"],
-        "path": row["path"],
-        "mime": row["mime"],
-        "page": row["page"],
-        "bbox": parse_bbox(row["bbox"]),
-        "timestamp": row["timestamp"],
-        "text": row["text"],
-        "char_start": row["char_start"],
-        "char_end": row["char_end"],
-        "parent_id": row["parent_id"],
-        "metadata": store.metadata(row["document_id"]),
-        # Lines read in the picture: {"size": [w, h], "lines": [{"text", "box": [x0, y0, x1, y1], "confidence"}]}.
-        "ocr": read_lines(store.stage_outputs("ocr", [item_id]).get(item_id)) if visual else None,
+    described = request.app.state.engine.item(item_id)
+    if described is None:
+        raise not_found(f"item {item_id}")
+    visual = ItemKind(described["kind"]).visual
+    return described | {
         "thumbnail_url": f"/v1/items/{item_id}/thumbnail" if visual else None,
         "content_url": f"/v1/items/{item_id}/content" if visual else None,
     }
