@@ -425,7 +425,7 @@ def ask(
         return
     if stream:
         console.print()
-    if not stream or not answer.supported or answer.invalid_citations:
+    if not stream or not answer.supported or answer.invalid_citations or answer.renumbered:
         console.print(
             answer.text, highlight=False, markup=False
         )  # the checked text, when it differs from the stream

@@ -2,7 +2,7 @@
 
 import pytest
 
-from spyglass.generator.citations import parse_citations
+from spyglass.generator.citations import parse_citations, renumber
 
 
 @pytest.mark.parametrize(
@@ -26,3 +26,10 @@ def test_parse(raw, count, text, cited, invalid):
     parsed = parse_citations(raw, count)
     assert (parsed.text, parsed.cited, parsed.invalid) == (text, cited, invalid)
     assert parsed.supported == bool(cited)
+
+
+def test_renumber_maps_every_number_of_a_group():
+    parsed = parse_citations("B first [3], then A [1, 3], then [2-3].", 3)
+    numbers = {old: new for new, old in enumerate(parsed.cited, start=1)}
+    assert numbers == {3: 1, 1: 2, 2: 3}
+    assert renumber(parsed.text, numbers) == "B first [1], then A [2, 1], then [3, 1]."

@@ -182,6 +182,26 @@ def test_unsupported_model_answer_is_replaced(engine):
     assert answer.text == NOT_FOUND and answer.invalid_citations == [9] and "everyone knows" in answer.raw
 
 
+def test_citation_numbers_run_in_reading_order(engine):
+    class Backwards(ExtractiveBackend):
+        name = "backwards"
+
+        def generate(self, request):
+            return "A red circle [3], another [1], the first again [3]."
+
+    generator = Generator(engine.retriever, Backwards())
+    request = generator.prepare("which picture shows a red circle?")
+    assert len(request.evidence) >= 3
+    answer = generator.answer(request)
+    assert answer.text == "A red circle [1], another [2], the first again [1]." and answer.renumbered
+    assert [c.number for c in answer.cited] == [1, 2]
+    assert [c.item_id for c in answer.cited] == [request.evidence[2].item_id, request.evidence[0].item_id]
+    assert [u.number for u in answer.uncited] == list(range(3, len(request.evidence) + 1))
+    assert [e.number for e in request.evidence] == list(
+        range(1, len(request.evidence) + 1)
+    )  # left as prompted
+
+
 def test_streaming_yields_text_then_the_checked_answer(engine):
     events = list(engine.ask_stream("which picture shows a blue square?"))
     *pieces, final = events

@@ -108,7 +108,8 @@ def test_ask_quotes_the_sentence_that_defines_multi_head_attention(tmp_path, min
     assert f"{stage} v1: 0 items waiting" in spyglass(data_dir, "status", **env).stdout
     answer = spyglass(data_dir, "ask", "What is multi-head attention?", **env).stdout
     assert DEFINITION in answer, answer
-    number = answer.split(DEFINITION, 1)[1].split("[", 1)[1].split("]", 1)[0]
+    # the checked text comes last (printed again when its citations were renumbered in reading order)
+    number = answer.rsplit(DEFINITION, 1)[1].split("[", 1)[1].split("]", 1)[0]
     assert f"[{number}] passage from attention.pdf, page 5" in answer, answer
     # A search afterwards embeds the question with the model's ONNX export: no torch, no sentence-transformers,
     # not even the weights (an empty hub cache).

@@ -3,6 +3,7 @@
 Accepted forms: ``[1]``, ``[1, 3]``, ``[2-4]`` (and en dashes), with any spacing.
 Numbers that point at no evidence are removed from the text and reported; repeats
 are listed once; anything else in brackets (``[a]``, ``[1a]``) is left alone.
+``renumber`` then makes the numbers a reader sees run 1, 2, 3 in reading order.
 """
 
 from __future__ import annotations
@@ -51,3 +52,12 @@ def parse_citations(text: str, evidence_count: int) -> ParsedAnswer:
     cleaned = _CITATION.sub(replace, text)
     cleaned = re.sub(r"[ \t]+([.,;:!?])", r"\1", re.sub(r"[ \t]{2,}", " ", cleaned)).strip()
     return ParsedAnswer(cleaned, cited, invalid)
+
+
+def renumber(text: str, numbers: dict[int, int]) -> str:
+    """``text`` (as ``parse_citations`` left it) with each citation number replaced by ``numbers[n]``."""
+
+    def replace(match: re.Match) -> str:
+        return "[" + ", ".join(str(numbers.get(n, n)) for n in _numbers(match.group(1))) + "]"
+
+    return _CITATION.sub(replace, text)

@@ -9,10 +9,10 @@ so nothing unsupported is presented as an answer.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from spyglass.generator.backends import Backend, GenerationParams, Request
-from spyglass.generator.citations import parse_citations
+from spyglass.generator.citations import parse_citations, renumber
 from spyglass.generator.evidence import Evidence, image_evidence, select_evidence
 from spyglass.generator.prompt import PromptOptions, build_messages
 from spyglass.images import ImageSource, open_image
@@ -31,6 +31,7 @@ class Answer:
     invalid_citations: list[int] = field(default_factory=list)
     raw: str = ""
     backend: str = ""
+    renumbered: bool = False  # the text's citation numbers differ from the ones the model wrote
 
     def public(self) -> dict:
         return {
@@ -118,12 +119,24 @@ class Generator:
                 uncited=request.evidence,
             )
         parsed = parse_citations(raw, len(request.evidence))
+        # Numbers a reader sees run 1, 2, 3 in reading order: the cited evidence first, as first cited.
         by_number = {e.number: e for e in request.evidence}
-        cited = [by_number[n] for n in parsed.cited]
-        uncited = [e for e in request.evidence if e.number not in parsed.cited]
-        text = parsed.text if parsed.supported else NOT_FOUND
+        order = parsed.cited + [e.number for e in request.evidence if e.number not in parsed.cited]
+        numbers = {old: new for new, old in enumerate(order, start=1)}
+        cited = [replace(by_number[n], number=numbers[n]) for n in parsed.cited]
+        uncited = [replace(by_number[n], number=numbers[n]) for n in order[len(parsed.cited) :]]
+        text = renumber(parsed.text, numbers) if parsed.supported else NOT_FOUND
+        renumbered = parsed.supported and any(old != new for old, new in numbers.items())
         return Answer(
-            request.question, text, parsed.supported, cited, uncited, parsed.invalid, raw, self.backend.name
+            request.question,
+            text,
+            parsed.supported,
+            cited,
+            uncited,
+            parsed.invalid,
+            raw,
+            self.backend.name,
+            renumbered,
         )
 
     def _picture(self, source: ImageSource):
