@@ -92,6 +92,11 @@ def test_attention_pdf_pages_figures_and_text(indexer, store):
     # PDFium's mark for a hyphen removed at a line break ("multi-/plicative") is gone: one searchable word
     assert not any("\ufffe" in c["text"] for c in chunks)
     assert any("(multiplicative)" in c["text"] for c in chunks if c["page"] == 4)
+    # each passage knows where it is on its page (points from the top-left, as figures do)
+    heading = next(c for c in chunks if c["page"] == 4 and c["text"].startswith("3.2.1 Scaled Dot-Product"))
+    x0, y0, x1, y1 = json.loads(heading["bbox"])
+    assert 100 < x0 < 115 and 340 < y0 < 360 and 495 < x1 < 512 and y0 < y1 < 400, (x0, y0, x1, y1)
+    assert all(c["bbox"] for c in chunks)
     meta = store.metadata(rows(store, "SELECT id FROM documents WHERE path = :p", p=str(pdf))[0]["id"])
     assert meta["pages"] == "15" and meta["kind"] == "pdf"
 

@@ -65,6 +65,8 @@ def test_stdio_lists_tools_searches_asks_and_shows_an_item(collection):
                 await client.call_tool("search", {"image_base64": base64.b64encode(picture).decode(), "k": 3})
             )
             assert by_image["results"][0]["item_id"] == top["item_id"]
+            by_path = structured(await client.call_tool("search", {"image_path": top["path"], "k": 3}))
+            assert by_path["results"][0]["item_id"] == top["item_id"]
 
             similar = structured(await client.call_tool("find_similar", {"item_id": top["item_id"], "k": 4}))
             assert similar["results"] and all(r["item_id"] != 0 for r in similar["results"])
@@ -113,6 +115,8 @@ def test_http_endpoint_is_behind_the_api_keys_and_roots(tmp_path, shapes_encoder
             assert read_only.is_error and "may only read" in read_only.content[0].text
             beyond = await call("admin-key", "index_folder", {"path": str(outside)})
             assert beyond.is_error and "outside the allowed roots" in beyond.content[0].text
+            peek = await call("reader-key", "search", {"image_path": str(next(outside.glob("*.png")))})
+            assert peek.is_error and "outside the allowed roots" in peek.content[0].text
             indexed = structured(await call("admin-key", "index_folder", {"path": str(root / "more")}))
             assert indexed["added"] == 4 and not indexed["errors"]
             found = structured(

@@ -344,6 +344,15 @@ def test_the_web_page_draws_the_boxes_where_the_text_is(engine, browser, tmp_pat
         page.screenshot(path=str(tmp_path / "ocr-detail.png"))
         assert "Text read in the picture:\nInvoice ARE160 total 4711" in page.inner_text("#detail-text")
         assert "receipts" in page.inner_text("#detail-meta")  # the tags a person gave it
+        page.click("#close-detail")
+        # An answer's card shows the cited picture with the region the text was read in boxed.
+        page.click("#tab-ask")
+        page.fill("#question", "Which table lists EN-FR scores?")
+        page.click("#ask-form button")
+        page.wait_for_selector("#citations .cited svg.ocr-boxes rect.match")
+        table = page.locator("#citations .cited", has_text="attention_table.png").first
+        assert table.locator("svg.ocr-boxes rect.match").count() >= 1
+        page.screenshot(path=str(tmp_path / "ocr-answer.png"), full_page=True)
     # Where the highlight lies on screen, as a share of the picture, is where the text was drawn.
     left, top = (box["x"] - picture["x"]) / picture["width"], (box["y"] - picture["y"]) / picture["height"]
     right = (box["x"] + box["width"] - picture["x"]) / picture["width"]

@@ -6,7 +6,7 @@ import io
 
 import httpx
 import pytest
-from conftest import write_shapes
+from conftest import shared_path, write_shapes
 from live_server import LiveServer
 
 from spyglass.api import create_app
@@ -116,3 +116,101 @@ def test_live_server_upload_and_schema_over_real_http(server):
 
             time.sleep(0.1)
         assert state["state"] == "done" and state["report"]["added"] == 1
+
+
+@pytest.fixture(scope="module")
+def paper_server(tmp_path_factory, shapes_encoder):
+    """Shapes and "Attention Is All You Need": a picture grid and a PDF with many matching passages."""
+    folder = write_shapes(tmp_path_factory.mktemp("web-paper"), 12, seed=4)
+    (folder / "attention.pdf").symlink_to(shared_path("data", "docs", "attention.pdf"))
+    engine = Engine(Settings(data_dir=tmp_path_factory.mktemp("paper-data")), encoder=shapes_encoder)
+    engine.index(folder, progress=False)
+    with LiveServer(create_app(engine)) as live:
+        yield live
+
+
+def wait_for_pictures(page, selector: str) -> None:
+    page.wait_for_function(
+        f"[...document.querySelectorAll({selector!r})].every(i => i.complete && i.naturalWidth > 0)"
+    )
+
+
+def test_passages_group_by_document_with_their_page_and_say_why(paper_server, browser, tmp_path):
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    page.goto(paper_server.url + "/")
+    page.fill("#q", "multi-head attention")
+    page.wait_for_selector("#results .group")
+    assert page.locator("#results .group").count() == 1  # one document, one group
+    heading = page.inner_text("#results .group h3")
+    assert heading.startswith("attention.pdf — ") and "passages, pages " in heading, heading
+    best = page.locator("#results .group > .card.text.paged")
+    assert "found by keywords" in best.inner_text()
+    marked = {m.lower() for m in best.locator(".snippet mark").all_inner_texts()}
+    assert marked & {"multi-head", "attention"}, marked
+    wait_for_pictures(page, "#results .group > .card img")  # the page the passage is on, as a picture
+    # ... with the passage boxed where it is on that page
+    first = next(
+        r
+        for r in httpx.post(
+            paper_server.url + "/v1/search", json={"text": "multi-head attention", "k": 30}
+        ).json()["results"]
+        if r["kind"] == "chunk"
+    )
+    picture = best.locator("img").bounding_box()
+    spot = best.locator("svg.ocr-boxes rect.match").bounding_box()
+    (_, top, _, bottom), (_, height) = first["bbox"], first["page_size"]
+    assert abs((spot["y"] - picture["y"]) / picture["height"] - top / height) < 0.06
+    assert abs((spot["y"] + spot["height"] - picture["y"]) / picture["height"] - bottom / height) < 0.06
+    more = page.locator("#results .group details")
+    assert not more.locator(".card").first.is_visible()
+    more.locator("summary").click()
+    assert more.locator(".card").count() >= 2 and more.locator(".card").first.is_visible()
+    page.screenshot(path=str(tmp_path / "grouped.png"), full_page=True)
+
+    best.click()
+    page.wait_for_selector("dialog[open] #detail-why li")
+    why = page.inner_text("#detail-why")
+    assert "Why it matched" in why and "keywords: BM25" in why and "matched words: " in why, why
+    page.screenshot(path=str(tmp_path / "why.png"))
+    page.click("#close-detail")
+
+    page.fill("#q", "zebra")
+    page.wait_for_function("document.querySelector('#search-status').textContent.startsWith('No good match')")
+    assert "weaker matches hidden — show them" in page.inner_text("#search-status")
+    assert page.locator("#results .card").count() == 0
+    page.click("#show-hidden")
+    page.wait_for_function("document.querySelectorAll('#results .card').length > 0")
+    for name in ("grouped.png", "why.png"):
+        assert (tmp_path / name).stat().st_size > 10_000
+
+
+def test_an_answer_card_shows_the_cited_page_and_sentences(paper_server, browser, tmp_path):
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    page.goto(paper_server.url + "/")
+    page.click("#tab-ask")
+    page.fill("#question", "What is multi-head attention?")
+    page.click("#ask-form button")
+    page.wait_for_selector("#citations .cited")
+    cited = page.locator("#citations .cited").first
+    assert cited.locator("img").count() == 1  # the cited page, not a wall of text
+    wait_for_pictures(page, "#citations img")
+    snippet = cited.locator(".snippet")
+    short = snippet.inner_text()
+    assert "Multi-Head Attention" in short and short.endswith("more")
+    page.screenshot(path=str(tmp_path / "answer.png"), full_page=True)
+    cited.locator(".more").click()
+    assert len(snippet.inner_text()) > len(short)
+    numbers = [
+        int(n)
+        for n in page.locator("#citations .cited .meta").all_inner_texts()
+        for n in [n[1 : n.index("]")]]
+    ]
+    assert numbers == sorted(numbers)
+
+    phone = browser.new_page(viewport={"width": 390, "height": 844})
+    phone.goto(paper_server.url + "/")
+    phone.fill("#q", "multi-head attention")
+    phone.wait_for_selector("#results .group")
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 390
+    phone.screenshot(path=str(tmp_path / "phone-grouped.png"), full_page=True)
+    assert (tmp_path / "answer.png").stat().st_size > 10_000

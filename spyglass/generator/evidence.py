@@ -37,6 +37,8 @@ class Evidence:
     image: Image.Image | None = field(default=None, repr=False)
     score: float | None = None
     ocr: dict | None = None  # the matched lines read in the picture, with their boxes (SearchResult.ocr)
+    page_item_id: int | None = None  # a passage's page render, to show the page it quotes
+    page_size: list[float] | None = None  # the page in points, what ``bbox`` (the passage on it) refers to
 
     @property
     def is_image(self) -> bool:
@@ -60,6 +62,8 @@ class Evidence:
             "score": self.score,
             "ocr": self.ocr,
             "thumbnail_url": f"/v1/items/{self.item_id}/thumbnail" if self.kind != ItemKind.CHUNK else None,
+            "page_thumbnail_url": f"/v1/items/{self.page_item_id}/thumbnail" if self.page_item_id else None,
+            "page_size": self.page_size,
         }
 
 
@@ -134,7 +138,6 @@ def select_evidence(
                 _cite(
                     result,
                     len(evidence) + 1,
-                    bbox=result.bbox,
                     timestamp=result.timestamp,
                     image=picture,
                     text=read,
@@ -163,6 +166,9 @@ def _cite(result: SearchResult, number: int, **content) -> Evidence:
         label(result),
         page=result.page,
         score=result.dense,
+        bbox=result.bbox,
+        page_item_id=result.page_item_id,
+        page_size=result.page_size,
         **content,
     )
 

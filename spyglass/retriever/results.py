@@ -35,6 +35,8 @@ class SearchResult:
     # Text read in the picture that holds query words: {"size": [w, h], "lines": [{"text", "box", "confidence"}]},
     # boxes (x0, y0, x1, y1) in the item's own pixels of that size.
     ocr: dict | None = None
+    page_item_id: int | None = None  # a passage's page render (PDFs): its picture, to show where it is
+    page_size: list[float] | None = None  # that page's size in points, what a passage's ``bbox`` refers to
 
     @property
     def thumbnail_url(self) -> str | None:
@@ -49,6 +51,9 @@ class SearchResponse:
     floors: dict[str, float] = field(default_factory=dict)
     offset: int = 0
     k: int = 10
+    hidden: int = (
+        0  # candidates the relevance floor left out (RankingOptions(relevance_floor=False) shows them)
+    )
 
     def to_dict(self) -> dict:
         """The JSON form the API returns and ``spyglass search --json`` prints (the same bytes either way)."""
@@ -57,6 +62,9 @@ class SearchResponse:
             result["thumbnail_url"] = original.thumbnail_url
             result["content_url"] = (
                 f"/v1/items/{original.item_id}/content" if original.has_thumbnail else None
+            )
+            result["page_thumbnail_url"] = (
+                f"/v1/items/{original.page_item_id}/thumbnail" if original.page_item_id else None
             )
         return body
 

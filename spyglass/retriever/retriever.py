@@ -73,6 +73,7 @@ class Ranking:
     order: list[int]  # fused, best first
     rows: dict[int, dict]
     floors: dict[str, float]
+    hidden: int = 0  # CLIP candidates below the relevance floor that nothing else found
 
 
 TextSpace = Callable[[], "tuple[Store, SentenceEncoder] | None"]
@@ -117,7 +118,13 @@ class Retriever:
                 " for these filters." if not filters.empty else "."
             )
             return SearchResponse(
-                [], no_match=True, message=message, floors=ranking.floors, offset=offset, k=k
+                [],
+                no_match=True,
+                message=message,
+                floors=ranking.floors,
+                offset=offset,
+                k=k,
+                hidden=ranking.hidden,
             )
         words = " ".join(query.terms()[0]).split()
         signals = {name: _positions(getattr(ranking, name)) for name in ("dense", "bm25", "semantic")}
@@ -126,7 +133,18 @@ class Retriever:
             for i in order[offset : offset + k]
         ]
         self._show_where_read(results, words)
-        return SearchResponse(results, floors=ranking.floors, offset=offset, k=k)
+        self._show_pages(results)
+        return SearchResponse(results, floors=ranking.floors, offset=offset, k=k, hidden=ranking.hidden)
+
+    def _show_pages(self, results: list[SearchResult]) -> None:
+        """Passages from a PDF page carry the page's item, so a result can show the page it is on."""
+        textual = [r for r in results if not r.has_thumbnail and r.page is not None]
+        if textual:
+            pages = self.store.page_items({r.document_id for r in textual})
+            for result in textual:
+                if (page := pages.get((result.document_id, result.page))) is not None:
+                    result.page_item_id, box = page
+                    result.page_size = box[2:] if box else None
 
     def _show_where_read(self, results: list[SearchResult], words: list[str]) -> None:
         """Pictures found by their words carry the OCR lines that hold them (to highlight and cite)."""
@@ -165,9 +183,11 @@ class Retriever:
             lowest = min(semantic_scores.values(), default=0.0)
             semantic_scores.update((i, lowest) for i in found if i not in semantic_scores)
         dense = [h for h in dense if h.item_id in rows]  # rows deleted since the search are gone
-        floors = {}
+        floors, dropped = {}, set()
         if options.relevance_floor and text_only:
-            dense, floors = self._apply_floors(dense, rows, allow, filters)
+            kept, floors = self._apply_floors(dense, rows, allow, filters)
+            dropped = {h.item_id for h in dense} - {h.item_id for h in kept}
+            dense = kept
         dense_pairs = [(h.item_id, h.score) for h in dense]
         bm25 = [(i, s) for i, s in bm25 if i in rows]
         semantic = [(i, s) for i, s in semantic if i in rows]
@@ -178,7 +198,8 @@ class Retriever:
         else:  # a picture or an item asks "what looks like this": CLIP alone
             fused = dict(dense_pairs)
         order = sorted(fused, key=lambda i: -fused[i])
-        return Ranking(dense_pairs, bm25, semantic, semantic_scores, fused, order, rows, floors)
+        hidden = len(dropped - fused.keys())  # found by nothing but CLIP, below its floor
+        return Ranking(dense_pairs, bm25, semantic, semantic_scores, fused, order, rows, floors, hidden)
 
     @staticmethod
     def _blend(

@@ -443,6 +443,14 @@ class Catalog:
         with self.engine.connect() as conn:
             return int(conn.execute(query).scalar_one())
 
+    def page_items(self, document_ids: Sequence[int]) -> dict[tuple[int, int], tuple[int, list[float]]]:
+        """(document id, page) -> (item id, page box in points) of that page's render, for these documents."""
+        query = select(items.c.document_id, items.c.page, items.c.id, items.c.bbox).where(
+            items.c.document_id.in_([int(d) for d in document_ids]), items.c.kind == "page"
+        )
+        with self.engine.connect() as conn:
+            return {(int(d), int(p)): (int(i), json.loads(box)) for d, p, i, box in conn.execute(query)}
+
     def stage_outputs(self, stage: str, item_ids: Sequence[int]) -> dict[int, Any]:
         """What ``stage`` produced for each of ``item_ids`` (its latest run), decoded."""
         with self.engine.connect() as conn:

@@ -203,6 +203,10 @@ class Store:
     def stage_outputs(self, stage: str, item_ids: Sequence[int]) -> dict[int, object]:
         return self._catalog.stage_outputs(stage, item_ids)
 
+    def page_items(self, document_ids: Sequence[int]) -> dict[tuple[int, int], tuple[int, list[float]]]:
+        """(document id, page) -> (item id, box in points) of the page's render (PDF pages), for these documents."""
+        return self._catalog.page_items(document_ids)
+
     def text_chars(self, document_id: int, page: int | None) -> int:
         """Characters of text-layer chunks a document has on ``page`` (a scanned page has none)."""
         return self._catalog.text_chars(document_id, page)

@@ -98,22 +98,51 @@ def _load_page(pdf: pdfium.PdfDocument, number: int, items: list[ItemDraft]) -> 
                 )
             )
         textpage = page.get_textpage()
-        text = page_text(textpage.get_text_range())
-        textpage.close()
-        add_passages(items, text, 0, len(text), page=number + 1)
+        try:
+            raw = textpage.get_text_range()
+            text, origin = page_text(raw)
+            first = len(items)
+            add_passages(items, text, 0, len(text), page=number + 1)
+            if len(raw) == textpage.count_chars():  # one string index per PDFium character
+                for item in items[first:]:
+                    item.bbox = _text_box(textpage, origin, item.char_start, item.char_end, height)
+        finally:
+            textpage.close()
     finally:
         page.close()
 
 
-def page_text(raw: str) -> str:
-    """A page's text as people read and search it.
+def page_text(raw: str) -> tuple[str, list[int]]:
+    """A page's text as people read and search it, and for each of its characters the raw index.
 
     PDFium marks a hyphen it removed at a line break with U+FFFE ("multi", U+FFFE, "plicative"),
     a non-character that fonts draw as a box and that split the word for search; it is
     dropped, joining the word. NFKC turns ligatures (the one glyph of "fi") and
-    compatibility forms into plain letters, and stray control characters go.
+    compatibility forms into plain letters, and stray control characters go. The raw
+    indices let a passage be found on the page again (``_text_box``).
     """
-    return _CONTROL.sub("", unicodedata.normalize("NFKC", raw.replace("\ufffe", "")))
+    text, origin = [], []
+    for index, char in enumerate(raw):
+        if char == "\ufffe" or _CONTROL.match(char):
+            continue
+        for piece in unicodedata.normalize("NFKC", char):
+            text.append(piece)
+            origin.append(index)
+    return "".join(text), origin
+
+
+def _text_box(
+    textpage: pdfium.PdfTextPage, origin: list[int], start: int, end: int, height: float
+) -> tuple[float, float, float, float] | None:
+    """The rectangle (points from the top-left, like figures) around text[start:end] on the page."""
+    if end <= start:
+        return None
+    first, last = origin[start], origin[end - 1]
+    rects = [textpage.get_rect(i) for i in range(textpage.count_rects(first, last - first + 1))]
+    if not rects:
+        return None
+    left, bottom, right, top = zip(*rects)  # PDF space: the origin is bottom-left
+    return min(left), height - max(top), max(right), height - min(bottom)
 
 
 def figure_boxes(
