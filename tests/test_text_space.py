@@ -228,3 +228,22 @@ def test_passages_waiting_for_the_text_stage_are_still_found_by_their_words(
         assert engine.status()["stages"][f"embed:text:{MINILM}"]["pending"] == 1
         found = [r for r in engine.search("oolong").results if r.path.endswith("tea.txt")]
         assert found and found[0].bm25_rank == 1 and found[0].semantic is None
+
+
+def test_text_read_in_a_picture_joins_the_text_space(notes, tmp_path, shapes_encoder, minilm):
+    """A sign's words found by what they mean, not only by the words themselves (OCR, then MiniLM)."""
+    pytest.importorskip("rapidocr", reason="OCR needs the rapidocr wheel")
+    from PIL import Image, ImageDraw, ImageFont
+
+    sign = Image.new("RGB", (900, 160), "white")
+    font = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", 44)
+    ImageDraw.Draw(sign).text((30, 50), "Blueberry pancake recipe", font=font, fill="black")
+    sign.save(notes / "kitchen-sign.png")
+    settings = Settings(data_dir=tmp_path / "data", text={"model": MINILM}, ocr={"enabled": True})
+    with Engine(settings, encoder=shapes_encoder) as engine:
+        report = engine.index(notes, progress=False)
+        assert report.stages[f"embed:text:{MINILM}"] == 4  # three notes and the sign
+        results = engine.search("how to cook breakfast with berries", k=5).results
+        found = next(r for r in results if Path(r.path).name == "kitchen-sign.png")
+        assert found.bm25 is None and found.semantic is not None and found.semantic > 0.35
+        assert Path(engine.search("pancake", k=1).results[0].path).name == "kitchen-sign.png"

@@ -1,4 +1,4 @@
-"""The text-space stage: embeds text chunks with the sentence-embedding model, after CLIP made them searchable.
+"""The text-space stage: embeds passages, and text read in pictures, with the sentence-embedding model.
 
 It is an item stage (see ``stages``) so that turning the text space on, or changing
 its model, catches up on an existing collection without re-reading a file, and an
@@ -18,13 +18,13 @@ import numpy as np
 
 from spyglass.encoders.sentence import SentenceEncoder
 from spyglass.indexer.stages import ItemStage
-from spyglass.kinds import TEXT_KINDS
+from spyglass.kinds import WORD_KINDS, ItemKind
 from spyglass.store import Store
 
 
 class TextSpaceStage(ItemStage):
     version = 1
-    kinds = TEXT_KINDS
+    kinds = WORD_KINDS  # passages by their text; pictures by the text read in them (OCR), when there is some
     batch_size = 256  # the model batches internally; larger commits cost less
 
     def __init__(self, model_id: str, encoder: Callable[[], SentenceEncoder], store: Callable[[], Store]):
@@ -34,9 +34,10 @@ class TextSpaceStage(ItemStage):
         self._encoder, self._store = encoder, store
 
     def run(self, items: list[dict]) -> dict[int, Any]:
-        texts = [row["text"] or "" for row in items]
-        vectors = self._encoder().encode_texts(texts)
-        return {row["id"]: vector for row, vector in zip(items, vectors)}
+        texts = {row["id"]: _text(row) for row in items}
+        worded = [i for i, text in texts.items() if text]  # a picture with nothing read in it: no vector
+        vectors = self._encoder().encode_texts([texts[i] for i in worded]) if worded else []
+        return dict(zip(worded, vectors))
 
     def record(self, store: Store, batch: list[dict], outputs: dict[int, Any]) -> None:
         """Vectors and the stage record in one transaction of the text space's store."""
@@ -50,3 +51,7 @@ class TextSpaceStage(ItemStage):
                 self.version,
                 {row["id"]: None if row["id"] in embedded else outputs.get(row["id"]) for row in batch},
             )
+
+
+def _text(row: dict) -> str:
+    return (row["text"] if ItemKind(row["kind"]).textual else row.get("ocr")) or ""

@@ -38,6 +38,9 @@ if TYPE_CHECKING:
     from spyglass.encoders.query import QueryEncoder
     from spyglass.encoders.sentence import SentenceEncoder
 
+# Text-space cosine from which text read in a picture counts as saying what the query says
+# (MiniLM: paraphrases score 0.4-0.8, unrelated sentences around 0-0.2).
+READ_MEANING = 0.35
 EMPTY_INDEX = (
     "The index is empty: add your files with `spyglass index PATH` "
     "(or upload them on the web page / POST /v1/documents), then search again."
@@ -205,8 +208,8 @@ class Retriever:
     def _blend(
         dense, bm25, semantic_scores, rows, options: RankingOptions, terms, negatives
     ) -> dict[int, float]:
-        """Pictures: CLIP's ranking and the word matches of pictures' names and OCR text, by RRF,
-        those whose words hold the whole query first. Passages: by the text space with BM25
+        """Pictures: CLIP's ranking, the word matches of pictures' names and OCR text, and the text
+        space's matches of their OCR text, by RRF, those whose words hold the whole query first. Passages: by the text space with BM25
         settling ties (or CLIP and BM25 by RRF when there is no text space). Then the two
         lists interleaved."""
 
@@ -221,9 +224,20 @@ class Retriever:
             for i, _ in bm25
             if visual(i) and not (negatives and holds(_words_of(rows[i]), negatives))  # "- red": not these
         }
+        lists = {"dense": pictures}
         if worded := [i for i, _ in bm25 if share.get(i, 0.0) > 0.5]:
-            fused = reciprocal_rank_fusion({"dense": pictures, "bm25": worded}, {})
+            lists["bm25"] = worded
+        # Text read in a picture that means what the query says, in other words (the text space).
+        meant = sorted(
+            (i for i in semantic_scores if visual(i) and semantic_scores[i] >= READ_MEANING),
+            key=lambda i: -semantic_scores[i],
+        )
+        if meant:
+            lists["meaning"] = meant
+        if len(lists) > 1:
+            fused = reciprocal_rank_fusion(lists, {})
             pictures = sorted(fused, key=lambda i: (share.get(i) != 1.0, -fused[i]))
+        semantic_scores = {i: s for i, s in semantic_scores.items() if not visual(i)}
         bm25 = [(i, s) for i, s in bm25 if not visual(i)]
         if semantic_scores:
             passages = tie_break_fusion(semantic_scores, bm25, options.bm25_boost)
@@ -237,7 +251,9 @@ class Retriever:
             return passages
         if not passages:
             # all pictures: in the order just decided, or CLIP's scores when no words counted
-            return {i: 1.0 / rank for rank, i in enumerate(pictures, start=1)} if worded else dict(dense)
+            return (
+                {i: 1.0 / rank for rank, i in enumerate(pictures, start=1)} if len(lists) > 1 else dict(dense)
+            )
         passage_order = sorted(passages, key=lambda i: -passages[i])
         return reciprocal_rank_fusion({"pictures": pictures, "passages": passage_order}, {})
 

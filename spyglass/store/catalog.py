@@ -414,6 +414,15 @@ class Catalog:
         with self.engine.connect() as conn:
             return conn.execute(query).scalar_one()
 
+    def rerun_stages(self, conn: Connection, item_ids: Sequence[int], keep: str) -> None:
+        """Forget every stage run on these items but ``keep``'s: their input changed, those stages run again."""
+        if item_ids:
+            conn.execute(
+                stage_runs.delete().where(
+                    stage_runs.c.item_id.in_([int(i) for i in item_ids]), stage_runs.c.stage != keep
+                )
+            )
+
     def record_stage(self, conn: Connection, stage: str, version: int, results: Mapping[int, Any]) -> None:
         """Mark items as processed (items deleted meanwhile are skipped)."""
         if not results:

@@ -113,6 +113,10 @@ class Transaction(Snapshot):
     def save_job(self, job: Mapping[str, Any]) -> None:
         self._catalog.save_job(self._conn, job)
 
+    def rerun_stages(self, item_ids: Sequence[int], keep: str) -> None:
+        """Other stages run again on these items (``keep``, the one that changed their input, does not)."""
+        self._catalog.rerun_stages(self._conn, item_ids, keep)
+
     def record_stage(self, stage: str, version: int, results: Mapping[int, Any]) -> None:
         """Mark items as processed by ``stage`` at ``version``, with each one's output (JSON-able, or None)."""
         self._catalog.record_stage(self._conn, stage, version, results)

@@ -12,7 +12,8 @@ batches that commit on their own (a page takes seconds; a killed run loses littl
 
 The stored output lists each line with its box in the item's own pixel coordinates (and
 the item's size in them) and its confidence (for highlighting and citing where a match was read); the lines' text goes
-to the item's ``ocr`` column, which BM25 (words and substrings) searches.
+to the item's ``ocr`` column, which BM25 (words and substrings) searches, and the text
+space embeds (its stage is asked to run again on an item whenever text is read in it).
 """
 
 from __future__ import annotations
@@ -94,6 +95,8 @@ class OcrStage(ItemStage):
         texts = {row["id"]: _joined(outputs.get(row["id"])) for row in batch}
         with store.write() as tx:
             tx.set_ocr(texts)
+            # The items' words changed: stages that read them (the text space) take them up again.
+            tx.rerun_stages([i for i, text in texts.items() if text], keep=self.name)
             tx.record_stage(self.name, self.version, {row["id"]: outputs.get(row["id"]) for row in batch})
 
 
