@@ -56,13 +56,15 @@ def content_scale(kind: str) -> float:
 def _render_page(path: Path, page: int, bbox: list[float] | None) -> Image.Image:
     import pypdfium2 as pdfium
 
+    from spyglass.indexer.loaders.pdf import render_page
+
     with PDFIUM:
         try:  # through a Python file object: the name need not be valid UTF-8
             pdf = pdfium.PdfDocument(open(path, "rb"), autoclose=True)  # pdfium closes it
         except (pdfium.PdfiumError, OSError) as exc:
             raise ImageLoadError(f"{path_text(path)}: cannot open PDF ({exc})") from None
         try:
-            render = pdf[page - 1].render(scale=PAGE_SCALE).to_pil().convert("RGB")
+            render = render_page(pdf[page - 1], PAGE_SCALE)
         finally:
             pdf.close()
     if bbox:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import os
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -35,7 +34,7 @@ from starlette.responses import JSONResponse
 
 from spyglass.api.auth import role
 from spyglass.api.schemas import MAX_ID, FilterBody
-from spyglass.indexer.walk import inside
+from spyglass.indexer.walk import confined
 from spyglass.retriever import Query, RankingOptions
 
 if TYPE_CHECKING:
@@ -63,14 +62,11 @@ def build_server(engine: Engine, *, confine: Sequence[Path] | None = None) -> MC
     """The tools over ``engine``; ``confine``: roots that paths must lie in (None: any path, for stdio)."""
     server = MCPServer("spyglass", instructions=INSTRUCTIONS)
 
-    def allowed(raw: str, what: str) -> Path:
-        path = Path(os.path.realpath(os.path.expanduser(raw)))
-        if confine is not None and not inside(path, [Path(os.path.realpath(root)) for root in confine]):
-            roots = ", ".join(map(str, confine)) or "none are configured (SPYGLASS_ALLOWED_ROOTS)"
-            raise ToolError(f"{raw} is outside the allowed roots ({roots})")
-        if not path.exists():
-            raise ToolError(f"{what} {raw} does not exist")
-        return path
+    def allowed(raw: str) -> Path:
+        try:
+            return confined(raw, confine)
+        except (PermissionError, FileNotFoundError) as exc:
+            raise ToolError(str(exc)) from None
 
     @server.tool(annotations=READ_ONLY)
     def search(
@@ -90,7 +86,7 @@ def build_server(engine: Engine, *, confine: Sequence[Path] | None = None) -> MC
         """
         images: list = []
         if image_path:
-            images.append(allowed(image_path, "image"))
+            images.append(allowed(image_path))
         if image_base64:
             try:
                 images.append(base64.b64decode(image_base64, validate=True))
@@ -147,7 +143,7 @@ def build_server(engine: Engine, *, confine: Sequence[Path] | None = None) -> MC
         request = ctx.request_context.request
         if isinstance(request, Request) and request.state.role != "admin":
             raise ToolError("this API key may only read; indexing needs an admin key")
-        report = engine.index(allowed(path, "folder"), progress=False, confine=confine)
+        report = engine.index(allowed(path), progress=False, confine=confine)
         return asdict(report) | {"summary": report.summary()}
 
     return server

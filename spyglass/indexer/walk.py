@@ -93,6 +93,23 @@ def inside(path: Path, roots: Sequence[Path]) -> bool:
     return any(real.is_relative_to(root) for root in roots)
 
 
+def confined(raw: str, roots: Sequence[Path] | None) -> Path:
+    """The real path of a path a client names (``~``, ``..`` and symlinks resolved), checked.
+
+    Raises PermissionError when it lies outside ``roots`` (None: no limit, empty: nothing is
+    allowed) and FileNotFoundError when it does not exist; both messages are for the client.
+    """
+    path = Path(os.path.realpath(os.path.expanduser(raw)))
+    if roots is not None:
+        if not roots:
+            raise PermissionError("no allowed roots are configured on this server (SPYGLASS_ALLOWED_ROOTS)")
+        if not inside(path, [Path(os.path.realpath(root)) for root in roots]):
+            raise PermissionError(f"{raw} is outside the allowed roots")
+    if not path.exists():
+        raise FileNotFoundError(f"{raw} does not exist")
+    return path
+
+
 def _entry(
     path: Path, entries: list[FileEntry], problems: list[Problem], roots: Sequence[Path] | None = None
 ) -> tuple[list[FileEntry], list[Problem]]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import uuid
 from pathlib import Path
@@ -14,7 +13,7 @@ from spyglass.api.auth import admin
 from spyglass.api.errors import documented, not_found
 from spyglass.api.schemas import DocumentId, SourceBody
 from spyglass.api.uploads import safe_name, save_upload
-from spyglass.indexer.walk import inside
+from spyglass.indexer.walk import confined
 
 router = APIRouter(
     prefix="/v1", tags=["documents"], dependencies=[Depends(admin)], responses=documented(400, 401, 403, 422)
@@ -103,11 +102,9 @@ async def delete_document(document_id: DocumentId, request: Request) -> dict:
 
 def allowed_path(raw: str, roots: list[Path]) -> Path:
     """The real path of ``raw`` if it lies inside one of ``roots`` (symlinks and ``..`` resolved), else 403."""
-    if not roots:
-        raise HTTPException(403, "no allowed roots are configured on this server (SPYGLASS_ALLOWED_ROOTS)")
-    path = Path(os.path.realpath(os.path.expanduser(raw)))
-    if not inside(path, [Path(os.path.realpath(root)) for root in roots]):
-        raise HTTPException(403, f"{raw} is outside the allowed roots")
-    if not path.exists():
-        raise HTTPException(404, f"{raw} does not exist")
-    return path
+    try:
+        return confined(raw, roots)
+    except PermissionError as exc:
+        raise HTTPException(403, str(exc)) from None
+    except FileNotFoundError as exc:
+        raise HTTPException(404, str(exc)) from None

@@ -15,6 +15,7 @@ import unicodedata
 from pathlib import Path
 
 import pypdfium2 as pdfium
+from PIL import Image
 
 from spyglass.images import thumbnail
 from spyglass.indexer.loaders.base import ItemDraft, LoadedDocument, LoadError, LoadOptions, register_loader
@@ -45,12 +46,13 @@ def load_pdf(path: Path, mime: str, kind: FileKind, options: LoadOptions) -> Loa
     try:
         with PDFIUM:
             document = LoadedDocument(path, kind, mime, metadata=_metadata(pdf))
+            pages = len(pdf)
         problems = []
         deadline = time.monotonic() + options.max_seconds
-        for number in range(len(pdf)):
+        for number in range(pages):
             if number == options.max_pages or (number and time.monotonic() > deadline):
                 limit = "page limit" if number == options.max_pages else "time limit"
-                document.limit(f"only the first {number} of {len(pdf)} pages were indexed ({limit})")
+                document.limit(f"only the first {number} of {pages} pages were indexed ({limit})")
                 break
             start = len(document.items)
             try:
@@ -74,7 +76,7 @@ def _load_page(pdf: pdfium.PdfDocument, number: int, items: list[ItemDraft]) -> 
     page = pdf[number]
     try:
         width, height = page.get_size()
-        render = page.render(scale=RENDER_SCALE).to_pil().convert("RGB")
+        render = render_page(page, RENDER_SCALE)
         page_index = len(items)
         items.append(
             ItemDraft(
@@ -110,6 +112,16 @@ def _load_page(pdf: pdfium.PdfDocument, number: int, items: list[ItemDraft]) -> 
             textpage.close()
     finally:
         page.close()
+
+
+def render_page(page: pdfium.PdfPage, scale: float) -> Image.Image:
+    """The page as an RGB picture of its own; the PDFium bitmap is freed now, under the caller's lock,
+    not by the garbage collector on whatever thread it runs."""
+    bitmap = page.render(scale=scale)
+    try:
+        return bitmap.to_pil().convert("RGB")
+    finally:
+        bitmap.close()
 
 
 def page_text(raw: str) -> tuple[str, list[int]]:
