@@ -33,3 +33,13 @@ def config_file() -> Path:
         return Path(explicit).expanduser()
     local = Path("spyglass.toml")
     return local if local.is_file() else default_data_dir() / "config.toml"
+
+
+# Zero-shot labels name a kind of thing ("cat", "receipt"), so their templates add the article.
+LABEL_TEMPLATES = (
+    "a photo of a {}.",
+    "a picture of a {}.",
+    "an image of a {}.",
+    "a close-up photo of a {}.",
+    "{}",
+)

@@ -146,6 +146,8 @@ class Engine:
         stages = [stage_class(name)() for name in self.settings.ingest.stages]
         if self.settings.ocr.enabled:
             stages.append(self._ocr_stage())
+        if self.settings.labels.vocabulary:
+            stages.append(self._label_stage(self.settings.labels.vocabulary))
         if self.text_model_id is not None:
             from spyglass.indexer.text_space import TextSpaceStage
 
@@ -164,6 +166,28 @@ class Engine:
             max_pixels=settings.max_pixels,
             sparse_page_chars=settings.sparse_page_chars,
         )
+
+    def _label_stage(self, labels: Sequence[str]) -> ItemStage:
+        from spyglass.indexer.labels import label_stage
+
+        model_id = self._configured_model_id() or self.encoder.model_id
+        return label_stage(labels, self.settings.labels, model_id, lambda: self.encoder, lambda: self.store)
+
+    def label(self, labels: Sequence[str], path: str | Path | None = None) -> int:
+        """Give every picture (at or under ``path``, else all) its likeliest ``labels`` as automatic
+        tags, from the stored vectors; returns how many pictures were labelled now (see ``labels``).
+
+        Automatic tags from another vocabulary or model are replaced; a person's tags stay.
+        """
+        from spyglass.indexer.labels import vocabulary
+
+        if not vocabulary(labels):
+            raise SpyglassError("give at least one label, e.g. --labels 'cat,dog,receipt'")
+        under = None if path is None else str(Path(path).expanduser().absolute())
+        (report,) = run_stages(self.store, [self._label_stage(labels)], under=under)
+        if report.skipped:
+            raise SpyglassError(report.skipped)
+        return report.processed
 
     @cached_property
     def ocr_reader(self) -> OcrReader:
@@ -354,6 +378,7 @@ class Engine:
         if row is None:
             return None
         visual = ItemKind(row["kind"]).visual
+        tags = self.store.tags(row["document_id"])
         return {
             "item_id": row["id"],
             "kind": row["kind"],
@@ -368,7 +393,9 @@ class Engine:
             "char_end": row["char_end"],
             "parent_id": row["parent_id"],
             "metadata": self.store.metadata(row["document_id"]),
-            "tags": self.store.tags(row["document_id"]),
+            "tags": [tag["tag"] for tag in tags],
+            # Tags a labeller chose: {"tag", "probability", "origin": "labels:VOCABULARY@MODEL"}.
+            "labels": [tag for tag in tags if tag["origin"] != "person"],
             # Lines read in the picture: {"size": [w, h], "lines": [{"text", "box": [x0, y0, x1, y1], "confidence"}]}.
             "ocr": read_lines(self.store.stage_outputs("ocr", [item_id]).get(item_id)) if visual else None,
         }

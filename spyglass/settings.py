@@ -1,6 +1,6 @@
 """One settings object for every entry point, in sections each factory receives alone.
 
-Sections: ``encoder``, ``text``, ``ocr``, ``index``, ``ingest``, ``generator``, ``api`` (plus ``data_dir``).
+Sections: ``encoder``, ``text``, ``ocr``, ``labels``, ``index``, ``ingest``, ``generator``, ``api`` (plus ``data_dir``).
 Precedence, highest first: explicit arguments (the CLI's flags, ``Settings(...)``),
 ``SPYGLASS_*`` environment variables, the TOML config file, defaults. Nested values
 use ``__`` in the environment (``SPYGLASS_ENCODER__MODEL``) and tables in TOML
@@ -30,6 +30,7 @@ from pydantic_settings import (
 from spyglass.defaults import (
     DEFAULT_MODEL,
     DEFAULT_TEXT_MODEL,
+    LABEL_TEMPLATES,
     config_file,
     default_cache_dir,
     default_data_dir,
@@ -94,6 +95,23 @@ class OcrSettings(BaseModel):
     )
     threads: int = Field(
         0, ge=0, description="Cores OCR uses, one picture each at a time; 0 uses every core (at most 8)."
+    )
+
+
+class LabelSettings(BaseModel):
+    """Zero-shot labels: each picture's likeliest words of a vocabulary, as automatic tags."""
+
+    vocabulary: list[str] = Field(
+        default_factory=list,
+        description="Labels given to pictures as they are indexed (empty: no labelling stage).",
+    )
+    templates: list[str] = Field(
+        default_factory=lambda: list(LABEL_TEMPLATES),
+        description="Prompt templates each label is embedded through and averaged over ('{}': the label).",
+    )
+    top_k: int = Field(3, ge=1, description="Labels kept per picture at most.")
+    min_probability: float = Field(
+        0.2, ge=0, le=1, description="Labels below this probability are not kept (the first one always is)."
     )
 
 
@@ -216,6 +234,7 @@ class Settings(BaseSettings):
     encoder: EncoderSettings = Field(default_factory=EncoderSettings)
     text: TextSettings = Field(default_factory=TextSettings)
     ocr: OcrSettings = Field(default_factory=OcrSettings)
+    labels: LabelSettings = Field(default_factory=LabelSettings)
     index: IndexSettings = Field(default_factory=IndexSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     generator: GeneratorSettings = Field(default_factory=GeneratorSettings)

@@ -61,6 +61,14 @@ class Encoder(ABC):
     def _embed_texts(self, texts: list[str]) -> torch.Tensor:
         """Unnormalised text embeddings for one batch of strings."""
 
+    @property
+    def logit_scale(self) -> float:
+        """The temperature the model learned for its softmax over cosines (CLIP's ``logit_scale``,
+        exponentiated and capped at 100 as in training): it turns similarities into the model's own
+        zero-shot probabilities. 100 (CLIP's value) for a model without one."""
+        scale = getattr(self.model, "logit_scale", None)
+        return 100.0 if scale is None else min(float(scale.detach().float().exp()), 100.0)
+
     # --- shared machinery -------------------------------------------------------------
     def encode_pixels(self, pixels: torch.Tensor) -> np.ndarray:
         """Embed preprocessed pixels (N, C, H, W), batching by ``batch_size``."""

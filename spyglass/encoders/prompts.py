@@ -19,9 +19,13 @@ PROMPT_TEMPLATES = (
 )
 
 
-def ensemble(encode: Callable[[list[str]], np.ndarray], texts: Sequence[str]) -> np.ndarray:
+def ensemble(
+    encode: Callable[[list[str]], np.ndarray],
+    texts: Sequence[str],
+    templates: Sequence[str] = PROMPT_TEMPLATES,
+) -> np.ndarray:
     """Each text embedded through every template, averaged and renormalised (CLIP's zero-shot recipe)."""
-    prompts = [template.format(text) for text in texts for template in PROMPT_TEMPLATES]
+    prompts = [template.format(text) for text in texts for template in templates]
     vectors = encode(prompts)
-    mean = vectors.reshape(len(texts), len(PROMPT_TEMPLATES), vectors.shape[-1]).mean(axis=1)
+    mean = vectors.reshape(len(texts), len(templates), vectors.shape[-1]).mean(axis=1)
     return (mean / np.linalg.norm(mean, axis=1, keepdims=True)).astype(np.float32)

@@ -80,14 +80,15 @@ class StageReport:
     skipped: str | None = None  # why the stage could not run here; its backlog waits
 
 
-def run_stages(store: Store, stages: Sequence[ItemStage]) -> list[StageReport]:
-    """Bring every stage up to date on every item; each batch commits on its own."""
+def run_stages(store: Store, stages: Sequence[ItemStage], under: str | None = None) -> list[StageReport]:
+    """Bring every stage up to date on every item (of the documents at or inside the path ``under``,
+    when given); each batch commits on its own."""
     reports = []
     for stage in stages:
         report = StageReport(stage.name, stage.version)
         while True:
             with store.snapshot() as snapshot:
-                batch = snapshot.stage_todo(stage.name, stage.version, stage.kinds, stage.batch_size)
+                batch = snapshot.stage_todo(stage.name, stage.version, stage.kinds, stage.batch_size, under)
             if not batch:
                 break
             try:

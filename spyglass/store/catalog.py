@@ -43,6 +43,7 @@ ITEM_FIELDS = (
     "names",
     "ocr",
 )
+PERSON = "person"  # the origin of a tag a person set (the others name the labeller that chose them)
 NEAR_CANDIDATES = 200  # items sharing the most trigrams with a misspelt word, checked one by one
 
 
@@ -144,9 +145,11 @@ class Catalog:
         return ids
 
     def clear_document(self, conn: Connection, document_id: int) -> None:
-        """Remove a document's items (and so their vectors) and extracted metadata; user tags stay."""
+        """Remove a document's items (and so their vectors), extracted metadata and automatic tags;
+        a person's tags stay."""
         conn.execute(delete(items).where(items.c.document_id == document_id))
         conn.execute(delete(item_metadata).where(item_metadata.c.document_id == document_id))
+        conn.execute(delete(tags).where(tags.c.document_id == document_id, tags.c.origin != PERSON))
 
     def copy_items(self, conn: Connection, from_document: int, to_document: int) -> int:
         """Copy items, metadata and vectors of identical content to another document (no re-encoding)."""
@@ -185,6 +188,13 @@ class Catalog:
                 "SELECT :to, key, value, number FROM metadata WHERE document_id = :from"
             ),
             {"to": to_document, "from": from_document},
+        )
+        conn.execute(  # the labels its items earned, as their stage runs were copied
+            text(
+                "INSERT OR IGNORE INTO tags (document_id, tag, origin, probability) "
+                "SELECT :to, tag, origin, probability FROM tags WHERE document_id = :from AND origin != :person"
+            ),
+            {"to": to_document, "from": from_document, "person": PERSON},
         )
         return len(mapping)
 
@@ -227,21 +237,40 @@ class Catalog:
 
     def documents_under(self, conn: Connection, path: str) -> list[int]:
         """Ids of documents at ``path`` or inside it (a folder), any source."""
-        prefix = path.rstrip("/")
-        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        rows = conn.execute(
-            select(documents.c.id).where(
-                (documents.c.path == prefix) | documents.c.path.like(f"{escaped}/%", escape="\\")
-            )
-        )
+        rows = conn.execute(select(documents.c.id).where(_at_or_inside(path)))
         return [int(r[0]) for r in rows]
 
     def add_tags(self, conn: Connection, document_id: int, names: Iterable[str]) -> None:
+        """A person's tags; one a labeller had set becomes the person's (and is kept from then on)."""
         for name in names:
             conn.execute(
-                text("INSERT OR IGNORE INTO tags (document_id, tag) VALUES (:d, :t)"),
-                {"d": document_id, "t": name},
+                text(
+                    "INSERT INTO tags (document_id, tag, origin) VALUES (:d, :t, :person) "
+                    "ON CONFLICT (document_id, tag) DO UPDATE SET origin = :person, probability = NULL"
+                ),
+                {"d": document_id, "t": name, "person": PERSON},
             )
+
+    def set_labels(self, conn: Connection, origin: str, labels: Mapping[int, Mapping[str, float]]) -> None:
+        """Automatic tags from the labeller ``origin`` for each document, with their probabilities.
+
+        Tags of any other labeller on these documents go (the vocabulary or the model changed);
+        this labeller's accumulate, keeping a label's highest probability over the document's items;
+        a person's tag of the same name wins over a label.
+        """
+        for document_id, scores in labels.items():
+            conn.execute(
+                delete(tags).where(tags.c.document_id == document_id, tags.c.origin.not_in([PERSON, origin]))
+            )
+            if scores:
+                conn.execute(
+                    text(
+                        "INSERT INTO tags (document_id, tag, origin, probability) VALUES (:d, :t, :o, :p) "
+                        "ON CONFLICT (document_id, tag) DO UPDATE SET probability = max(probability, excluded.probability) "
+                        "WHERE origin = excluded.origin"
+                    ),
+                    [{"d": document_id, "t": tag, "o": origin, "p": float(p)} for tag, p in scores.items()],
+                )
 
     def items(self, item_ids: Sequence[int]) -> dict[int, dict]:
         """Item rows (without thumbnails) with their document's path, keyed by id; missing ids are absent."""
@@ -268,12 +297,15 @@ class Catalog:
         with self.engine.connect() as conn:
             return conn.execute(select(items.c.thumbnail).where(items.c.id == item_id)).scalar()
 
-    def tags_of(self, document_id: int) -> list[str]:
+    def tags_of(self, document_id: int) -> list[dict]:
+        """The document's tags: a person's first (by name), then labels by falling probability."""
         with self.engine.connect() as conn:
             rows = conn.execute(
-                select(tags.c.tag).where(tags.c.document_id == document_id).order_by(tags.c.tag)
+                select(tags.c.tag, tags.c.origin, tags.c.probability)
+                .where(tags.c.document_id == document_id)
+                .order_by(tags.c.origin != PERSON, tags.c.probability.desc(), tags.c.tag)
             )
-            return list(rows.scalars())
+            return [dict(row) for row in rows.mappings()]
 
     def metadata_of(self, document_id: int) -> dict[str, str | None]:
         with self.engine.connect() as conn:
@@ -391,9 +423,16 @@ class Catalog:
 
     # --- ingest stages ----------------------------------------------------------------------
     def stage_todo(
-        self, conn: Connection, stage: str, version: int, kinds: Sequence[str], limit: int
+        self,
+        conn: Connection,
+        stage: str,
+        version: int,
+        kinds: Sequence[str],
+        limit: int,
+        under: str | None = None,
     ) -> list[dict]:
-        """Items of ``kinds`` with no run of ``stage`` at ``version``, in id order, with their document path."""
+        """Items of ``kinds`` with no run of ``stage`` at ``version``, in id order, with their document
+        path; ``under`` keeps those of documents at that path or inside it."""
         query = (
             select(
                 *[c for c in items.c if c.name != "thumbnail"],
@@ -406,6 +445,8 @@ class Catalog:
             .order_by(items.c.id)
             .limit(limit)
         )
+        if under is not None:
+            query = query.where(_at_or_inside(under))
         return [dict(row) for row in conn.execute(query).mappings()]
 
     def stage_pending(self, stage: str, version: int, kinds: Sequence[str]) -> int:
@@ -531,6 +572,13 @@ class Catalog:
 
 def _json(value: Any) -> str | None:
     return None if value is None else json.dumps(value)
+
+
+def _at_or_inside(path: str):
+    """Documents at ``path`` (a file) or inside it (a folder)."""
+    prefix = path.rstrip("/")
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return (documents.c.path == prefix) | documents.c.path.like(f"{escaped}/%", escape="\\")
 
 
 def _waiting_for(stage: str, version: int, kinds: Sequence[str]):

@@ -193,8 +193,17 @@ def _name_documents(connection: sqlite3.Connection) -> None:
         )
 
 
+# v8: who set each tag. ``origin`` is 'person', or the labeller that chose it ('labels:VOCAB@MODEL', see
+# spyglass/indexer/labels.py) with its ``probability``: automatic tags are replaced when the vocabulary,
+# the model or the file changes, and a person's tags never are.
+V8 = """
+ALTER TABLE tags ADD COLUMN origin TEXT NOT NULL DEFAULT 'person';
+ALTER TABLE tags ADD COLUMN probability REAL;
+CREATE INDEX tags_origin ON tags(origin);
+"""
+
 Step = str | Callable[[sqlite3.Connection], None]
-MIGRATIONS: tuple[Step, ...] = (V1, V2, V3, V4, V5, V6, _name_documents)
+MIGRATIONS: tuple[Step, ...] = (V1, V2, V3, V4, V5, V6, _name_documents, V8)
 LATEST = len(MIGRATIONS)
 
 

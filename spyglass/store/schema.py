@@ -64,6 +64,8 @@ tags = Table(
     metadata,
     Column("document_id", Integer, ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True),
     Column("tag", String, primary_key=True),
+    Column("origin", String, nullable=False),  # 'person', or the labeller: 'labels:VOCAB@MODEL'
+    Column("probability", Float),  # an automatic tag's probability
 )
 
 vectors = Table(

@@ -47,9 +47,12 @@ class Snapshot:
         """Ids of documents at ``path`` or inside it (a folder), any source."""
         return self._catalog.documents_under(self._conn, path)
 
-    def stage_todo(self, stage: str, version: int, kinds: Sequence[str], limit: int) -> list[dict]:
-        """Up to ``limit`` items of ``kinds`` that ``stage`` has not processed at ``version``, oldest first."""
-        return self._catalog.stage_todo(self._conn, stage, version, kinds, limit)
+    def stage_todo(
+        self, stage: str, version: int, kinds: Sequence[str], limit: int, under: str | None = None
+    ) -> list[dict]:
+        """Up to ``limit`` items of ``kinds`` that ``stage`` has not processed at ``version``, oldest
+        first (of documents at or inside the path ``under``, when given)."""
+        return self._catalog.stage_todo(self._conn, stage, version, kinds, limit, under)
 
 
 class Transaction(Snapshot):
@@ -100,6 +103,10 @@ class Transaction(Snapshot):
 
     def add_tags(self, document_id: int, names: Iterable[str]) -> None:
         self._catalog.add_tags(self._conn, document_id, names)
+
+    def set_labels(self, origin: str, labels: Mapping[int, Mapping[str, float]]) -> None:
+        """Automatic tags per document from one labeller (see ``Catalog.set_labels``)."""
+        self._catalog.set_labels(self._conn, origin, labels)
 
     def add_vectors(
         self, item_ids: Sequence[int], matrix: np.ndarray, model_id: str, *, replace: bool = False

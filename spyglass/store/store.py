@@ -163,8 +163,8 @@ class Store:
     def metadata(self, document_id: int) -> dict[str, str | None]:
         return self._catalog.metadata_of(document_id)
 
-    def tags(self, document_id: int) -> list[str]:
-        """The tags a person gave the document, sorted."""
+    def tags(self, document_id: int) -> list[dict]:
+        """The document's tags (``tag``, ``origin``: 'person' or the labeller, ``probability``)."""
         return self._catalog.tags_of(document_id)
 
     def vectors(self, item_ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:

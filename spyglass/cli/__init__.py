@@ -13,17 +13,13 @@ from rich.markup import escape
 from rich.table import Table
 
 from spyglass import __version__
+from spyglass.cli import learn
+from spyglass.cli.common import console, engine_of, filters_of, settings_of
 from spyglass.errors import SpyglassError
-from spyglass.settings import Settings
 
 app = typer.Typer(
     help="Spyglass: multimodal search and grounded answers over your own files.", no_args_is_help=True
 )
-console = Console(soft_wrap=True)
-
-
-def _settings(ctx: typer.Context) -> Settings:
-    return Settings(**ctx.obj)
 
 
 @app.callback()
@@ -68,7 +64,7 @@ def models(
     """List the configured models (CLIP, the text space's, the built-in one) and whether their weights are here."""
     from spyglass.encoders.availability import describe_models, describe_text_model
 
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     rows = describe_models(settings.encoder) + describe_text_model(settings.text.model)
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
@@ -97,7 +93,7 @@ def encode(
     from spyglass.encoders.precision import set_threads
     from spyglass.images import open_image
 
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     set_threads(settings.encoder.threads)
     encoder = load_encoder(settings=settings.encoder)
     texts, paths = list(text or []), list(image or [])
@@ -128,21 +124,6 @@ def encode(
         console.print(table)
     else:
         console.print(f"embedded {len(texts)} text(s) and {len(paths)} image(s)")
-
-
-def _filters(values: list[str] | None):
-    from spyglass.filters import parse_filter_args
-
-    try:
-        return parse_filter_args(values or [])
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--filter") from None
-
-
-def _engine(ctx: typer.Context):
-    from spyglass.engine import Engine
-
-    return Engine(_settings(ctx))
 
 
 @app.command()
@@ -193,7 +174,7 @@ def index(
     if ocr_only:
         if path is not None or watch:
             raise typer.BadParameter("--ocr-only works on the whole collection: give no PATH and no --watch")
-        engine = _engine(ctx)
+        engine = engine_of(ctx)
         try:
             show(engine.catch_up(only=["ocr"]))
         except SpyglassError as exc:
@@ -210,7 +191,7 @@ def index(
             )
     if not path.exists() and not path.is_symlink():
         raise typer.BadParameter(f"{path} does not exist", param_hint="PATH")
-    engine = _engine(ctx)
+    engine = engine_of(ctx)
 
     def run():
         return engine.index(
@@ -239,7 +220,7 @@ def tag(
     tags: Annotated[list[str], typer.Argument(help="One or more tags (search with -f tag=NAME).")],
 ) -> None:
     """Tag indexed files, for filtering searches with -f tag=NAME."""
-    with _engine(ctx) as engine:
+    with engine_of(ctx) as engine:
         count = engine.tag(path, tags)
     if not count:
         raise typer.BadParameter(f"nothing indexed at {path}", param_hint="PATH")
@@ -286,12 +267,12 @@ def search(
     from spyglass.display import search_lines
     from spyglass.retriever import Query, RankingOptions
 
-    filters = _filters(filter_)
+    filters = filters_of(filter_)
     query = Query(
         text=text, images=list(image or []), item_id=item, image_weight=image_weight, text_weight=text_weight
     )
     options = RankingOptions(hybrid=not dense_only, diversity=diversity, relevance_floor=not show_all)
-    with _engine(ctx) as engine:
+    with engine_of(ctx) as engine:
         response = engine.search(query, filters, k=k, offset=offset, options=options)
     if as_json:
         typer.echo(json.dumps(response.to_dict(), indent=2))
@@ -333,7 +314,7 @@ def eval_(
     if text or questions:
         _eval_text(ctx, dataset, questions, limit, as_json)
         return
-    with _engine(ctx) as engine:
+    with engine_of(ctx) as engine:
         report = engine.evaluate(dataset)
         model_id = engine.encoder.model_id
     if as_json:
@@ -356,7 +337,7 @@ def _eval_text(
 ) -> None:
     from dataclasses import asdict
 
-    with _engine(ctx) as engine:
+    with engine_of(ctx) as engine:
         report = engine.evaluate_text(dataset, questions=questions, limit=limit)
     if as_json:
         typer.echo(json.dumps(asdict(report), indent=2))
@@ -407,9 +388,9 @@ def ask(
     """Answer a question from your files, citing the images, pages and passages used."""
     from spyglass.generator import Answer, PromptOptions
 
-    filters = _filters(filter_)
+    filters = filters_of(filter_)
     options = PromptOptions(step_by_step=step_by_step, few_shot=few_shot)
-    with _engine(ctx) as engine:
+    with engine_of(ctx) as engine:
         events = engine.ask_stream(
             question, images=list(image or []), filters=filters, options=options, look=look
         )
@@ -462,7 +443,7 @@ def serve(
     ] = False,
 ) -> None:
     """Run the HTTP API and the web page; `spyglass search` in a shell then asks this server."""
-    engine = _engine(ctx)
+    engine = engine_of(ctx)
     _serve(engine, host or engine.settings.api.host, port or engine.settings.api.port, insecure)
 
 
@@ -475,7 +456,7 @@ def mcp(ctx: typer.Context) -> None:
     """
     from spyglass.api.mcp import build_server
 
-    with _engine(ctx) as engine:
+    with engine_of(ctx) as engine:
         build_server(engine).run("stdio")
 
 
@@ -492,7 +473,7 @@ def demo(
     def say(line: str) -> None:
         console.print(line, highlight=False, markup=False)
 
-    engine = run_demo(_settings(ctx), say)
+    engine = run_demo(settings_of(ctx), say)
     if serve_after:
         _serve(engine, engine.settings.api.host, engine.settings.api.port, insecure=False)
     else:
@@ -505,7 +486,7 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Counts, model, index type, whether a re-index is needed, and files that could not be indexed."""
-    with _engine(ctx) as engine:
+    with engine_of(ctx) as engine:
         info = engine.status()
     if as_json:
         typer.echo(json.dumps(info, indent=2))
@@ -530,6 +511,9 @@ def status(
             f"  [yellow]error[/yellow] {escape(error['path'])}: {escape(error['error'] or '')}",
             highlight=False,
         )
+
+
+app.command()(learn.label)
 
 
 def main() -> None:
