@@ -35,26 +35,41 @@ if TYPE_CHECKING:
     from spyglass.images import ImageSource
     from spyglass.indexer import IndexReport
     from spyglass.indexer.ocr.reader import OcrReader
+    from spyglass.indexer.reembed import ReembedReport
     from spyglass.retriever import Query, RankingOptions, Retriever, SearchResponse
     from spyglass.retriever.evaluation import EvalReport
     from spyglass.retriever.text_evaluation import TextEvalReport
+    from spyglass.training.tune import TuneOptions, TuneReport
 
 log = logging.getLogger(__name__)
+FOLLOW_INTERVAL_S = 0.5  # how often a search looks whether another process switched the model
 
 
 class Engine:
     def __init__(self, settings: Settings | None = None, *, encoder: Encoder | None = None) -> None:
         self.settings = settings or Settings()
+        self._pinned = encoder is not None  # a given encoder is used whatever the data directory records
+        self._followed = 0.0  # monotonic time of the last look for a model switch by another process
+        self._retired: list[Store] = []  # stores of models switched away from, closed with the engine
         if encoder is not None:
             self.__dict__["encoder"] = encoder
 
     @cached_property
     def encoder(self) -> Encoder:
+        return self._load_encoder(self.model_spec())
+
+    def _load_encoder(self, spec: str) -> Encoder:
         from spyglass.encoders import load_encoder
         from spyglass.encoders.precision import set_threads
 
         set_threads(self.settings.encoder.threads)
-        return load_encoder(settings=self.settings.encoder)
+        return load_encoder(spec, settings=self.settings.encoder)
+
+    def model_spec(self) -> str:
+        """The CLIP model this data directory searches with (see ``spyglass.versions``)."""
+        from spyglass.versions import active_spec
+
+        return active_spec(Store.recorded_models(self.settings.data_dir), self.settings.encoder.model)
 
     @cached_property
     def query_encoder(self) -> Encoder | QueryEncoder:
@@ -146,8 +161,11 @@ class Engine:
         stages = [stage_class(name)() for name in self.settings.ingest.stages]
         if self.settings.ocr.enabled:
             stages.append(self._ocr_stage())
-        if self.settings.labels.vocabulary:
-            stages.append(self._label_stage(self.settings.labels.vocabulary))
+        vocabulary = self.settings.labels.vocabulary
+        if (
+            vocabulary and (model_id := self._configured_model_id()) is not None
+        ):  # None: no model yet, no vectors
+            stages.append(self._label_stage(vocabulary, model_id))
         if self.text_model_id is not None:
             from spyglass.indexer.text_space import TextSpaceStage
 
@@ -167,10 +185,9 @@ class Engine:
             sparse_page_chars=settings.sparse_page_chars,
         )
 
-    def _label_stage(self, labels: Sequence[str]) -> ItemStage:
+    def _label_stage(self, labels: Sequence[str], model_id: str) -> ItemStage:
         from spyglass.indexer.labels import label_stage
 
-        model_id = self._configured_model_id() or self.encoder.model_id
         return label_stage(labels, self.settings.labels, model_id, lambda: self.encoder, lambda: self.store)
 
     def label(self, labels: Sequence[str], path: str | Path | None = None) -> int:
@@ -184,7 +201,8 @@ class Engine:
         if not vocabulary(labels):
             raise SpyglassError("give at least one label, e.g. --labels 'cat,dog,receipt'")
         under = None if path is None else str(Path(path).expanduser().absolute())
-        (report,) = run_stages(self.store, [self._label_stage(labels)], under=under)
+        stage = self._label_stage(labels, self.store.model_id)
+        (report,) = run_stages(self.store, [stage], under=under)
         if report.skipped:
             raise SpyglassError(report.skipped)
         return report.processed
@@ -214,6 +232,7 @@ class Engine:
         from spyglass.indexer import Indexer
         from spyglass.indexer.loaders import LoadOptions
 
+        self._follow_active_model()
         options = LoadOptions.from_settings(self.settings.ingest)
         indexer = Indexer(self.store, self.encoder, options=options, stages=self.stages)
         report = indexer.index(
@@ -258,6 +277,7 @@ class Engine:
         after a stage was added or upgraded, or (``only=["ocr"]``) to read text in an existing collection."""
         from spyglass.indexer import IndexReport
 
+        self._follow_active_model()
         stages = [stage for stage in self.stages if only is None or stage.name in only]
         if only is not None and not stages:
             enabled = ", ".join(stage.name for stage in self.stages) or "none"
@@ -293,6 +313,7 @@ class Engine:
         """Search with text, images, an item id, or a combination; see :class:`spyglass.retriever.Retriever`."""
         from spyglass.retriever import Query
 
+        self._follow_active_model()
         query = Query(text=query) if isinstance(query, str) else query
         return self.retriever.search(query, filters, k=k, offset=offset, options=options)
 
@@ -339,6 +360,7 @@ class Engine:
         return self.generator.stream(request, retrieval=not look)
 
     def _request(self, question, images, filters, options, look):
+        self._follow_active_model()
         if look:
             if not images:
                 from spyglass.retriever import QueryError
@@ -418,6 +440,10 @@ class Engine:
             }
         else:
             info = Store.inspect(self.settings.data_dir, self._configured_model_id(), stages)
+        from spyglass.versions import describe
+
+        versions, progress = info.pop("model_versions"), info.pop("switch_progress")
+        info["models"] = describe(versions, self.settings.encoder.model, progress)
         return {**info, "data_dir": str(self.settings.data_dir)}
 
     def _configured_model_id(self) -> str | None:
@@ -426,7 +452,7 @@ class Engine:
             return self.encoder.model_id
         from spyglass.encoders.spec import model_id_of, parse_spec
 
-        spec = parse_spec(self.settings.encoder.model)
+        spec = parse_spec(self.model_spec())
         if spec.backend == "builtin":
             from spyglass.encoders.builtin import trained_model_dir
 
@@ -437,7 +463,170 @@ class Engine:
         except ModelSpecError:
             return None
 
+    # --- learning from the collection -----------------------------------------------------
+    def tune(
+        self,
+        dataset: str | Path | None,
+        options: TuneOptions,
+        *,
+        output: Path | None = None,
+        on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+    ) -> TuneReport:
+        """Fine-tune the active model on a captioned set (a folder with ``captions.csv``, or a COCO
+        JSON), or with ``dataset=None`` on pairs mined from the collection; the result is a new
+        model version in ``output`` (default: under the models folder), for ``use_model``."""
+        from spyglass.retriever.evaluation import load_dataset
+        from spyglass.training.tune import mined_pairs, tune
+
+        data = (
+            load_dataset(Path(dataset)) if dataset is not None else mined_pairs(self.store.described_images())
+        )
+        if dataset is None and len(data.images) < 4:
+            raise SpyglassError(
+                f"the collection has {len(data.images)} images with a description or a worded file name; "
+                "tuning needs more: give a folder with captions.csv"
+            )
+        fp32 = self.settings.encoder.model_copy(update={"precision": "fp32"})
+        from spyglass.encoders import load_encoder
+
+        encoder = load_encoder(self.model_spec(), settings=fp32)  # its own copy: tuning changes it
+        tuned = self.settings.encoder.models_dir / "tuned"
+        output = output or tuned / f"{options.mode}-{time.strftime('%Y%m%d-%H%M%S')}"
+        return tune(
+            encoder,
+            data,
+            Path(output).expanduser().absolute(),
+            options,
+            checkpoint_dir=tuned,
+            max_pixels=self.settings.ingest.max_image_pixels,
+            on_epoch=on_epoch,
+        )
+
+    # --- model versions ---------------------------------------------------------------------
+    def use_model(
+        self, spec: str, *, progress: bool = False, on_group: Callable[[], None] | None = None
+    ) -> ReembedReport:
+        """Switch the collection to another CLIP model without a pause in searching.
+
+        Every item is re-embedded from its file beside the current vectors (see ``reembed``),
+        which keep answering searches meanwhile, here and in other processes; the switch is
+        recorded in one transaction once the new vectors are complete. Interrupted, it resumes
+        when called again. Returns the :class:`ReembedReport`.
+        """
+        from spyglass.encoders.spec import parse_spec
+        from spyglass.indexer.reembed import ReembedReport
+        from spyglass.versions import Version
+
+        spec = str(parse_spec(spec))  # local paths made absolute: the record must work from anywhere
+        configured = self.settings.encoder.model
+        target = self._load_encoder(spec)
+        current = self.store
+        records = current.model_versions()
+        if target.model_id == current.model_id:  # already searched with: a pending switch is called off
+            with current.write() as tx:
+                tx.set_model_versions({"switch": None})
+            return ReembedReport()
+        old = Version.of(records.get("active")) or Version.now(
+            self.model_spec(), current.model_id, configured
+        )
+        new = Version.now(spec, target.model_id, configured)
+        store = self._open_store(target)
+        with store.write() as tx:
+            tx.set_model_versions({"switch": new.record()})
+        report = self._reembed(store, target, progress, on_group)
+        with store.write() as tx:  # nothing indexed meanwhile is left without the new model's vectors
+            tx.set_model_versions({"active": new.record(), "previous": old.record(), "switch": None})
+        self._adopt(target, store)
+        self._export_text_tower(progress)
+        return report
+
+    def rollback_model(self, *, progress: bool = False) -> ReembedReport:
+        """Return to the previous model at once (its vectors were kept); items indexed since the
+        switch are then embedded by it too. Returns the :class:`ReembedReport` of those."""
+        from spyglass.versions import Version
+
+        records = self.store.model_versions()
+        previous, active = Version.of(records.get("previous")), Version.of(records.get("active"))
+        if previous is None or active is None:
+            raise SpyglassError("there is no earlier model version to roll back to")
+        target = self._load_encoder(previous.spec)
+        if target.model_id != previous.model_id:
+            raise SpyglassError(
+                f"{previous.spec} now loads other weights ({target.model_id}) than the version kept "
+                f"({previous.model_id}); switch to them with `spyglass models use`"
+            )
+        store = self._open_store(target)
+        back = Version.now(previous.spec, previous.model_id, self.settings.encoder.model)
+        with store.write() as tx:
+            tx.set_model_versions({"active": back.record(), "previous": active.record(), "switch": None})
+        self._adopt(target, store)
+        return self._reembed(store, target, progress, None)
+
+    def prune_models(self) -> dict[str, int]:
+        """Drop the vectors of every CLIP model but the active one (and one being switched to);
+        returns the vectors dropped per model. Rolling back is impossible afterwards."""
+        from spyglass.kinds import space_of
+
+        records = self.store.model_versions()
+        keep = {self.store.model_id} | {r["model_id"] for r in (records.get("switch"),) if r}
+        dropped = {
+            model_id: self.store.prune(model_id)
+            for model_id in self.store.status()["vectors_by_model"]
+            if space_of(model_id) == "clip" and model_id not in keep
+        }
+        with self.store.write() as tx:
+            tx.set_model_versions({"previous": None})
+        return dropped
+
+    def _reembed(
+        self, store: Store, encoder: Encoder, progress: bool, on_group: Callable[[], None] | None
+    ) -> ReembedReport:
+        from spyglass.indexer.loaders import LoadOptions
+        from spyglass.indexer.reembed import reembed
+
+        options = LoadOptions.from_settings(self.settings.ingest)
+        return reembed(store, encoder, options, progress=progress, on_group=on_group)
+
+    def _adopt(self, encoder: Encoder, store: Store) -> None:
+        """Search with ``encoder`` and its ``store`` from now on; what was built on the old model goes.
+
+        The new pair is in place before anything is forgotten, so a search in another thread
+        finds either the old model's objects or the new one's, never none.
+        """
+        old = self.__dict__.get("store")
+        self.__dict__.update(encoder=encoder, store=store)
+        self._forget_derived()
+        if old is not None:
+            self._retired.append(old)
+
+    def _retire(self) -> None:
+        """Forget the model and everything built on it; its store stays open for searches still using it."""
+        if "store" in self.__dict__:
+            self._retired.append(self.__dict__.pop("store"))
+        self.__dict__.pop("encoder", None)
+        self._forget_derived()
+
+    def _forget_derived(self) -> None:
+        for name in ("query_encoder", "retriever", "generator", "stages"):
+            self.__dict__.pop(name, None)
+
+    def _follow_active_model(self) -> None:
+        """Pick up a switch or rollback made by another process: the next search uses that model."""
+        now = time.monotonic()
+        if self._pinned or "store" not in self.__dict__ or now - self._followed < FOLLOW_INTERVAL_S:
+            return
+        self._followed = now
+        from spyglass.versions import Version
+
+        active = Version.of(self.store.model_versions().get("active"))
+        if active is not None and active.model_id != self.store.model_id:
+            if self.model_spec() == active.spec:  # not overridden by the configuration
+                log.info("the collection switched to %s; searching with it from now on", active.spec)
+                self._retire()
+
     def close(self) -> None:
+        for store in self._retired:
+            store.close()
         for name in ("store", "text_store"):
             if name in self.__dict__:
                 self.__dict__[name].close()

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import write_shapes
 from fastapi.testclient import TestClient
+from live_server import wait
 from PIL import Image
 
 from spyglass.api import create_app
@@ -44,16 +45,6 @@ def client(tmp_path_factory, shapes_encoder, roots):
         job = opened.post("/v1/sources", json={"path": str(roots)}).json()
         wait(opened, job["job_id"])
         yield opened
-
-
-def wait(client: TestClient, job_id: str, headers: dict | None = None) -> dict:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        state = client.get(f"/v1/jobs/{job_id}", headers=headers).json()
-        if state["state"] in ("done", "failed"):
-            return state
-        time.sleep(0.1)
-    raise AssertionError("job did not finish")
 
 
 def test_health_ready_stats_metrics(client):

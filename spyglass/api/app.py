@@ -18,7 +18,7 @@ from spyglass.api import errors
 from spyglass.api.jobs import Jobs
 from spyglass.api.mcp import KeyGuard, build_server
 from spyglass.api.metrics import Metrics
-from spyglass.api.routers import ask, documents, items, search, system
+from spyglass.api.routers import ask, documents, items, models, search, system
 from spyglass.engine import Engine
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ def create_app(engine: Engine, *, announcement: discovery.Server | None = None) 
             allow_methods=["*"],
             allow_headers=["*"],
         )
-    for module in (search, ask, documents, items, system):
+    for module in (search, ask, documents, items, models, system):
         app.include_router(module.router)
     for route in agents_app.routes:  # MCP for agents, behind the same keys
         app.add_route(route.path, KeyGuard(route.endpoint), methods=["GET", "POST", "DELETE"])

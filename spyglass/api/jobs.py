@@ -1,4 +1,4 @@
-"""Background ingest jobs: one worker thread, so there is one writer; searches go on meanwhile.
+"""Background jobs (ingest, model switches): one worker thread, so there is one writer; searches go on meanwhile.
 
 A job is data (kind, target, options), not a closure, so it can outlive the process:
 upload and folder jobs are recorded in the catalog when accepted and at every change of
@@ -23,14 +23,18 @@ from spyglass.indexer import IndexReport
 
 if TYPE_CHECKING:
     from spyglass.engine import Engine
+    from spyglass.indexer.reembed import ReembedReport
 
 log = logging.getLogger(__name__)
+INGEST_KINDS = ("upload", "source", "stages")  # jobs whose reports count in the ingest metrics
 
 
 @dataclass
 class Job:
     id: str
-    kind: str  # upload (a folder under uploads/), source (a server folder), stages (catch-up, not recorded)
+    # upload (a folder under uploads/), source (a server folder), stages (catch-up, not recorded),
+    # model (a switch to the model spec ``target``), rollback (to the previous model)
+    kind: str
     target: str
     options: dict = field(default_factory=dict)  # source: include / exclude patterns
     state: str = "queued"  # queued, running, done, failed
@@ -92,7 +96,7 @@ class Jobs:
             report = self._work(job)
             job.report = asdict(report)
             job.state = "done"
-            if self._on_report:
+            if self._on_report and job.kind in INGEST_KINDS:
                 self._on_report(report)
         except Exception as exc:
             log.exception("job %s failed", job.id)
@@ -104,11 +108,18 @@ class Jobs:
             except Exception:  # e.g. a read-only catalog: the outcome is still in memory and logged
                 log.exception("could not record the outcome of job %s", job.id)
 
-    def _work(self, job: Job) -> IndexReport:
-        """What each kind of job runs: the one place that turns a recorded job back into work."""
+    def _work(self, job: Job) -> IndexReport | ReembedReport:
+        """What each kind of job runs: the one place that turns a recorded job back into work.
+
+        One worker runs them in order, so a model switch never races an ingest in this process.
+        """
         engine = self.engine
         if job.kind == "stages":
             return engine.catch_up()
+        if job.kind == "model":
+            return engine.use_model(job.target)
+        if job.kind == "rollback":
+            return engine.rollback_model()
         if job.kind == "upload":
             return engine.index(Path(job.target), progress=False)
         if job.kind == "source":

@@ -74,6 +74,12 @@ class AskBody(BaseModel):
     few_shot: bool = False
 
 
+class ModelBody(BaseModel):
+    spec: str = Field(
+        ..., min_length=1, max_length=4096, description="A model spec, e.g. a folder `spyglass tune` wrote."
+    )
+
+
 class SourceBody(BaseModel):
     path: str = Field(
         ..., min_length=1, max_length=4096, description="A folder inside the configured allowed roots."

@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from spyglass import __version__
-from spyglass.cli import learn
+from spyglass.cli import learn, models
 from spyglass.cli.common import console, engine_of, filters_of, settings_of
 from spyglass.errors import SpyglassError
 
@@ -54,27 +54,6 @@ def main_options(
 def version() -> None:
     """Print the Spyglass version."""
     console.print(f"spyglass {__version__}")
-
-
-@app.command()
-def models(
-    ctx: typer.Context,
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
-) -> None:
-    """List the configured models (CLIP, the text space's, the built-in one) and whether their weights are here."""
-    from spyglass.encoders.availability import describe_models, describe_text_model
-
-    settings = settings_of(ctx)
-    rows = describe_models(settings.encoder) + describe_text_model(settings.text.model)
-    if as_json:
-        typer.echo(json.dumps(rows, indent=2))
-        return
-    table = Table("model", "role", "backend", "weights", "where")
-    for row in rows:
-        table.add_row(
-            row["spec"], row["role"], row["backend"], "present" if row["present"] else "missing", row["where"]
-        )
-    console.print(table)
 
 
 @app.command()
@@ -498,6 +477,7 @@ def status(
     console.print(
         f"catalog   {info['sources']} sources, {info['documents']} files, {info['items']} items, {info['errors']} errors"
     )
+    models.print_versions(info["models"])
     for name, stage in info["stages"].items():
         console.print(
             f"stage     {escape(name)} v{stage['version']}: {stage['pending']} items waiting", highlight=False
@@ -514,6 +494,8 @@ def status(
 
 
 app.command()(learn.label)
+app.command()(learn.tune)
+app.add_typer(models.app, name="models")
 
 
 def main() -> None:

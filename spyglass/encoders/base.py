@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 
 from spyglass.encoders.prompts import ensemble as ensemble_of
+from spyglass.errors import ModelSpecError
 
 
 class Encoder(ABC):
@@ -69,6 +71,29 @@ class Encoder(ABC):
         scale = getattr(self.model, "logit_scale", None)
         return 100.0 if scale is None else min(float(scale.detach().float().exp()), 100.0)
 
+    # --- what tuning needs (``spyglass.training.tune``); a backend that cannot is refused there ----
+    def save(self, directory: Path) -> Path:
+        """Write the model, with its preprocessing and tokenizer, as a local model directory that
+        loads by its path like any other (a tuned version)."""
+        raise ModelSpecError(f"{type(self).__name__} models cannot be saved as a new version")
+
+    def fold_projections(self, image_map: torch.Tensor, text_map: torch.Tensor) -> None:
+        """Compose a square linear map after each tower's output into its last linear layer, so the
+        model alone computes what projection-only tuning learned (the architecture is unchanged)."""
+        raise ModelSpecError(f"{type(self).__name__} models have no projection layers to tune")
+
+    def tower_parameters(self, last: int | None) -> list[torch.nn.Parameter]:
+        """The parameters of both towers' ``last`` blocks with the layers after them (None: all)."""
+        raise ModelSpecError(f"{type(self).__name__} models cannot be tuned block by block")
+
+    def image_features(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Unnormalised image embeddings with gradients (training: no inference mode, no batching)."""
+        return self._embed_pixels(pixels.to(self.device, self.dtype))
+
+    def text_features(self, texts: Sequence[str]) -> torch.Tensor:
+        """Unnormalised text embeddings with gradients."""
+        return self._embed_texts(list(texts))
+
     # --- shared machinery -------------------------------------------------------------
     def encode_pixels(self, pixels: torch.Tensor) -> np.ndarray:
         """Embed preprocessed pixels (N, C, H, W), batching by ``batch_size``."""
@@ -98,6 +123,26 @@ class Encoder(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.model_id!r}, dim={self.dim}, {self.device}, {self.dtype})"
+
+
+def fold_linear(layer: torch.nn.Linear, mapping: torch.Tensor) -> None:
+    """``mapping @ layer(x)`` as one layer: the weight and bias (if any) are mapped in place."""
+    with torch.no_grad():
+        mapping = mapping.to(layer.weight.dtype)
+        layer.weight.copy_(mapping @ layer.weight)
+        if layer.bias is not None:
+            layer.bias.copy_(mapping @ layer.bias)
+
+
+def parameters_of(parts: Sequence) -> list[torch.nn.Parameter]:
+    """The distinct parameters of modules and bare parameters (``None`` parts skipped), in order."""
+    found: dict[int, torch.nn.Parameter] = {}
+    for part in parts:
+        if part is None:
+            continue
+        for parameter in [part] if isinstance(part, torch.nn.Parameter) else part.parameters():
+            found[id(parameter)] = parameter
+    return list(found.values())
 
 
 def _normalise(features: torch.Tensor) -> torch.Tensor:

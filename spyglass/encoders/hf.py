@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 from PIL import Image
 
 from spyglass._compat import ensure_torchvision_importable
 from spyglass.encoders import hub
-from spyglass.encoders.base import Encoder
+from spyglass.encoders.base import Encoder, fold_linear, parameters_of
 from spyglass.encoders.spec import ModelSpec, model_id_of
 from spyglass.errors import ModelSpecError
 
@@ -63,6 +65,37 @@ class HFEncoder(Encoder):
         model_id = model_id_of(spec)
         return cls(
             model, image_processor, tokenizer, model_id, device=device, dtype=dtype, batch_size=batch_size
+        )
+
+    def save(self, directory: Path) -> Path:
+        directory.mkdir(parents=True, exist_ok=True)
+        for part in (self.model, self.tokenizer, self.image_processor):
+            part.save_pretrained(directory)
+        return directory
+
+    def fold_projections(self, image_map: torch.Tensor, text_map: torch.Tensor) -> None:
+        for name, mapping in (("visual_projection", image_map), ("text_projection", text_map)):
+            layer = getattr(self.model, name, None)
+            if not isinstance(layer, torch.nn.Linear):  # SigLIP pools into its embedding: no projection
+                raise ModelSpecError(f"{self.model_id} has no {name} layer; tune it with --mode last or full")
+            fold_linear(layer, mapping)
+
+    def tower_parameters(self, last: int | None) -> list[torch.nn.Parameter]:
+        if last is None:
+            return list(self.model.parameters())
+        vision, text = self.model.vision_model, self.model.text_model
+        return parameters_of(
+            [
+                *list(vision.encoder.layers)[-last:],
+                *list(text.encoder.layers)[-last:],
+                vision.post_layernorm,
+                getattr(vision, "head", None),
+                text.final_layer_norm,
+                getattr(text, "head", None),
+                getattr(self.model, "visual_projection", None),
+                getattr(self.model, "text_projection", None),
+                self.model.logit_scale,
+            ]
         )
 
     def preprocess(self, image: Image.Image) -> torch.Tensor:

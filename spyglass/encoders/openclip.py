@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +13,7 @@ from PIL import Image
 
 from spyglass._compat import ensure_torchvision_importable
 from spyglass.encoders import hub
-from spyglass.encoders.base import Encoder
+from spyglass.encoders.base import Encoder, fold_linear, parameters_of
 from spyglass.encoders.spec import ModelSpec, model_id_of
 from spyglass.errors import ModelSpecError
 
@@ -46,6 +47,7 @@ class OpenClipEncoder(Encoder):
         batch_size: int = 64,
     ) -> None:
         super().__init__(model, model_id, device=device, dtype=dtype, batch_size=batch_size)
+        self.model_cfg: dict | None = None  # the architecture, where known: what ``save`` needs
         self.transform = transform
         self.tokenizer = tokenizer
         self.image_size = _image_size(model)
@@ -68,7 +70,49 @@ class OpenClipEncoder(Encoder):
             reason = str(exc).strip().splitlines()[0][:300]
             raise ModelSpecError(f"{spec}: open_clip could not load its weights ({reason}).") from None
         tokenizer = open_clip.get_tokenizer(name)
-        return cls(model, transform, tokenizer, model_id, device=device, dtype=dtype, batch_size=batch_size)
+        encoder = cls(
+            model, transform, tokenizer, model_id, device=device, dtype=dtype, batch_size=batch_size
+        )
+        encoder.model_cfg = _model_cfg(name, kwargs)
+        return encoder
+
+    def save(self, directory: Path) -> Path:
+        if self.model_cfg is None:
+            raise ModelSpecError(f"the architecture of {self.model_id} is unknown, so it cannot be saved")
+        return save_local_dir(self.model, self.model_cfg, directory, self.model.visual.preprocess_cfg)
+
+    def fold_projections(self, image_map: torch.Tensor, text_map: torch.Tensor) -> None:
+        visual = self.model.visual
+        if isinstance(getattr(visual, "proj", None), torch.nn.Parameter):  # ViT: pooled @ proj
+            _fold_parameter(visual.proj, image_map)
+        elif hasattr(visual, "attnpool"):  # ModifiedResNet: attention pooling ends in c_proj
+            fold_linear(visual.attnpool.c_proj, image_map)
+        else:
+            raise ModelSpecError(f"{self.model_id}: no projection found after the image tower")
+        projection = self.model.text_projection
+        if isinstance(projection, torch.nn.Linear):
+            fold_linear(projection, text_map)
+        elif isinstance(projection, torch.nn.Parameter):
+            _fold_parameter(projection, text_map)
+        else:
+            raise ModelSpecError(f"{self.model_id}: no projection found after the text tower")
+
+    def tower_parameters(self, last: int | None) -> list[torch.nn.Parameter]:
+        model = self.model
+        if last is None:
+            return list(model.parameters())
+        visual = model.visual
+        if hasattr(visual, "transformer"):  # ViT
+            blocks = list(visual.transformer.resblocks)[-last:]
+            head = [visual.ln_post, visual.proj]
+        elif hasattr(visual, "attnpool"):  # ModifiedResNet: its stages, then the attention pooling
+            blocks = [visual.layer1, visual.layer2, visual.layer3, visual.layer4][-last:]
+            head = [visual.attnpool]
+        else:
+            raise ModelSpecError(f"{self.model_id}: cannot tell the image tower's blocks apart")
+        blocks += list(model.transformer.resblocks)[-last:]
+        head += [model.ln_final, model.text_projection, model.logit_scale]
+        return parameters_of(blocks + head)
 
     def preprocess(self, image: Image.Image) -> torch.Tensor:
         return self.transform(image)
@@ -84,6 +128,37 @@ class OpenClipEncoder(Encoder):
         """The untrimmed reference path (full context length); tests compare against it."""
         with torch.inference_mode():
             return self.model.encode_text(self.tokenizer(texts).to(self.device)).float()
+
+
+def _model_cfg(name: str, kwargs: dict) -> dict | None:
+    """The architecture config a loaded model was built from (what a saved copy needs)."""
+    if name.startswith("local-dir:"):
+        config = json.loads((Path(name.removeprefix("local-dir:")) / "open_clip_config.json").read_text())
+        return config["model_cfg"]
+    model_cfg = open_clip.get_model_config(name)
+    if model_cfg is None:
+        return None
+    return {**model_cfg, **({"quick_gelu": True} if kwargs.get("force_quick_gelu") else {})}
+
+
+def save_local_dir(
+    model: torch.nn.Module, model_cfg: dict, directory: Path, preprocess_cfg: dict | None = None
+) -> Path:
+    """Write open_clip's ``local-dir`` format: ``open_clip_config.json`` + safetensors weights."""
+    from safetensors.torch import save_file
+
+    directory.mkdir(parents=True, exist_ok=True)
+    config = {"model_cfg": model_cfg, "preprocess_cfg": dict(preprocess_cfg or {})}
+    (directory / "open_clip_config.json").write_text(json.dumps(config, indent=2))
+    state = {name: tensor.detach().float().contiguous() for name, tensor in model.state_dict().items()}
+    save_file(state, str(directory / "open_clip_model.safetensors"))
+    return directory
+
+
+def _fold_parameter(projection: torch.nn.Parameter, mapping: torch.Tensor) -> None:
+    """``x @ P`` followed by ``mapping``: P becomes ``P @ mapping.T``."""
+    with torch.no_grad():
+        projection.copy_(projection @ mapping.to(projection.dtype).T)
 
 
 @contextlib.contextmanager

@@ -11,7 +11,6 @@ import json
 from pathlib import Path
 
 import torch
-from safetensors.torch import save_file
 
 from spyglass._compat import ensure_torchvision_importable
 
@@ -31,13 +30,10 @@ def build_open_clip(model_cfg: dict = TINY_OPEN_CLIP, seed: int = 0) -> torch.nn
 
 
 def save_open_clip_dir(model: torch.nn.Module, model_cfg: dict, directory: Path) -> Path:
-    """Write open_clip's ``local-dir`` format: ``open_clip_config.json`` + safetensors weights."""
-    directory.mkdir(parents=True, exist_ok=True)
-    config = {"model_cfg": model_cfg, "preprocess_cfg": {}}
-    (directory / "open_clip_config.json").write_text(json.dumps(config, indent=2))
-    state = {name: tensor.detach().contiguous() for name, tensor in model.state_dict().items()}
-    save_file(state, str(directory / "open_clip_model.safetensors"))
-    return directory
+    """Write open_clip's ``local-dir`` format (default preprocessing)."""
+    from spyglass.encoders.openclip import save_local_dir
+
+    return save_local_dir(model, model_cfg, directory)
 
 
 # The vision tower of both tiny transformers models (CLIP and SigLIP): 16 patches of 8 px.

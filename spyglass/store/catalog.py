@@ -24,6 +24,7 @@ from spyglass.store.schema import (
     sources,
     stage_runs,
     tags,
+    vector_log,
     vectors,
 )
 from spyglass.words import NEAR_MIN_LENGTH, document_names, fold, near_any, query_terms
@@ -202,6 +203,11 @@ class Catalog:
         """A source's documents keyed by path."""
         rows = conn.execute(select(documents).where(documents.c.source_id == source_id)).mappings()
         return {row["path"]: dict(row) for row in rows}
+
+    def document_items(self, conn: Connection, document_id: int) -> list[dict]:
+        columns = [c for c in items.c if c.name != "thumbnail"]
+        rows = conn.execute(select(*columns).where(items.c.document_id == document_id).order_by(items.c.id))
+        return [dict(row) for row in rows.mappings()]
 
     def documents_by_hash(self, conn: Connection, content_hash: str, status: str = "indexed") -> list[dict]:
         rows = conn.execute(
@@ -545,6 +551,52 @@ class Catalog:
 
     def set_meta(self, conn: Connection, key: str, value: str) -> None:
         conn.execute(text("INSERT OR REPLACE INTO meta (key, value) VALUES (:k, :v)"), {"k": key, "v": value})
+
+    def described_images(self) -> list[dict]:
+        """Indexed image files with their ``title`` and ``description`` metadata (None where absent)."""
+        query = text(
+            "SELECT d.path, d.raw_path, "
+            "(SELECT value FROM metadata WHERE document_id = d.id AND key = 'title') AS title, "
+            "(SELECT value FROM metadata WHERE document_id = d.id AND key = 'description') AS description "
+            "FROM documents d WHERE d.status = 'indexed' AND EXISTS "
+            "(SELECT 1 FROM items i WHERE i.document_id = d.id AND i.kind = 'image') ORDER BY d.id"
+        )
+        with self.engine.connect() as conn:
+            return [dict(row) for row in conn.execute(query).mappings()]
+
+    # --- model versions ---------------------------------------------------------------------
+    def model_versions(self) -> dict[str, dict]:
+        """The recorded ``active``, ``previous`` and ``switch`` (in progress) CLIP models, where set."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(meta.c.key, meta.c.value).where(meta.c.key.like("model:%"))).all()
+        return {key.removeprefix("model:"): json.loads(value) for key, value in rows}
+
+    def set_model_versions(self, conn: Connection, records: Mapping[str, Mapping | None]) -> None:
+        """Set (or, with None, clear) version records by role: ``active``, ``previous``, ``switch``."""
+        for role, record in records.items():
+            if record is None:
+                conn.execute(delete(meta).where(meta.c.key == f"model:{role}"))
+            else:
+                self.set_meta(conn, f"model:{role}", json.dumps(dict(record)))
+
+    def embedded_items(self, model_id: str) -> tuple[int, int]:
+        """(items with a CLIP-space vector of any model, those with one of ``model_id``): a switch's progress."""
+        with self.engine.connect() as conn:
+            total = conn.execute(
+                text("SELECT count(DISTINCT item_id) FROM vectors WHERE model_id NOT LIKE :text_space"),
+                {"text_space": TEXT_SPACE_PREFIX + "%"},
+            ).scalar_one()
+            done = conn.execute(
+                select(func.count()).select_from(vectors).where(vectors.c.model_id == model_id)
+            ).scalar_one()
+        return int(total), int(done)
+
+    def delete_vectors(self, conn: Connection, model_id: str) -> int:
+        """Forget one model: its vectors, its log and its index's saved position; returns how many vectors."""
+        count = conn.execute(delete(vectors).where(vectors.c.model_id == model_id)).rowcount
+        conn.execute(delete(vector_log).where(vector_log.c.model_id == model_id))
+        conn.execute(delete(meta).where(meta.c.key == f"index_seq:{model_id}"))
+        return count
 
     def errors(self, limit: int = 100) -> list[dict]:
         """Documents that could not be indexed, with the reason, newest first."""

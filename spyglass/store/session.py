@@ -34,6 +34,10 @@ class Snapshot:
         """Documents whose items carry another model's vectors but not this store's."""
         return self._catalog.stale_documents(self._conn, self.model_id)
 
+    def document_items(self, document_id: int) -> list[dict]:
+        """A document's items (no thumbnails) in the order they were stored."""
+        return self._catalog.document_items(self._conn, document_id)
+
     def documents_by_hash(self, content_hash: str, status: str = "indexed") -> list[dict]:
         return self._catalog.documents_by_hash(self._conn, content_hash, status)
 
@@ -116,6 +120,16 @@ class Transaction(Snapshot):
         self._catalog.add_vectors(
             self._conn, model_id, item_ids, matrix, self._store.vector_dtype, replace=replace
         )
+
+    def set_model_versions(self, records: Mapping[str, Mapping | None]) -> None:
+        """Record which CLIP model is ``active``, ``previous`` or being switched to (None clears a role)."""
+        self._catalog.set_model_versions(self._conn, records)
+
+    def delete_vectors(self, model_id: str) -> int:
+        """Drop every vector of another model (pruning); returns how many."""
+        if model_id == self.model_id:
+            raise ValueError("a store does not drop the vectors it searches")
+        return self._catalog.delete_vectors(self._conn, model_id)
 
     def save_job(self, job: Mapping[str, Any]) -> None:
         self._catalog.save_job(self._conn, job)

@@ -299,6 +299,40 @@ class Store:
             self._rebuild()
         self._sync()
 
+    def prune(self, model_id: str) -> int:
+        """Drop another model's vectors and saved index (an old version nobody will roll back to)."""
+        with self.write() as tx:
+            count = tx.delete_vectors(model_id)
+        slug = _slug(model_id)
+        for path in self._index_dir.glob(f"{slug}*"):
+            path.unlink(missing_ok=True)
+        return count
+
+    def described_images(self) -> list[dict]:
+        """Indexed image files (``path``, ``raw_path``) with their ``title`` and ``description``."""
+        return self._catalog.described_images()
+
+    # --- model versions ---------------------------------------------------------------------
+    def model_versions(self) -> dict[str, dict]:
+        """The recorded ``active``/``previous``/``switch`` CLIP models (see ``spyglass.versions``)."""
+        return self._catalog.model_versions()
+
+    @staticmethod
+    def recorded_models(data_dir: Path) -> dict[str, dict]:
+        """``model_versions()`` without opening a store (no model needed); {} for a new data directory."""
+        path = Path(data_dir) / "catalog.sqlite3"
+        if not path.is_file():
+            return {}
+        catalog = Catalog(open_engine(path, read_only=not writable(path)))
+        try:
+            return catalog.model_versions()
+        finally:
+            catalog.engine.dispose()
+
+    def embedded_items(self, model_id: str) -> tuple[int, int]:
+        """(items with a CLIP-space vector, those with one of ``model_id``)."""
+        return self._catalog.embedded_items(model_id)
+
     # --- state ----------------------------------------------------------------------------
     @property
     def index(self) -> VectorIndex:
@@ -553,12 +587,17 @@ def _catalog_status(catalog: Catalog, model_id: str | None) -> dict:
                 ),
                 {"m": model_id, "text_space": TEXT_SPACE_PREFIX + "%", "text": space == "text"},
             ).scalar_one()
+    versions = catalog.model_versions()
+    switch = versions.get("switch")
     return {
         **catalog.counts(),
         "model_id": model_id,
         "vectors_by_model": by_model,
         "items_needing_reindex": int(missing),
         "reindex_needed": bool(missing),
+        "model_versions": versions,
+        # (items with a CLIP vector, those the model being switched to has embedded)
+        "switch_progress": catalog.embedded_items(switch["model_id"]) if switch else None,
     }
 
 
