@@ -161,3 +161,26 @@ def test_label_command_labels_a_folder_and_search_filters_by_tag(tmp_path, shape
         [str(EXE), "label", str(first)], capture_output=True, text=True, env=env_for(data)
     )
     assert refused.returncode == 2 and "give labels with --labels" in refused.stderr
+
+
+def test_the_web_page_shows_labels_apart_from_a_persons_tags(tmp_path, shapes_encoder, browser):
+    from spyglass.api.app import create_app
+
+    folder = write_shapes(tmp_path / "pics", 24, seed=3)
+    with Engine(
+        Settings(data_dir=tmp_path / "data", labels={"vocabulary": PAIRS}), encoder=shapes_encoder
+    ) as engine:
+        engine.index(folder, progress=False)
+        engine.tag(folder / "red-circle-00.png", ["mine"])
+        with LiveServer(create_app(engine)) as live:
+            page = browser.new_page(viewport={"width": 1200, "height": 900})
+            page.goto(live.url + "/")
+            page.fill("#q", "red circle 00")
+            page.wait_for_function("document.querySelectorAll('#results .card').length > 0")
+            page.locator("#results .card", has_text="red-circle-00").first.click()
+            page.wait_for_selector("dialog[open] #detail-meta dd")
+            meta = page.inner_text("#detail-meta")
+            page.screenshot(path=str(tmp_path / "labels-detail.png"))
+    assert "tags\nmine" in meta
+    line = meta.split("labels (automatic)\n", 1)[1].splitlines()[0]
+    assert line.startswith("red circle ") and line.split(",")[0].endswith("%")
