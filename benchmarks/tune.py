@@ -34,11 +34,15 @@ FLICKR = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "flick
 
 def first_images(data: Dataset, count: int) -> Dataset:
     keep = data.caption_image < count
-    return Dataset(data.images[:count], [c for c, k in zip(data.captions, keep) if k], data.caption_image[keep])
+    return Dataset(
+        data.images[:count], [c for c, k in zip(data.captions, keep) if k], data.caption_image[keep]
+    )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--arch", default="ViT-B-32")
     parser.add_argument("--images", type=int, default=200, help="Flickr8k photos used (5 captions each)")
     parser.add_argument("--epochs", type=int, default=2)
@@ -50,7 +54,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="spyglass-tune-bench-") as scratch:
         root = Path(scratch)
         model = open_clip.create_model(args.arch)  # random weights
-        save_local_dir(model, open_clip.get_model_config(args.arch), root / "base", model.visual.preprocess_cfg)
+        save_local_dir(
+            model, open_clip.get_model_config(args.arch), root / "base", model.visual.preprocess_cfg
+        )
         del model
         print(f"{args.arch}, random weights, fp32; {len(data.images)} photos, {len(data.captions)} captions")
         print(f"{'mode':<11} {'prepare s':>10} {'s/epoch':>9} {'vs full':>8}")
@@ -67,7 +73,9 @@ def main() -> None:
         for mode, (prepare, epoch) in rows.items():
             ratio = f"{epoch / full:.4f}" if full else "-"
             print(f"{mode:<11} {prepare:>10.1f} {epoch:>9.2f} {ratio:>8}")
-        print("prepare: preprocessing, caching tower outputs (projection), evaluation before and after, saving")
+        print(
+            "prepare: preprocessing, caching tower outputs (projection), evaluation before and after, saving"
+        )
 
 
 if __name__ == "__main__":

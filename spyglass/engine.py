@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from spyglass.images import ImageSource
     from spyglass.indexer import IndexReport
     from spyglass.indexer.ocr.reader import OcrReader
+    from spyglass.indexer.ray_executor import RayExecutor
     from spyglass.indexer.reembed import ReembedReport
     from spyglass.retriever import Query, RankingOptions, Retriever, SearchResponse
     from spyglass.retriever.evaluation import EvalReport
@@ -224,23 +225,43 @@ class Engine:
         kinds: Sequence[str] | None = None,
         progress: bool = True,
         confine: Sequence[Path] | None = None,
+        executor: str | None = None,
     ) -> IndexReport:
         """Index a folder or file incrementally, then let item stages catch up; see :class:`Indexer`.
 
-        ``confine`` limits reading to files whose real path is inside those folders.
+        ``confine`` limits reading to files whose real path is inside those folders. ``executor``
+        (default ``ingest.executor``): ``local``, or ``ray`` / ``ray=ADDRESS`` for a Ray cluster.
         """
         from spyglass.indexer import Indexer
         from spyglass.indexer.loaders import LoadOptions
 
         self._follow_active_model()
         options = LoadOptions.from_settings(self.settings.ingest)
-        indexer = Indexer(self.store, self.encoder, options=options, stages=self.stages)
+        indexer = Indexer(
+            self.store,
+            self.encoder,
+            options=options,
+            stages=self.stages,
+            executor=self._executor(executor or self.settings.ingest.executor),
+        )
         report = indexer.index(
             Path(path), include=include, exclude=exclude, kinds=kinds, progress=progress, confine=confine
         )
         self._export_text_tower(progress)
         self._export_sentence_model()
         return report
+
+    def _executor(self, choice: str) -> RayExecutor | None:
+        """None for ``local``; a Ray executor for ``ray`` or ``ray=ADDRESS``."""
+        kind, _, address = choice.partition("=")
+        if kind == "local":
+            return None
+        if kind != "ray":
+            raise SpyglassError(f"unknown executor {choice!r}: local, ray or ray=ADDRESS")
+        from spyglass.indexer.ray_executor import RayExecutor
+
+        settings = self.settings.ray.model_copy(update={"address": address}) if address else self.settings.ray
+        return RayExecutor(settings, self.model_spec(), self.settings.encoder)
 
     def _export_sentence_model(self) -> None:
         """Once the text space's model has been loaded for an ingest, export it for searches (see ``sentence_onnx``)."""

@@ -1,6 +1,6 @@
 """One settings object for every entry point, in sections each factory receives alone.
 
-Sections: ``encoder``, ``text``, ``ocr``, ``labels``, ``index``, ``ingest``, ``generator``, ``api`` (plus ``data_dir``).
+Sections: ``encoder``, ``text``, ``ocr``, ``labels``, ``index``, ``ingest``, ``ray``, ``generator``, ``api`` (plus ``data_dir``).
 Precedence, highest first: explicit arguments (the CLI's flags, ``Settings(...)``),
 ``SPYGLASS_*`` environment variables, the TOML config file, defaults. Nested values
 use ``__`` in the environment (``SPYGLASS_ENCODER__MODEL``) and tables in TOML
@@ -118,12 +118,13 @@ class LabelSettings(BaseModel):
 class IndexSettings(BaseModel):
     kind: str = Field(
         "auto",
-        description="Vector backend: auto (exact below 50k items, IVF above), flat, ivf, hnsw, "
+        description="Vector backend: auto (exact below 50k items, IVF above), flat, ivf, hnsw, milvus, "
         "or another registered one.",
     )
-    options: dict[str, int] = Field(
+    options: dict[str, int | float | str] = Field(
         default_factory=dict,
-        description="Backend knobs: nprobe, nlist (ivf); m, ef_construction, ef_search (hnsw).",
+        description="Backend knobs: nprobe, nlist (ivf); m, ef_construction, ef_search (hnsw); "
+        "uri, index_type, M, efConstruction, ef, nlist, nprobe (milvus).",
     )
 
 
@@ -142,6 +143,25 @@ class IngestSettings(BaseModel):
         900.0, gt=0, description="Loading one document stops after this (between pages), with a note."
     )
     stages: list[str] = Field(default_factory=list, description="Item stages run after embedding, by name.")
+    executor: Literal["local", "ray"] = Field(
+        "local", description="Where files are loaded and embedded: this process, or a Ray cluster ([ray])."
+    )
+
+
+class RaySettings(BaseModel):
+    """Ingest on a Ray cluster (``spyglass index --executor ray``); see spyglass/indexer/ray_executor.py."""
+
+    address: str = Field(
+        "",
+        description="The cluster: host:6379 or ray://host:10001; empty starts a local Ray (or joins RAY_ADDRESS).",
+    )
+    actors: int = Field(1, ge=1, description="Embedding actors, each holding the model once.")
+    cpus_per_actor: float = Field(1.0, gt=0, description="CPUs each embedding actor reserves.")
+    gpus_per_actor: float = Field(
+        0.0, ge=0, description="GPUs each embedding actor reserves (fractions share one)."
+    )
+    cpus_per_load: float = Field(1.0, gt=0, description="CPUs each file-loading task reserves.")
+    batch_size: int = Field(8, ge=1, description="Documents per embedding call of an actor.")
 
 
 class GeneratorSettings(BaseModel):
@@ -237,6 +257,7 @@ class Settings(BaseSettings):
     labels: LabelSettings = Field(default_factory=LabelSettings)
     index: IndexSettings = Field(default_factory=IndexSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
+    ray: RaySettings = Field(default_factory=RaySettings)
     generator: GeneratorSettings = Field(default_factory=GeneratorSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
 

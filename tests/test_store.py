@@ -16,7 +16,13 @@ from spyglass.store import Store
 from spyglass.store import store as store_module
 from spyglass.store.migrations import LATEST, migrate
 
-KINDS = ["flat", "ivf", "hnsw", "numpy"]  # numpy: a toy backend registered by tests/numpy_backend.py
+KINDS = [
+    "flat",
+    "ivf",
+    "hnsw",
+    "numpy",
+    "milvus",
+]  # numpy: a toy backend (tests/numpy_backend.py); milvus: Milvus Lite
 DIM = 32
 
 
@@ -295,3 +301,57 @@ def test_a_second_process_writes_are_seen_by_searches(tmp_path, monkeypatch):
             first[0],
             third[0],
         )
+
+
+@pytest.mark.parametrize("index_type", ["FLAT", "HNSW"])
+def test_milvus_top_10_matches_faiss_flat(index_type, tmp_path):
+    """Milvus (Lite, a local file) answers as exact FAISS does: the same top 10 (HNSW: nearly)."""
+    vectors = clustered(5000, DIM)
+    queries = clustered(20, DIM, seed=7)
+    stores = {
+        "flat": Store(tmp_path / "flat", "m", DIM, index="flat"),
+        "milvus": Store(
+            tmp_path / "milvus", "m", DIM, index="milvus", index_options={"index_type": index_type, "ef": 128}
+        ),
+    }
+    found = {}
+    for name, store in stores.items():
+        add_batch(store, vectors)
+        found[name] = [[h.item_id for h in row] for row in store.search(queries, 10)]
+        store.close()
+    overlap = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(found["flat"], found["milvus"])])
+    assert overlap == 1.0 if index_type == "FLAT" else overlap >= 0.95
+    assert (tmp_path / "milvus" / "index" / "milvus.db").is_dir()  # Milvus Lite inside the data dir
+
+
+def test_milvus_lite_is_released_when_the_store_closes_and_dropped_when_pruned(tmp_path):
+    store = Store(tmp_path, "m", DIM, index="milvus")
+    add_batch(store, clustered(100, DIM))
+    other = Store(tmp_path, "other-model", DIM, index="milvus")  # the same Lite file, in this process
+    store.close()
+    assert other.index.ntotal == 0  # its own collection, still open after the first store closed
+    with pytest.raises(ReindexRequiredError):
+        other.search(clustered(1, DIM), 3)
+    dropped = other.prune("m")
+    assert dropped == 100
+    other.close()
+    again = Store(tmp_path, "m", DIM, index="milvus")  # a fresh process could open the file now
+    assert again.index.ntotal == 0
+    again.close()
+
+
+def test_a_collection_on_milvus_lite_end_to_end(tmp_path, shapes_encoder):
+    """Index, search and reopen through the Engine with Milvus Lite as the vector index."""
+    from conftest import write_shapes
+
+    from spyglass.engine import Engine
+    from spyglass.settings import Settings
+
+    folder = write_shapes(tmp_path / "pics", 24, seed=2)
+    settings = Settings(data_dir=tmp_path / "data", index={"kind": "milvus"})
+    with Engine(settings, encoder=shapes_encoder) as engine:
+        engine.index(folder, progress=False)
+        first = [h.path for h in engine.search("a red circle", k=5).results]
+        assert engine.status()["index"] == "milvus" and "red-circle" in first[0]
+    with Engine(settings, encoder=shapes_encoder) as reopened:  # the Lite folder was let go of
+        assert [h.path for h in reopened.search("a red circle", k=5).results] == first

@@ -39,7 +39,8 @@ def run_and_kill(data_dir: Path, kind: str, after: int, extra_delay: float) -> i
 
 
 @pytest.mark.parametrize(
-    "kind, delays", [("flat", (0.013, 0.05, 0.0)), ("hnsw", (0.021, 0.0)), ("ivf", (0.008,))]
+    "kind, delays",
+    [("flat", (0.013, 0.05, 0.0)), ("hnsw", (0.021, 0.0)), ("ivf", (0.008,)), ("milvus", (0.013, 0.0))],
 )
 def test_kill_9_mid_batch_loses_nothing_committed(kind, delays, tmp_path):
     seen = -1

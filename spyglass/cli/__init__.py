@@ -126,6 +126,10 @@ def index(
             "--ocr-only", help="Only read text in pictures already indexed (no PATH; nothing re-embedded)."
         ),
     ] = False,
+    executor: Annotated[
+        str | None,
+        typer.Option(help="local, or ray / ray=ADDRESS: load and embed on a Ray cluster (see [ray])."),
+    ] = None,
 ) -> None:
     """Index a folder or file: new and edited files are embedded, renames moved, deleted files removed."""
     from dataclasses import asdict
@@ -174,7 +178,12 @@ def index(
 
     def run():
         return engine.index(
-            path, include=include or (), exclude=exclude or (), kinds=only, progress=not as_json
+            path,
+            include=include or (),
+            exclude=exclude or (),
+            kinds=only,
+            progress=not as_json,
+            executor=executor,
         )
 
     try:

@@ -14,6 +14,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from spyglass.encoders import Encoder
 from spyglass.indexer.loaders import LoadOptions, load
@@ -25,6 +26,9 @@ from spyglass.indexer.walk import FileEntry, walk
 from spyglass.kinds import FileKind
 from spyglass.paths import path_text
 from spyglass.store import Store, Transaction
+
+if TYPE_CHECKING:
+    from spyglass.indexer.ray_executor import RayExecutor
 
 
 @dataclass
@@ -73,13 +77,16 @@ class Indexer:
         options: LoadOptions | None = None,
         workers: int | None = None,
         stages: Sequence[ItemStage] = (),
+        executor: RayExecutor | None = None,
     ) -> None:
+        """``executor`` runs loading and embedding elsewhere (a Ray cluster); None: threads here."""
         if encoder.model_id != store.model_id:
             raise ValueError(f"encoder {encoder.model_id} does not match the store's model {store.model_id}")
         self.store, self.encoder = store, encoder
         self.options = replace(options or LoadOptions(), min_side=encoder.image_size)
         self.workers = workers or max(2, min(8, os.cpu_count() or 2))
         self.stages = list(stages)
+        self.executor = executor
 
     def index(
         self,
@@ -121,7 +128,10 @@ class Indexer:
             meter.advance(len(group), sum(len(o.document.items) for o in group if o.document))
 
         try:
-            run_pipeline(plan.to_load, load_job, self.encoder, write, workers=self.workers)
+            if self.executor is None:
+                run_pipeline(plan.to_load, load_job, self.encoder, write, workers=self.workers)
+            else:
+                self.executor.run(plan.to_load, self.options, allowed, self.encoder, write)
         finally:
             meter.close()
         if plan.later_copies:

@@ -60,11 +60,7 @@ def run_pipeline(
         held: list[ItemDraft] = []  # this document's preprocessed images not embedded yet
 
         def digest(items: list[ItemDraft]) -> None:
-            for item in items:
-                if item.image is not None:
-                    item.pixels = encoder.preprocess(item.image)
-                    item.image = None  # keep only the tensor: memory stays proportional to the batch
-                    held.append(item)
+            held.extend(preprocess(items, encoder))
             if len(held) >= encoder.batch_size:
                 vectors = encoder.encode_pixels(torch.stack([item.pixels for item in held]))
                 for item, vector in zip(held, vectors):
@@ -75,15 +71,8 @@ def run_pipeline(
             document = load(job, digest)
             digest(document.items)  # what the loader did not hand over itself
             return Outcome(job, document)
-        except LoadError as exc:
-            return Outcome(job, error=str(exc))
-        except MemoryError:
-            return Outcome(job, error="out of memory while decoding")
-        except OSError as exc:
-            return Outcome(job, error=f"cannot read file: {exc.strerror or exc}")
-        except Exception as exc:
-            log.debug("unexpected failure loading %s", job, exc_info=True)
-            return Outcome(job, error=f"unexpected error: {type(exc).__name__}: {exc}")
+        except Exception as exc:  # noqa: BLE001 - one bad file is reported, never fails the batch
+            return Outcome(job, error=failure(exc, job))
 
     pending: deque[Future[Outcome[Job]]] = deque()
     iterator = iter(jobs)
@@ -102,7 +91,7 @@ def run_pipeline(
             group.append(outcome)
             embeddable += _count(outcome)
             if embeddable >= encoder.batch_size or not pending:
-                _embed(group, encoder)
+                embed(group, encoder)
                 write(group)
                 group, embeddable = [], 0
 
@@ -116,7 +105,33 @@ def _count(outcome: Outcome) -> int:
     )
 
 
-def _embed(group: list[Outcome], encoder: Encoder) -> None:
+def failure(exc: Exception, job: object) -> str:
+    """Why a file could not be loaded, as its error is recorded and shown."""
+    if isinstance(exc, LoadError):
+        return str(exc)
+    if isinstance(exc, MemoryError):
+        return "out of memory while decoding"
+    if isinstance(exc, OSError):
+        return f"cannot read file: {exc.strerror or exc}"
+    log.debug("unexpected failure loading %s", job, exc_info=True)
+    return f"unexpected error: {type(exc).__name__}: {exc}"
+
+
+def preprocess(items: list[ItemDraft], encoder: Encoder) -> list[ItemDraft]:
+    """Run the encoder's transform on the items' images; returns the items that now hold pixels.
+
+    Only the tensor is kept, so memory stays proportional to the batch, not to the pictures.
+    """
+    done = []
+    for item in items:
+        if item.image is not None:
+            item.pixels = encoder.preprocess(item.image)
+            item.image = None
+            done.append(item)
+    return done
+
+
+def embed(group: list[Outcome], encoder: Encoder) -> None:
     """Encode every image and text of the group in as few large batches as possible."""
     pixels, texts = [], []
     for outcome in group:

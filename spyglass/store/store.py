@@ -304,6 +304,13 @@ class Store:
         with self.write() as tx:
             count = tx.delete_vectors(model_id)
         slug = _slug(model_id)
+        try:  # an index kept outside the data directory (a Milvus collection) is dropped too
+            manifest = json.loads((self._index_dir / f"{slug}.json").read_text())
+            kind = backend(manifest["kind"])
+            if kind.external:
+                kind.load(self._index_dir / manifest["file"], manifest["dim"], {}).discard()
+        except (OSError, ValueError, KeyError, RuntimeError, SpyglassError) as exc:
+            log.info("no saved index of %s to discard (%s)", model_id, exc)
         for path in self._index_dir.glob(f"{slug}*"):
             path.unlink(missing_ok=True)
         return count
@@ -458,14 +465,17 @@ class Store:
                 ids[filled : filled + len(batch_ids)] = batch_ids
                 matrix[filled : filled + len(batch_ids)] = batch
                 filled += len(batch_ids)
-        index = create_index(self.index_kind, self.dim, count, self.index_options)
+        options = {**self.index_options, "home": str(self._index_dir)}  # where a backend may keep files
+        index = create_index(self.index_kind, self.dim, count, options)
         if count:
             if not index.trained:
                 index.train(matrix)
             index.add(ids, matrix)
         log.info("built %s index over %d vectors for %s", index.kind, count, self.model_id)
         with self._lock.write():
+            replaced = self._index
             self._index, self._seq, self._built_for = index, seq, count
+        replaced.discard()
         self._unsaved += count or 1  # a rebuilt index is worth saving
 
     # --- persistence ----------------------------------------------------------------------
@@ -480,6 +490,7 @@ class Store:
         with self._writer:
             if self._unsaved and not self.read_only:
                 self._save_if_possible()
+            self._index.close()
         self._catalog.engine.dispose()
 
     def _save_if_possible(self) -> None:

@@ -1,7 +1,8 @@
 """Vector index backends, one per file, found by name through a registry.
 
 A new backend is one module with a :class:`VectorIndex` subclass, registered with
-``register_backend`` (the FAISS family below registers itself here). ``auto`` picks
+``register_backend`` (the FAISS family and Milvus register here; pymilvus is imported only when
+a Milvus index is opened). ``auto`` picks
 exact search for small collections and IVF for large ones.
 """
 
@@ -11,6 +12,7 @@ from spyglass.store.index.base import VectorIndex
 from spyglass.store.index.flat import FlatIndex
 from spyglass.store.index.hnsw import HNSWIndex
 from spyglass.store.index.ivf import IVFIndex
+from spyglass.store.index.milvus import MilvusIndex
 
 _BACKENDS: dict[str, type[VectorIndex]] = {}
 # Exact search over 50k x 512 floats is ~5 ms on one core; beyond that an IVF index wins.
@@ -53,7 +55,7 @@ def create_index(kind: str, dim: int, count: int, options: dict | None = None) -
     return cls(dim, **accepted)
 
 
-for _builtin in (FlatIndex, IVFIndex, HNSWIndex):
+for _builtin in (FlatIndex, IVFIndex, HNSWIndex, MilvusIndex):
     register_backend(_builtin)
 
 __all__ = ["VectorIndex", "backend", "create_index", "kinds", "register_backend", "resolve_kind"]

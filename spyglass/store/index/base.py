@@ -24,6 +24,7 @@ class VectorIndex(ABC):
         False  # True: the constructor takes ``expected`` (the collection size it is built for)
     )
     file_suffix: ClassVar[str] = ".index"
+    external: ClassVar[bool] = False  # True: the vectors live outside the saved file (a database)
 
     def __init__(self, dim: int) -> None:
         self.dim = dim
@@ -65,6 +66,12 @@ class VectorIndex(ABC):
     def settings(self) -> dict:
         """Search knobs and state worth persisting next to the index file."""
         return {}
+
+    def close(self) -> None:  # noqa: B027 - an index in memory holds nothing to release
+        """Release connections or locks (the store is closing); the index is not used afterwards."""
+
+    def discard(self) -> None:  # noqa: B027 - an index in memory just goes with its last reference
+        """Release what the index holds outside this process; called once a rebuilt index replaced it."""
 
     @abstractmethod
     def save(self, path: Path) -> None:

@@ -1,0 +1,110 @@
+"""Distributed ingest on a real local Ray cluster (a head and one worker process on 127.0.0.1)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import shared_path
+from serve_process import EXE, env_for, free_port, spyglass
+
+RAY = EXE.with_name("ray")
+RAY_ENV = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+LIGHT = ["--num-cpus", "1", "--object-store-memory", str(300 * 2**20)]
+
+
+@pytest.fixture(scope="module")
+def cluster() -> str:
+    """``ray start`` a head and a worker; their address. Stopped (with every Ray process) afterwards."""
+    pytest.importorskip("ray.data")
+    port = free_port()
+    head = [str(RAY), "start", "--head", "--port", str(port), "--include-dashboard=false", *LIGHT]
+    worker = [str(RAY), "start", "--address", f"127.0.0.1:{port}", *LIGHT]
+    for command in (head, worker):
+        subprocess.run(command, env=RAY_ENV, check=True, capture_output=True, timeout=180)
+    yield f"127.0.0.1:{port}"
+    subprocess.run([str(RAY), "stop", "--force"], env=RAY_ENV, capture_output=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory) -> Path:
+    """The formats sample and 120 Flickr8k photos, linked into one folder (read in place)."""
+    folder = tmp_path_factory.mktemp("photos")
+    for source in sorted(shared_path("data", "formats").iterdir()):
+        (folder / source.name).symlink_to(source)
+    flickr = folder / "flickr"
+    flickr.mkdir()
+    for source in sorted(shared_path("data", "flickr8k-1k", "images").iterdir())[:120]:
+        (flickr / source.name).symlink_to(source)
+    return folder
+
+
+def catalog(data_dir: Path) -> dict[tuple, np.ndarray | None]:
+    """Every item by (path, kind, page, char start), with its vector (None: a passage)."""
+    with sqlite3.connect(data_dir / "catalog.sqlite3") as db:
+        paths = [row[0] for row in db.execute("SELECT path FROM documents")]
+        assert len(paths) == len(set(paths)), "a document was written twice"
+        rows = db.execute(
+            "SELECT d.path, i.kind, i.page, i.char_start, v.dtype, v.data FROM items i "
+            "JOIN documents d ON d.id = i.document_id LEFT JOIN vectors v ON v.item_id = i.id"
+        ).fetchall()
+    items = {}
+    for path, kind, page, start, dtype, data in rows:
+        key = (path, kind, page, start)
+        assert key not in items, f"{key} twice"
+        items[key] = None if data is None else np.frombuffer(data, dtype=dtype).astype(np.float32)
+    return items
+
+
+def assert_same(ray_run: dict, local_run: dict) -> None:
+    assert ray_run.keys() == local_run.keys()
+    pairs = [(ray_run[k], local_run[k]) for k in local_run if local_run[k] is not None]
+    assert pairs and all(a is not None for a, _ in pairs)
+    cosines = [float(a @ b / np.linalg.norm(a) / np.linalg.norm(b)) for a, b in pairs]
+    assert min(cosines) >= 0.999
+
+
+def test_ray_ingest_matches_a_local_one(cluster, photos, tmp_path):
+    spyglass(tmp_path / "local", "index", str(photos))
+    out = spyglass(tmp_path / "ray", "index", str(photos), "--executor", f"ray={cluster}").stdout
+    assert "0 errors" in out
+    local_run, ray_run = catalog(tmp_path / "local"), catalog(tmp_path / "ray")
+    assert len({key[0] for key in local_run}) >= 140
+    assert_same(ray_run, local_run)
+    again = spyglass(tmp_path / "ray", "index", str(photos), "--executor", f"ray={cluster}").stdout
+    assert " 0 added" in f" {again}" and "0 updated" in again  # incremental, planned on the driver
+
+
+def test_a_killed_driver_loses_nothing_and_duplicates_nothing(cluster, photos, tmp_path):
+    data = tmp_path / "ray"
+    command = [str(EXE), "index", str(photos), "--executor", f"ray={cluster}"]
+    driver = subprocess.Popen(
+        command, env=env_for(data), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and _indexed(data) < 20:
+            time.sleep(0.2)
+        assert _indexed(data) >= 20, "the driver committed nothing in time"
+    finally:
+        os.kill(driver.pid, signal.SIGKILL)
+        driver.wait()
+    partial = _indexed(data)
+    spyglass(data, "index", str(photos), "--executor", f"ray={cluster}")
+    assert _indexed(data) > partial
+    spyglass(tmp_path / "local", "index", str(photos))
+    assert_same(catalog(data), catalog(tmp_path / "local"))
+
+
+def _indexed(data: Path) -> int:
+    try:
+        with sqlite3.connect(data / "catalog.sqlite3", timeout=5) as db:
+            return db.execute("SELECT count(*) FROM documents WHERE status = 'indexed'").fetchone()[0]
+    except sqlite3.Error:
+        return 0
