@@ -105,13 +105,17 @@ class Engine:
         """The text space's sentence-embedding model (raises WeightsUnavailableError when it is not here)."""
         from spyglass.encoders.sentence import SentenceEncoder
 
+        return SentenceEncoder.load(**self._text_load_options())
+
+    def _text_load_options(self) -> dict:
+        """``SentenceEncoder.load``'s arguments for the text space: here, and on a cluster's workers."""
         settings = self.settings.text
-        return SentenceEncoder.load(
-            settings.model,
-            device=self.settings.encoder.device,
-            precision=settings.precision,
-            batch_size=settings.batch_size,
-        )
+        return {
+            "spec": settings.model,
+            "device": self.settings.encoder.device,
+            "precision": settings.precision,
+            "batch_size": settings.batch_size,
+        }
 
     @cached_property
     def text_model_id(self) -> str | None:
@@ -171,7 +175,12 @@ class Engine:
             from spyglass.indexer.text_space import TextSpaceStage
 
             stages.append(
-                TextSpaceStage(self.text_model_id, lambda: self.text_encoder, lambda: self.text_store)
+                TextSpaceStage(
+                    self.text_model_id,
+                    lambda: self.text_encoder,
+                    lambda: self.text_store,
+                    self._text_load_options(),
+                )
             )
         return stages
 
@@ -184,6 +193,11 @@ class Engine:
             lambda: self.store,
             max_pixels=settings.max_pixels,
             sparse_page_chars=settings.sparse_page_chars,
+            reader_options={
+                "cache_dir": str(self.settings.encoder.models_dir),
+                "language": settings.language,
+                "threads": settings.threads,
+            },
         )
 
     def _label_stage(self, labels: Sequence[str], model_id: str) -> ItemStage:
@@ -496,6 +510,7 @@ class Engine:
         """Fine-tune the active model on a captioned set (a folder with ``captions.csv``, or a COCO
         JSON), or with ``dataset=None`` on pairs mined from the collection; the result is a new
         model version in ``output`` (default: under the models folder), for ``use_model``."""
+        from spyglass.encoders import load_encoder
         from spyglass.retriever.evaluation import load_dataset
         from spyglass.training.tune import mined_pairs, tune
 
@@ -508,8 +523,6 @@ class Engine:
                 "tuning needs more: give a folder with captions.csv"
             )
         fp32 = self.settings.encoder.model_copy(update={"precision": "fp32"})
-        from spyglass.encoders import load_encoder
-
         encoder = load_encoder(self.model_spec(), settings=fp32)  # its own copy: tuning changes it
         tuned = self.settings.encoder.models_dir / "tuned"
         output = output or tuned / f"{options.mode}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -554,9 +567,14 @@ class Engine:
         store = self._open_store(target)
         with store.write() as tx:
             tx.set_model_versions({"switch": new.record()})
-        report = self._reembed(store, target, progress, on_group)
-        with store.write() as tx:  # nothing indexed meanwhile is left without the new model's vectors
-            tx.set_model_versions({"active": new.record(), "previous": old.record(), "switch": None})
+        report = ReembedReport()
+        while True:
+            report.add(self._reembed(store, target, progress, on_group))
+            with store.write() as tx:  # checked and switched in one transaction: nothing slips between
+                if not tx.stale_documents() - report.failed.keys():
+                    tx.set_model_versions({"active": new.record(), "previous": old.record(), "switch": None})
+                    break
+            # files indexed with the old model since the last round: one more round
         self._adopt(target, store)
         self._export_text_tower(progress)
         return report

@@ -20,14 +20,18 @@ LIGHT = ["--num-cpus", "1", "--object-store-memory", str(300 * 2**20)]
 
 
 @pytest.fixture(scope="module")
-def cluster() -> str:
-    """``ray start`` a head and a worker; their address. Stopped (with every Ray process) afterwards."""
+def cluster(minilm_hf_home) -> str:
+    """``ray start`` a head and a worker; their address. Stopped (with every Ray process) afterwards.
+
+    The nodes find models where a real node would, in their own hub cache (here the real MiniLM's).
+    """
     pytest.importorskip("ray.data")
     port = free_port()
     head = [str(RAY), "start", "--head", "--port", str(port), "--include-dashboard=false", *LIGHT]
     worker = [str(RAY), "start", "--address", f"127.0.0.1:{port}", *LIGHT]
+    env = {**RAY_ENV, "HF_HOME": str(minilm_hf_home), "HF_HUB_OFFLINE": "1"}
     for command in (head, worker):
-        subprocess.run(command, env=RAY_ENV, check=True, capture_output=True, timeout=180)
+        subprocess.run(command, env=env, check=True, capture_output=True, timeout=180)
     yield f"127.0.0.1:{port}"
     subprocess.run([str(RAY), "stop", "--force"], env=RAY_ENV, capture_output=True, timeout=120)
 
@@ -45,14 +49,16 @@ def photos(tmp_path_factory) -> Path:
     return folder
 
 
-def catalog(data_dir: Path) -> dict[tuple, np.ndarray | None]:
-    """Every item by (path, kind, page, char start), with its vector (None: a passage)."""
+def catalog(data_dir: Path, model: str = "builtin:shapes/%") -> dict[tuple, np.ndarray | None]:
+    """Every item by (path, kind, page, char start), with its vector of ``model`` (None: none)."""
     with sqlite3.connect(data_dir / "catalog.sqlite3") as db:
         paths = [row[0] for row in db.execute("SELECT path FROM documents")]
         assert len(paths) == len(set(paths)), "a document was written twice"
         rows = db.execute(
             "SELECT d.path, i.kind, i.page, i.char_start, v.dtype, v.data FROM items i "
-            "JOIN documents d ON d.id = i.document_id LEFT JOIN vectors v ON v.item_id = i.id"
+            "JOIN documents d ON d.id = i.document_id "
+            "LEFT JOIN vectors v ON v.item_id = i.id AND v.model_id LIKE :model",
+            {"model": model},
         ).fetchall()
     items = {}
     for path, kind, page, start, dtype, data in rows:
@@ -108,3 +114,28 @@ def _indexed(data: Path) -> int:
             return db.execute("SELECT count(*) FROM documents WHERE status = 'indexed'").fetchone()[0]
     except sqlite3.Error:
         return 0
+
+
+def test_ocr_and_the_text_space_run_on_the_cluster_as_they_do_here(cluster, minilm, tmp_path):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for name in ("attention_table.png", "product_c.png", "financial_report.pdf"):
+        (folder / name).symlink_to(shared_path("data", "docs", name))
+    ocr = {"SPYGLASS_OCR__ENABLED": "true"}
+    out = spyglass(tmp_path / "ray", "index", str(folder), "--executor", f"ray={cluster}", **ocr).stdout
+    assert "stage ocr:" in out and "stage embed:text:" in out and "waits" not in out
+    spyglass(tmp_path / "local", "index", str(folder), **ocr)
+    read = {name: _read_text(tmp_path / name) for name in ("ray", "local")}
+    assert read["ray"] == read["local"]
+    assert any("BLEU" in text for text in read["ray"].values())  # the table's text, read on a worker
+    passages = {name: catalog(tmp_path / name, "text:%") for name in ("ray", "local")}
+    assert_same(passages["ray"], passages["local"])  # passages and read text, embedded by MiniLM on a worker
+
+
+def _read_text(data: Path) -> dict[tuple, str]:
+    with sqlite3.connect(data / "catalog.sqlite3") as db:
+        rows = db.execute(
+            "SELECT d.path, i.kind, i.page, i.ocr FROM items i JOIN documents d ON d.id = i.document_id "
+            "WHERE i.ocr IS NOT NULL"
+        ).fetchall()
+    return {(Path(path).name, kind, page): text for path, kind, page, text in rows}

@@ -138,7 +138,7 @@ class Indexer:
             with self.store.write() as tx:
                 self._copy_twins(tx, source_id, plan.later_copies, report)
         # Everything above is searchable now; the slower item stages catch up on it (and on older items).
-        report.add_stages(run_stages(self.store, self.stages))
+        report.add_stages(run_stages(self.store, self.stages, runner=self.executor))
         report.seconds = time.monotonic() - started
         return report
 

@@ -9,7 +9,9 @@ Ray Data runs what ``pipeline.run_pipeline`` runs on threads, spread over a clus
   with the CPUs and GPUs per actor and the number of actors set in ``[ray]``;
 - results stream back to the driver, which writes them to the catalog in transactions as a
   local ingest does: the catalog keeps one writer, so a killed driver loses nothing committed,
-  and the next run plans what is left (nothing is written twice: documents are keyed by path).
+  and the next run plans what is left (nothing is written twice: documents are keyed by path);
+- item stages that offer a ``worker`` (OCR) run it on an actor pool the same way: the driver
+  picks their backlog and decides skips from the catalog, actors read, the driver records.
 
 Workers read each file by its path: the folder must be visible at the same path on every node
 (a shared filesystem); the model must load there by the same spec (a hub cache or a shared
@@ -31,10 +33,13 @@ from spyglass.encoders import Encoder
 from spyglass.errors import SpyglassError
 from spyglass.indexer.loaders import LoadedDocument, LoadOptions, load
 from spyglass.indexer.pipeline import Outcome, embed, failure, preprocess
+from spyglass.indexer.stages import ItemStage, StageReport
 from spyglass.settings import EncoderSettings, RaySettings
+from spyglass.store import Store
 
 log = logging.getLogger(__name__)
 WRITE_GROUP = 16  # documents per catalog transaction on the driver
+STAGE_ROWS = 2_000  # an item stage's items sent out per round (each batch of them still commits alone)
 
 
 class RayExecutor:
@@ -54,9 +59,7 @@ class RayExecutor:
         """Load and embed ``jobs`` (``(FileEntry, digest)``) on the cluster; ``write`` groups on the driver."""
         if not jobs:
             return
-        ray = _ray()
-        if not ray.is_initialized():
-            ray.init(address=self.settings.address or None, log_to_driver=False, include_dashboard=False)
+        ray = self._connect()
         settings = self.settings
         rows = [{"job": n, "path": str(job[0].path)} for n, job in enumerate(jobs)]
         loaded = ray.data.from_items(rows, override_num_blocks=max(1, len(rows))).map_batches(
@@ -85,6 +88,60 @@ class RayExecutor:
                 group = []
         if group:
             write(group)
+
+    def run_stage(self, store: Store, stage: ItemStage, report: StageReport) -> None:
+        """An item stage's work on an actor pool (each actor builds the stage's ``worker`` once);
+        its skips are decided and its outputs recorded here, a batch per transaction."""
+        ray = self._connect()
+        worker, kwargs = stage.worker()
+        while True:
+            with store.snapshot() as snapshot:
+                pending = snapshot.stage_todo(stage.name, stage.version, stage.kinds, STAGE_ROWS)
+            if not pending:
+                return
+            outputs, todo = stage.split(pending)
+            if todo:
+                rows = ray.data.from_items([{"row": pickle.dumps(row)} for row in todo])
+                done = rows.map_batches(
+                    _StageActor,
+                    fn_constructor_kwargs={"worker": worker, "kwargs": kwargs},
+                    batch_size=stage.batch_size,
+                    compute=ray.data.ActorPoolStrategy(size=self.settings.actors),
+                    num_cpus=self.settings.cpus_per_actor,
+                    num_gpus=self.settings.gpus_per_actor,
+                )
+                try:
+                    for row in done.iter_rows():
+                        outputs.update(pickle.loads(row["outputs"]))
+                except Exception as exc:  # noqa: BLE001 - e.g. the model is not on the workers: the backlog waits
+                    report.skipped = f"its workers failed: {str(exc).strip().splitlines()[-1][:300]}"
+                    log.warning("stage %s skipped: %s", stage.name, report.skipped)
+                    return
+            for start in range(0, len(pending), stage.batch_size):
+                batch = pending[start : start + stage.batch_size]
+                stage.record(store, batch, {row["id"]: outputs.get(row["id"]) for row in batch})
+                report.processed += len(batch)
+
+    def _connect(self):
+        ray = _ray()
+        if not ray.is_initialized():
+            ray.init(address=self.settings.address or None, log_to_driver=False, include_dashboard=False)
+        return ray
+
+
+class _StageActor:
+    """Actor: one stage worker (e.g. the OCR models), called with batches of item rows."""
+
+    def __init__(self, worker: type, kwargs: dict) -> None:
+        self.worker = worker(**kwargs)
+
+    def __call__(self, batch: dict) -> dict:
+        rows = [pickle.loads(row) for row in batch["row"]]
+        try:
+            outputs = self.worker(rows)
+        except Exception as exc:  # noqa: BLE001 - recorded per item, as a local stage failure is
+            outputs = {row["id"]: {"error": f"{type(exc).__name__}: {exc}"} for row in rows}
+        return {"outputs": [pickle.dumps(outputs)]}
 
 
 def _load_batch(batch: dict, options: LoadOptions, kinds: frozenset | None) -> dict:

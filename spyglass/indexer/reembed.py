@@ -36,6 +36,13 @@ class ReembedReport:
     failed: dict[int, dict] = field(default_factory=dict)  # document id -> {"path", "reason"} it was not
     seconds: float = 0.0
 
+    def add(self, other: ReembedReport) -> None:
+        """Count another round of the same re-embedding in."""
+        self.documents += other.documents
+        self.items += other.items
+        self.failed.update(other.failed)
+        self.seconds += other.seconds
+
 
 def reembed(
     store: Store,

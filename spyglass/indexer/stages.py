@@ -21,7 +21,7 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from spyglass.errors import WeightsUnavailableError
 from spyglass.kinds import ItemKind
@@ -48,6 +48,19 @@ class ItemStage(ABC):
         :class:`WeightsUnavailableError` when the stage cannot run on this machine at all:
         nothing is recorded and the backlog waits for a run that can.
         """
+
+    def split(self, items: list[dict]) -> tuple[dict[int, Any], list[dict]]:
+        """(outputs decided here from the catalog alone, the rows ``run`` must really process).
+
+        A stage whose work can run elsewhere (``worker``) decides its skips here, where the store is.
+        """
+        return {}, items
+
+    def worker(self) -> tuple[type, dict] | None:
+        """A picklable ``(class, kwargs)`` whose instance, called with rows from ``split``, returns
+        their outputs as ``run`` would, built where the stage's model is loaded once: an actor of a
+        Ray pool (``ray_executor``). None: the stage runs in this process only."""
+        return None
 
     def record(self, store: Store, batch: list[dict], outputs: dict[int, Any]) -> None:
         """Commit one batch's outputs in one transaction; a stage that writes more (vectors) extends it."""
@@ -80,12 +93,25 @@ class StageReport:
     skipped: str | None = None  # why the stage could not run here; its backlog waits
 
 
-def run_stages(store: Store, stages: Sequence[ItemStage], under: str | None = None) -> list[StageReport]:
+class StageRunner(Protocol):
+    """Runs a stage's ``worker`` elsewhere (see ``ray_executor``); batches still commit here."""
+
+    def run_stage(self, store: Store, stage: ItemStage, report: StageReport) -> None: ...
+
+
+def run_stages(
+    store: Store, stages: Sequence[ItemStage], under: str | None = None, runner: StageRunner | None = None
+) -> list[StageReport]:
     """Bring every stage up to date on every item (of the documents at or inside the path ``under``,
-    when given); each batch commits on its own."""
+    when given); each batch commits on its own. With a ``runner``, stages that offer a ``worker``
+    run their work through it (on a cluster) on the whole collection."""
     reports = []
     for stage in stages:
         report = StageReport(stage.name, stage.version)
+        if runner is not None and under is None and stage.worker() is not None:
+            runner.run_stage(store, stage, report)
+            reports.append(report)
+            continue
         while True:
             with store.snapshot() as snapshot:
                 batch = snapshot.stage_todo(stage.name, stage.version, stage.kinds, stage.batch_size, under)

@@ -27,17 +27,30 @@ class TextSpaceStage(ItemStage):
     kinds = WORD_KINDS  # passages by their text; pictures by the text read in them (OCR), when there is some
     batch_size = 256  # the model batches internally; larger commits cost less
 
-    def __init__(self, model_id: str, encoder: Callable[[], SentenceEncoder], store: Callable[[], Store]):
-        """``encoder`` and ``store`` are called on the first batch: an up-to-date collection loads nothing."""
+    def __init__(
+        self,
+        model_id: str,
+        encoder: Callable[[], SentenceEncoder],
+        store: Callable[[], Store],
+        load_options: dict | None = None,
+    ):
+        """``encoder`` and ``store`` are called on the first batch: an up-to-date collection loads nothing.
+        ``load_options`` (``SentenceEncoder.load``'s arguments) let a worker elsewhere load the model."""
         self.name = f"embed:{model_id}"
         self.model_id = model_id
         self._encoder, self._store = encoder, store
+        self.load_options = load_options
 
     def run(self, items: list[dict]) -> dict[int, Any]:
-        texts = {row["id"]: _text(row) for row in items}
-        worded = [i for i, text in texts.items() if text]  # a picture with nothing read in it: no vector
-        vectors = self._encoder().encode_texts([texts[i] for i in worded]) if worded else []
-        return dict(zip(worded, vectors))
+        _, worded = self.split(items)
+        return embed_rows(self._encoder(), worded)
+
+    def split(self, items: list[dict]) -> tuple[dict[int, Any], list[dict]]:
+        """A picture with nothing read in it gets no vector: only rows with words go to the model."""
+        return {}, [row for row in items if _text(row)]
+
+    def worker(self) -> tuple[type, dict] | None:
+        return None if self.load_options is None else (TextWorker, self.load_options)
 
     def record(self, store: Store, batch: list[dict], outputs: dict[int, Any]) -> None:
         """Vectors and the stage record in one transaction of the text space's store."""
@@ -51,6 +64,23 @@ class TextSpaceStage(ItemStage):
                 self.version,
                 {row["id"]: None if row["id"] in embedded else outputs.get(row["id"]) for row in batch},
             )
+
+
+class TextWorker:
+    """The embedding half of the stage, where the sentence model is loaded once (a Ray actor)."""
+
+    def __init__(self, spec: str, **options: Any) -> None:
+        self.encoder = SentenceEncoder.load(spec, **options)
+
+    def __call__(self, rows: list[dict]) -> dict[int, Any]:
+        return embed_rows(self.encoder, rows)
+
+
+def embed_rows(encoder: SentenceEncoder, rows: list[dict]) -> dict[int, Any]:
+    """Each row's vector (rows with words only: see ``TextSpaceStage.split``)."""
+    if not rows:
+        return {}
+    return dict(zip([row["id"] for row in rows], encoder.encode_texts([_text(row) for row in rows])))
 
 
 def _text(row: dict) -> str:

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from PIL import Image
@@ -47,18 +48,26 @@ class OcrStage(ItemStage):
         *,
         max_pixels: int = 40_000_000,
         sparse_page_chars: int = 200,
+        reader_options: dict | None = None,
     ) -> None:
-        """``reader`` is called on the first item that needs it: an up-to-date collection loads no model."""
+        """``reader`` is called on the first item that needs it: an up-to-date collection loads no model.
+        ``reader_options`` (``OcrReader``'s arguments) let a worker elsewhere build the same reader."""
         self._reader, self._store = reader, store
         self.max_pixels, self.sparse_page_chars = max_pixels, sparse_page_chars
+        self.reader_options = reader_options
 
     def run(self, items: list[dict]) -> dict[int, Any]:
-        outputs = {row["id"]: self._skipped(row) for row in items}  # the store is asked from this thread
-        todo = [row for row in items if outputs[row["id"]] is None]
-        reader = self._reader()
-        with ThreadPoolExecutor(reader.workers, thread_name_prefix="spyglass-ocr") as pool:
-            outputs |= zip([row["id"] for row in todo], pool.map(partial(self._read, reader), todo))
-        return outputs
+        outputs, todo = self.split(items)  # the store is asked from this thread
+        return outputs | read_rows(self._reader(), todo, self.max_pixels)
+
+    def split(self, items: list[dict]) -> tuple[dict[int, Any], list[dict]]:
+        skipped = {row["id"]: self._skipped(row) for row in items}
+        return {i: why for i, why in skipped.items() if why}, [row for row in items if not skipped[row["id"]]]
+
+    def worker(self) -> tuple[type, dict] | None:
+        if self.reader_options is None:
+            return None
+        return OcrWorker, {**self.reader_options, "max_pixels": self.max_pixels}
 
     def _skipped(self, row: dict) -> dict | None:
         """Why a page or figure is not read ({"skipped": why}), or None to read it."""
@@ -71,25 +80,6 @@ class OcrStage(ItemStage):
                 return {"skipped": "read with its page"}
         return None
 
-    def _read(self, reader: OcrReader, row: dict) -> dict | None:
-        """{"size", "lines"} for an item read, None when the gate saw no text, {"error": why}."""
-        kind = ItemKind(row["kind"])
-        try:
-            if kind is ItemKind.IMAGE:  # a photo the gate stops is decoded small (JPEG draft) and no more
-                if not reader.has_text(item_image(row, max_side=2 * GATE_SIDE)):
-                    return None
-            image = item_image(row, max_side=None)
-        except ImageLoadError as exc:
-            return {"error": str(exc)}
-        image, shrink = _capped(image, self.max_pixels)
-        if kind in (ItemKind.FIGURE, ItemKind.KEYFRAME) and not reader.has_text(image):
-            return None
-        factor = content_scale(kind) / shrink
-        return {
-            "size": [round(image.width * factor), round(image.height * factor)],  # what boxes refer to
-            "lines": [line.scaled(factor).to_json() for line in reader.read(image)],
-        }
-
     def record(self, store: Store, batch: list[dict], outputs: dict[int, Any]) -> None:
         """The lines' text into ``items.ocr`` and the lines into the stage record, in one transaction."""
         texts = {row["id"]: _joined(outputs.get(row["id"])) for row in batch}
@@ -98,6 +88,43 @@ class OcrStage(ItemStage):
             # The items' words changed: stages that read them (the text space) take them up again.
             tx.rerun_stages([i for i, text in texts.items() if text], keep=self.name)
             tx.record_stage(self.name, self.version, {row["id"]: outputs.get(row["id"]) for row in batch})
+
+
+class OcrWorker:
+    """The reading half of the stage, where the OCR models are loaded once (a Ray actor)."""
+
+    def __init__(self, cache_dir: str, language: str, threads: int, max_pixels: int) -> None:
+        self.reader = OcrReader(Path(cache_dir), language, threads)
+        self.max_pixels = max_pixels
+
+    def __call__(self, rows: list[dict]) -> dict[int, Any]:
+        return read_rows(self.reader, rows, self.max_pixels)
+
+
+def read_rows(reader: OcrReader, rows: list[dict], max_pixels: int) -> dict[int, Any]:
+    """Each row's reading (see ``read_item``), one picture per reader pipeline at a time."""
+    with ThreadPoolExecutor(reader.workers, thread_name_prefix="spyglass-ocr") as pool:
+        return dict(zip([row["id"] for row in rows], pool.map(partial(read_item, reader, max_pixels), rows)))
+
+
+def read_item(reader: OcrReader, max_pixels: int, row: dict) -> dict | None:
+    """{"size", "lines"} for an item read, None when the gate saw no text, {"error": why}."""
+    kind = ItemKind(row["kind"])
+    try:
+        if kind is ItemKind.IMAGE:  # a photo the gate stops is decoded small (JPEG draft) and no more
+            if not reader.has_text(item_image(row, max_side=2 * GATE_SIDE)):
+                return None
+        image = item_image(row, max_side=None)
+    except ImageLoadError as exc:
+        return {"error": str(exc)}
+    image, shrink = _capped(image, max_pixels)
+    if kind in (ItemKind.FIGURE, ItemKind.KEYFRAME) and not reader.has_text(image):
+        return None
+    factor = content_scale(kind) / shrink
+    return {
+        "size": [round(image.width * factor), round(image.height * factor)],  # what boxes refer to
+        "lines": [line.scaled(factor).to_json() for line in reader.read(image)],
+    }
 
 
 def _joined(output: Any) -> str | None:
