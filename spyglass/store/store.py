@@ -336,10 +336,6 @@ class Store:
         finally:
             catalog.engine.dispose()
 
-    def embedded_items(self, model_id: str) -> tuple[int, int]:
-        """(items with a CLIP-space vector, those with one of ``model_id``)."""
-        return self._catalog.embedded_items(model_id)
-
     # --- state ----------------------------------------------------------------------------
     @property
     def index(self) -> VectorIndex:
