@@ -506,6 +506,7 @@ class Engine:
         *,
         output: Path | None = None,
         on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+        progress: bool = False,
     ) -> TuneReport:
         """Fine-tune the active model on a captioned set (a folder with ``captions.csv``, or a COCO
         JSON), or with ``dataset=None`` on pairs mined from the collection; the result is a new
@@ -534,6 +535,7 @@ class Engine:
             checkpoint_dir=tuned,
             max_pixels=self.settings.ingest.max_image_pixels,
             on_epoch=on_epoch,
+            progress=progress,
         )
 
     # --- model versions ---------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -105,7 +106,7 @@ def tune(
         )
 
     with engine_of(ctx) as engine:
-        report = engine.tune(data, options, output=output, on_epoch=show)
+        report = engine.tune(data, options, output=output, on_epoch=show, progress=sys.stderr.isatty())
     if report.resumed_at is not None:
         console.print(f"(resumed at epoch {report.resumed_at + 1})")
     table = Table("held out", "before", "after", "chance")

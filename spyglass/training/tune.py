@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from tqdm import tqdm
 
 from spyglass.encoders import Encoder
 from spyglass.encoders.spec import model_id_of, parse_spec
@@ -138,8 +139,10 @@ def tune(
     checkpoint_dir: Path,
     max_pixels: int = 178_956_970,
     on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+    progress: bool = False,
 ) -> TuneReport:
-    """Tune ``encoder`` (float32, modified in place) on ``data`` and save it to ``output``."""
+    """Tune ``encoder`` (float32, modified in place) on ``data`` and save it to ``output``;
+    ``progress`` shows a bar of training steps with the time left."""
     output = Path(output)
     if output.exists() and any(output.iterdir()):
         raise SpyglassError(f"{output} already holds files; give a new folder for the tuned model")
@@ -156,11 +159,20 @@ def tune(
     optimizer = torch.optim.AdamW(trainer.parameters, lr=options.learning_rate, weight_decay=0.01)
     if state["optimizer"] is not None:
         optimizer.load_state_dict(state["optimizer"])
+    steps = math.ceil(len(train.captions) / options.batch_size)
+    bar = tqdm(
+        total=steps * options.epochs,
+        initial=steps * (state["epoch"] + 1),
+        desc=f"tuning ({options.mode})",
+        unit="step",
+        disable=not progress,
+        leave=False,
+    )
     for epoch in range(state["epoch"] + 1, options.epochs):
         if epoch - state["best_epoch"] > options.patience and state["best_epoch"] >= 0:
             break  # early stopping: the held-out RSUM stopped improving
         started = time.monotonic()
-        trainer.train_epoch(optimizer, options.batch_size, options.seed + epoch)
+        trainer.train_epoch(optimizer, options.batch_size, options.seed + epoch, lambda: bar.update(1))
         metrics = trainer.evaluate()
         state["epoch_seconds"].append(time.monotonic() - started)
         if _rsum(metrics) > state["best_score"]:
@@ -169,6 +181,7 @@ def tune(
         _save_checkpoint(checkpoint, state)
         if on_epoch is not None:
             on_epoch(epoch, metrics)
+    bar.close()
     if state["best"] is not None:
         trainer.load(state["best"])
     trainer.blend(options.blend)
@@ -204,7 +217,9 @@ class _Trainer:
         self.train, self.held = train, held
         self.train_pixels, self.held_pixels = pixels[: len(train.images)], pixels[len(train.images) :]
 
-    def train_epoch(self, optimizer: torch.optim.Optimizer, batch_size: int, seed: int) -> None:
+    def train_epoch(
+        self, optimizer: torch.optim.Optimizer, batch_size: int, seed: int, stepped: Callable[[], None]
+    ) -> None:
         order = torch.randperm(len(self.train.captions), generator=torch.Generator().manual_seed(seed))
         for start in range(0, len(order), batch_size):
             batch = order[start : start + batch_size]
@@ -218,6 +233,7 @@ class _Trainer:
             optimizer.step()
             with torch.no_grad():
                 self.logit_scale.clamp_(0, math.log(100))
+            stepped()
 
     def anchor_at(self, strength: float) -> None:
         """Penalise moving away from the starting weights (L2-SP, Li et al. 2018), which are kept
