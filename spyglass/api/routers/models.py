@@ -10,7 +10,7 @@ from spyglass.api.errors import documented
 from spyglass.api.schemas import ModelBody
 from spyglass.encoders.spec import parse_spec
 
-router = APIRouter(prefix="/v1/models", tags=["models"], responses=documented(401, 422))
+router = APIRouter(prefix="/v1/models", tags=["models"], responses=documented(400, 401, 422))
 
 
 @router.get(
