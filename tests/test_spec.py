@@ -62,3 +62,10 @@ def test_fingerprint_changes_with_content(tmp_path):
     weights.write_bytes(b"b" * 10)
     assert fingerprint(weights) != first
     assert fingerprint(Path(tmp_path)) != first  # a directory hashes its files with their names
+
+
+@pytest.mark.parametrize("spec", ["a" * 4000, "open_clip:/" + "b" * 4000, "~nobody-has-this-name/model"])
+def test_unusable_paths_are_spec_errors_not_crashes(spec):
+    """Found by schemathesis through POST /v1/models: a path too long for the OS, or ~user of nobody."""
+    with pytest.raises(ModelSpecError):
+        parse_spec(spec)

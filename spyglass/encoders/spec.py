@@ -43,7 +43,15 @@ class ModelSpec:
 
 def parse_spec(spec: str) -> ModelSpec:
     """Parse a model spec, raising :class:`ModelSpecError` with the accepted forms."""
-    spec = spec.strip()
+    try:
+        return _parse(spec.strip())
+    except (OSError, RuntimeError) as exc:  # a path too long, or ~user naming nobody
+        raise ModelSpecError(
+            f"Model spec {spec[:200]!r} is not a usable path ({exc}); use {_FORMS}."
+        ) from None
+
+
+def _parse(spec: str) -> ModelSpec:
     prefix, sep, rest = spec.partition(":")
     if not sep or prefix not in ("open_clip", "hf", "builtin") or not rest:
         return _sniff_path(spec)
