@@ -91,7 +91,8 @@ class RayExecutor:
 
     def run_stage(self, store: Store, stage: ItemStage, report: StageReport) -> None:
         """An item stage's work on an actor pool (each actor builds the stage's ``worker`` once);
-        its skips are decided and its outputs recorded here, a batch per transaction."""
+        its skips are decided here, and outputs are recorded here as they stream back, a batch per
+        transaction (a killed driver loses at most the batches in flight)."""
         ray = self._connect()
         worker, kwargs = stage.worker()
         while True:
@@ -99,7 +100,9 @@ class RayExecutor:
                 pending = snapshot.stage_todo(stage.name, stage.version, stage.kinds, STAGE_ROWS)
             if not pending:
                 return
-            outputs, todo = stage.split(pending)
+            decided, todo = stage.split(pending)
+            sent = {row["id"] for row in todo}
+            _record(store, stage, [row for row in pending if row["id"] not in sent], decided, report)
             if todo:
                 rows = ray.data.from_items([{"row": pickle.dumps(row)} for row in todo])
                 done = rows.map_batches(
@@ -110,23 +113,29 @@ class RayExecutor:
                     num_cpus=self.settings.cpus_per_actor,
                     num_gpus=self.settings.gpus_per_actor,
                 )
+                by_id = {row["id"]: row for row in todo}
                 try:
                     for row in done.iter_rows():
-                        outputs.update(pickle.loads(row["outputs"]))
+                        outputs = pickle.loads(row["outputs"])
+                        _record(store, stage, [by_id[i] for i in outputs], outputs, report)
                 except Exception as exc:  # noqa: BLE001 - e.g. the model is not on the workers: the backlog waits
                     report.skipped = f"its workers failed: {str(exc).strip().splitlines()[-1][:300]}"
                     log.warning("stage %s skipped: %s", stage.name, report.skipped)
                     return
-            for start in range(0, len(pending), stage.batch_size):
-                batch = pending[start : start + stage.batch_size]
-                stage.record(store, batch, {row["id"]: outputs.get(row["id"]) for row in batch})
-                report.processed += len(batch)
 
     def _connect(self):
         ray = _ray()
         if not ray.is_initialized():
             ray.init(address=self.settings.address or None, log_to_driver=False, include_dashboard=False)
         return ray
+
+
+def _record(store: Store, stage: ItemStage, rows: list[dict], outputs: dict, report: StageReport) -> None:
+    """Record rows with their outputs (None where a row has none), ``stage.batch_size`` per transaction."""
+    for start in range(0, len(rows), stage.batch_size):
+        batch = rows[start : start + stage.batch_size]
+        stage.record(store, batch, {row["id"]: outputs.get(row["id"]) for row in batch})
+        report.processed += len(batch)
 
 
 class _StageActor:
