@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 
 @dataclass(frozen=True)
@@ -25,12 +25,7 @@ class Version:
     since: float
 
     def record(self) -> dict:
-        return {
-            "spec": self.spec,
-            "model_id": self.model_id,
-            "configured": self.configured,
-            "since": self.since,
-        }
+        return asdict(self)
 
     @classmethod
     def of(cls, record: Mapping | None) -> Version | None:

@@ -74,6 +74,7 @@ class MilvusIndex(VectorIndex):
         elif self.client.has_collection(collection):
             self.client.load_collection(collection)  # into memory, as after a restart Milvus has not
         else:
+            _release(self.client, uri)  # the store rebuilds, into a collection of its own
             raise ValueError(f"Milvus collection {collection} at {self.uri} is gone")
         self._count, self._unflushed = self._counted(), False
 
