@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from spyglass.errors import ModelSpecError, SpyglassError, WeightsUnavailableError
 from spyglass.indexer.stages import ItemStage, run_stages, stage_class
 from spyglass.settings import Settings
-from spyglass.store import Store
+from spyglass.store import PERSON, Store
 
 if TYPE_CHECKING:
     import numpy as np
@@ -452,7 +452,7 @@ class Engine:
             "metadata": self.store.metadata(row["document_id"]),
             "tags": [tag["tag"] for tag in tags],
             # Tags a labeller chose: {"tag", "probability", "origin": "labels:VOCABULARY@MODEL"}.
-            "labels": [tag for tag in tags if tag["origin"] != "person"],
+            "labels": [tag for tag in tags if tag["origin"] != PERSON],
             # Lines read in the picture: {"size": [w, h], "lines": [{"text", "box": [x0, y0, x1, y1], "confidence"}]}.
             "ocr": read_lines(self.store.stage_outputs("ocr", [item_id]).get(item_id)) if visual else None,
         }

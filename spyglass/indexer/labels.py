@@ -48,12 +48,9 @@ class Labeller:
         self.labels = vocabulary(labels)
         if not self.labels:
             raise ValueError("a labelling vocabulary needs at least one label")
-        templates = _templates(templates)
-        self.origin = origin(self.labels, templates, encoder.model_id)
         self.top_k, self.min_probability = top_k, min_probability
         self.scale = encoder.logit_scale
-        self.model_id = encoder.model_id
-        self._label_vectors = ensemble(encoder.encode_texts, self.labels, templates)
+        self._label_vectors = ensemble(encoder.encode_texts, self.labels, _templates(templates))
 
     def probabilities(self, vectors: np.ndarray) -> np.ndarray:
         """(n, labels) probabilities: the softmax of each vector's cosines at the model's temperature."""

@@ -4,7 +4,8 @@
 ``snapshot()``, a ``Transaction`` / ``Snapshot``; SQL never leaves this package.
 """
 
+from spyglass.store.catalog import PERSON
 from spyglass.store.session import Snapshot, Transaction
 from spyglass.store.store import Hit, Store
 
-__all__ = ["Hit", "Snapshot", "Store", "Transaction"]
+__all__ = ["PERSON", "Hit", "Snapshot", "Store", "Transaction"]
