@@ -17,6 +17,7 @@ import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -123,6 +124,14 @@ def load_dataset(path: Path) -> Dataset:
     )
 
 
+def image_pixels(encoder: Encoder, path: Path, *, max_pixels: int, use: str) -> torch.Tensor:
+    """One image file through the model's own transform; a bad file is named, with what it was for."""
+    try:
+        return encoder.preprocess(open_image(path, min_side=encoder.image_size, max_pixels=max_pixels))
+    except SpyglassError as exc:
+        raise SpyglassError(f"{path} cannot be {use}: {exc}") from None
+
+
 def evaluate(
     encoder: Encoder,
     dataset_path: Path,
@@ -138,12 +147,7 @@ def evaluate(
     started = time.monotonic()
     data = load_dataset(dataset_path)
 
-    def pixels(path: Path):
-        try:
-            return encoder.preprocess(open_image(path, min_side=encoder.image_size, max_pixels=max_pixels))
-        except SpyglassError as exc:
-            raise SpyglassError(f"{path} cannot be evaluated: {exc}") from None
-
+    pixels = partial(image_pixels, encoder, max_pixels=max_pixels, use="evaluated")
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="spyglass-eval") as pool:
         batches = []
         for start in range(0, len(data.images), encoder.batch_size):

@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -40,9 +41,8 @@ from tqdm import tqdm
 from spyglass.encoders import Encoder
 from spyglass.encoders.spec import model_id_of, parse_spec
 from spyglass.errors import SpyglassError
-from spyglass.images import open_image
 from spyglass.paths import real_path
-from spyglass.retriever.evaluation import Dataset, chance_metrics, retrieval_metrics
+from spyglass.retriever.evaluation import Dataset, chance_metrics, image_pixels, retrieval_metrics
 from spyglass.training.contrastive import clip_loss
 
 MODES = ("projection", "last", "full")
@@ -348,13 +348,7 @@ def _trainer(encoder: Encoder, options: TuneOptions) -> _Trainer:
 
 def _pixels(encoder: Encoder, paths: list[Path], max_pixels: int) -> torch.Tensor:
     """Every image preprocessed once (decoded in threads, as ingest and eval do)."""
-
-    def one(path: Path) -> torch.Tensor:
-        try:
-            return encoder.preprocess(open_image(path, min_side=encoder.image_size, max_pixels=max_pixels))
-        except SpyglassError as exc:
-            raise SpyglassError(f"{path} cannot be used for tuning: {exc}") from None
-
+    one = partial(image_pixels, encoder, max_pixels=max_pixels, use="used for tuning")
     with ThreadPoolExecutor(max_workers=4, thread_name_prefix="spyglass-tune") as pool:
         return torch.stack(list(pool.map(one, paths)))
 
