@@ -64,7 +64,7 @@ class Engine:
         from spyglass.encoders.precision import set_threads
 
         set_threads(self.settings.encoder.threads)
-        return load_encoder(spec, settings=self.settings.encoder)
+        return load_encoder(spec, settings=self.settings.encoder, frozen=True)
 
     def model_spec(self) -> str:
         """The CLIP model this data directory searches with (see ``spyglass.versions``)."""
@@ -261,7 +261,7 @@ class Engine:
         report = indexer.index(
             Path(path), include=include, exclude=exclude, kinds=kinds, progress=progress, confine=confine
         )
-        self._export_text_tower(progress)
+        self._export_model(progress)
         self._export_sentence_model()
         return report
 
@@ -288,24 +288,32 @@ class Engine:
         except Exception as exc:  # noqa: BLE001 - an optional speed-up must never fail an ingest
             log.warning("text-space model export failed, searches will load the full model: %s", exc)
 
-    def _export_text_tower(self, progress: bool) -> None:
-        """After an ingest the full model is loaded anyway: export its text tower once (see ``text_tower``)."""
+    def _export_model(self, progress: bool) -> None:
+        """After an ingest the full model is loaded anyway: export it once for fast starts, its text
+        tower for searches (see ``text_tower``) and then the rest for ingest and serve (``frozen``)."""
+        from spyglass.encoders.frozen import frozen_exported
         from spyglass.encoders.text_tower import exported
 
-        settings = self.settings.encoder
-        if not (settings.fast_text and self.encoder.text_exportable):
+        settings, encoder = self.settings.encoder, self.encoder
+        if not ((settings.fast_text or settings.fast_load) and encoder.text_exportable):
+            return  # a frozen model is not text_exportable: it is the export
+        text_missing = not exported(settings.cache_dir, encoder.model_id)
+        frozen_missing = settings.fast_load and not frozen_exported(settings.cache_dir, encoder)
+        if not (text_missing or frozen_missing):
             return
-        if exported(settings.cache_dir, self.encoder.model_id):
-            return
+        from spyglass.encoders.frozen_export import export_frozen
         from spyglass.encoders.text_export import export_text_tower
         from spyglass.retriever.calibration import nonsense_queries
 
         if progress:
-            print("preparing fast text search for this model (once per model)", file=sys.stderr)
+            print("preparing fast starts for this model (once per model)", file=sys.stderr)
         try:
-            export_text_tower(self.encoder, settings.cache_dir, remember=nonsense_queries())
+            if text_missing:
+                export_text_tower(encoder, settings.cache_dir, remember=nonsense_queries())
+            if frozen_missing:
+                export_frozen(encoder, settings.cache_dir)
         except Exception as exc:  # noqa: BLE001 - an optional speed-up must never fail an ingest
-            log.warning("text-tower export failed, searches will load the full model: %s", exc)
+            log.warning("model export failed, later starts will load the full model: %s", exc)
 
     def catch_up(self, only: Sequence[str] | None = None) -> IndexReport:
         """Run the item stages (those named in ``only``, else all) on whatever they have not processed yet:
@@ -578,7 +586,7 @@ class Engine:
                     break
             # files indexed with the old model since the last round: one more round
         self._adopt(target, store)
-        self._export_text_tower(progress)
+        self._export_model(progress)
         return report
 
     def rollback_model(self, *, progress: bool = False) -> ReembedReport:

@@ -53,9 +53,15 @@ class EncoderSettings(BaseModel):
         description="Answer text queries with an ONNX export of the text tower, made once per model "
         "after its first ingest and cached, so a search need not load torch or the image tower.",
     )
+    fast_load: bool = Field(
+        True,
+        description="Load the model for ingest and serve from a frozen export (TorchScript image tower "
+        "plus the text-tower export), made once per model and precision after its first ingest and "
+        "cached: no open_clip, torchvision or transformers import.",
+    )
     cache_dir: Path = Field(
         default_factory=default_cache_dir,
-        description="Where models Spyglass builds itself (builtin:shapes, text-tower exports) are cached.",
+        description="Where models Spyglass builds itself (builtin:shapes, model exports) are cached.",
     )
 
     @property

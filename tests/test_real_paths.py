@@ -116,7 +116,7 @@ def test_spec_encodes_and_indexes(name, real_layout_home, small_folder, tmp_path
 
 
 @pytest.mark.slow
-def test_default_spec_end_to_end_on_real_photos(real_layout_home, formats_dir, tmp_path):
+def test_default_spec_end_to_end_on_real_photos(real_layout_home, formats_dir, small_folder, tmp_path):
     """The default model, as shipped, over ../shared/data/formats: index, search, ask."""
     from spyglass.settings import DEFAULT_MODEL
 
@@ -136,6 +136,20 @@ def test_default_spec_end_to_end_on_real_photos(real_layout_home, formats_dir, t
     full_scores = {r["item_id"]: r["dense"] for r in json.loads(full.stdout)["results"]}
     assert scores.keys() == full_scores.keys()
     assert all(abs(scores[i] - full_scores[i]) < 1e-3 for i in scores)  # same vectors, up to float error
+
+    # The first index froze the model: the next ingest loads it without open_clip, to the same vectors.
+    more = spyglass(
+        real_layout_home, DEFAULT_MODEL, tmp_path, "index", str(small_folder), "--json", python=TIMED
+    )
+    assert json.loads(more.stdout)["added"] == 5
+    assert not imported(more.stderr) & {"open_clip", "torchvision", "transformers"}
+    by_image = ("search", "--image", str(next(small_folder.glob("*.png"))), "--json", "--all", "-k", "100")
+    frozen = json.loads(spyglass(real_layout_home, DEFAULT_MODEL, tmp_path, *by_image).stdout)["results"]
+    full = spyglass(real_layout_home, DEFAULT_MODEL, tmp_path, *by_image, SPYGLASS_ENCODER__FAST_LOAD="false")
+    full_scores = {r["item_id"]: r["dense"] for r in json.loads(full.stdout)["results"]}
+    assert len(frozen) >= 25 and {r["item_id"] for r in frozen} == full_scores.keys()
+    assert all(abs(r["dense"] - full_scores[r["item_id"]]) < 1e-3 for r in frozen)
+
     status = json.loads(spyglass(real_layout_home, DEFAULT_MODEL, tmp_path, "status", "--json").stdout)
     assert set(status["vectors_by_model"]) == {DEFAULT_MODEL}
     answer = json.loads(

@@ -30,9 +30,17 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def load_encoder(spec: str | ModelSpec | None = None, settings: EncoderSettings | None = None) -> Encoder:
-    """Load the encoder named by ``spec`` (default: ``settings.model``)."""
+def load_encoder(
+    spec: str | ModelSpec | None = None, settings: EncoderSettings | None = None, *, frozen: bool = False
+) -> Encoder:
+    """Load the encoder named by ``spec`` (default: ``settings.model``).
+
+    ``frozen``: for ingest and serve, which only run the model forward, take its frozen export
+    when there is one (``settings.fast_load``; see ``frozen``): the same vectors, loaded in a
+    fraction of the time. Without it the full model is built, as tuning and exports need.
+    """
     from spyglass.encoders.precision import resolve_device, resolve_dtype
+    from spyglass.encoders.spec import model_id_of
 
     settings = settings or EncoderSettings()
     parsed = spec if isinstance(spec, ModelSpec) else parse_spec(spec or settings.model)
@@ -46,14 +54,28 @@ def load_encoder(spec: str | ModelSpec | None = None, settings: EncoderSettings 
         from spyglass.encoders.hf import HFEncoder
 
         return HFEncoder.load(parsed, **options)
-    from spyglass.encoders.openclip import OpenClipEncoder
-
     if parsed.backend == "builtin":
         from spyglass.encoders.builtin import ensure_shapes_model
-        from spyglass.encoders.spec import model_id_of
 
         directory = ensure_shapes_model(settings.models_dir)
-        encoder = OpenClipEncoder.load(ModelSpec("open_clip", str(directory), local=directory), **options)
-        encoder.model_id = model_id_of(parsed, directory)
-        return encoder
-    return OpenClipEncoder.load(parsed, **options)
+        model_id = model_id_of(parsed, directory)
+        parsed = ModelSpec("open_clip", str(directory), local=directory)
+    else:
+        model_id = model_id_of(parsed)
+    if frozen and settings.fast_load and device.type == "cpu":
+        from spyglass.encoders.frozen import FrozenEncoder
+
+        found = FrozenEncoder.open(
+            settings.cache_dir,
+            model_id,
+            dtype=options["dtype"],
+            batch_size=settings.batch_size,
+            threads=settings.threads,
+        )
+        if found is not None:
+            return found
+    from spyglass.encoders.openclip import OpenClipEncoder
+
+    encoder = OpenClipEncoder.load(parsed, **options)
+    encoder.model_id = model_id  # builtin:shapes is named by its spec, not by its directory
+    return encoder

@@ -45,7 +45,9 @@ class Encoder(ABC):
         self.dtype = dtype
         self.batch_size = batch_size
         self.model_id = model_id
-        self.model = model.to(device=device, dtype=dtype).eval().requires_grad_(False)
+        self.model = model.to(device=device, dtype=dtype).eval()
+        for parameter in self.model.parameters():  # not ``requires_grad_``: TorchScript modules lack it
+            parameter.requires_grad_(False)
 
     # --- what a backend implements -------------------------------------------------
     @abstractmethod

@@ -1,4 +1,5 @@
-"""What a search needs from a model: text through the exported text tower, images through the full model."""
+"""What a search needs from a model: text through the exported text tower, images through the
+engine's model (the frozen one where there is one)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ if TYPE_CHECKING:
 
 
 class QueryEncoder:
-    """An encoder for queries that loads the full model (and torch) only when an image query needs it.
+    """An encoder for queries that loads the image side (and torch) only when an image query needs it.
 
     Both halves belong to one ``model_id``, so their vectors share one space.
     """

@@ -42,9 +42,10 @@ _WHITESPACE = re.compile(r"\s+")
 M = TypeVar("M")  # an export's manifest class (a dataclass with model_id and format)
 
 
-def export_dir(cache_dir: Path, model_id: str) -> Path:
-    """Where the export of ``model_id`` lives (model ids hold slashes and colons; the hash does not)."""
-    return cache_dir / "text-towers" / hashlib.sha256(model_id.encode()).hexdigest()[:16]
+def export_dir(cache_dir: Path, model_id: str, kind: str = "text-towers") -> Path:
+    """Where the ``kind`` of export of ``model_id`` lives (model ids hold slashes and colons; the hash
+    does not)."""
+    return cache_dir / kind / hashlib.sha256(model_id.encode()).hexdigest()[:16]
 
 
 def exported(cache_dir: Path, model_id: str) -> bool:

@@ -172,7 +172,7 @@ class _Embedder:
     def __init__(self, spec: str, settings: dict, model_id: str) -> None:
         from spyglass.encoders import load_encoder
 
-        self.encoder = load_encoder(spec, settings=EncoderSettings(**settings))
+        self.encoder = load_encoder(spec, settings=EncoderSettings(**settings), frozen=True)
         if self.encoder.model_id != model_id:
             raise SpyglassError(
                 f"a Ray worker loaded {spec} as {self.encoder.model_id}, not the driver's {model_id}: "
