@@ -4,7 +4,7 @@ import sys
 import pytest
 import torch
 
-from spyglass.encoders.precision import cpu_has_fast_bf16, resolve_device, resolve_dtype
+from spyglass.encoders.precision import cpu_has_fast_bf16, fast_bf16, resolve_device, resolve_dtype
 
 
 def test_torchvision_imports_after_the_shim():
@@ -30,6 +30,14 @@ def test_auto_precision_follows_the_cpu():
     assert resolve_dtype("bf16", cpu) == torch.bfloat16
     with pytest.raises(ValueError, match="fp16 is not supported on CPU"):
         resolve_dtype("fp16", cpu)
+
+
+def test_bf16_is_chosen_only_with_amx():
+    """AVX512-BF16 alone measured slower in bf16 than in fp32 (see ``precision``)."""
+    avx512 = "processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_bf16 avx512_vnni\n"
+    amx = avx512.replace("avx512_vnni", "avx512_vnni amx_bf16 amx_tile amx_int8")
+    assert not fast_bf16(avx512) and fast_bf16(amx)
+    assert not fast_bf16("model name\t: amx_bf16 in a name is not a flag\n")
 
 
 def test_device_resolution():
