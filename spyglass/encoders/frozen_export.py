@@ -46,7 +46,8 @@ PROBES = (
 def export_frozen(encoder: OpenClipEncoder, cache_dir: Path) -> Path | None:
     """Export ``encoder``'s image tower beside its text tower unless it is there; None when it cannot
     (not on CPU, no text-tower export, a preprocessing not reproduced) or does not match."""
-    transform = PixelTransform.of(encoder.model.visual.preprocess_cfg)
+    preprocess_cfg = getattr(encoder.model.visual, "preprocess_cfg", None)  # open_clip sets it on load
+    transform = PixelTransform.of(preprocess_cfg) if preprocess_cfg else None
     if encoder.device.type != "cpu" or transform is None:
         return None
     text = TextTower.open(cache_dir, encoder.model_id)
