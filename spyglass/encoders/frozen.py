@@ -62,7 +62,7 @@ class ImageManifest:
     dim: int
     image_size: int
     logit_scale: float
-    transform: dict  # a ``PixelTransform``'s fields
+    transform: dict  # a ``PixelTransform``'s fields, which ``PixelTransform.of`` reads back
     min_cosine: float
     format: int = 1
 
@@ -87,10 +87,7 @@ class FrozenEncoder(Encoder):
         )
         self.manifest, self.text = manifest, text
         self.dim, self.image_size = manifest.dim, manifest.image_size
-        fields = manifest.transform
-        self.transform = PixelTransform(
-            **{**fields, "mean": tuple(fields["mean"]), "std": tuple(fields["std"])}
-        )
+        self.transform = PixelTransform.of(manifest.transform)  # its fields are a preprocess_cfg
 
     @classmethod
     def open(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import warnings
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -82,7 +82,7 @@ def _write(encoder: OpenClipEncoder, transform: PixelTransform, text: TextTower,
     if cosine < MIN_COSINE:
         log.warning("not freezing %s: cosine %.5f < %s", encoder.model_id, cosine, MIN_COSINE)
         return False
-    ImageManifest(**{**asdict(manifest), "min_cosine": round(cosine, 6)}).write(work)
+    replace(manifest, min_cosine=round(cosine, 6)).write(work)
     return True
 
 

@@ -5,12 +5,13 @@ that a frozen model (``frozen``) must not pay just to resize and normalise a pic
 The two resize modes open_clip models use for evaluation are reproduced here with the
 same PIL calls and the same rounding as torchvision's ``Resize``, ``CenterCrop`` and
 ``ToTensor``; an export is used only after its pictures came out equal to the
-original transform's on probe images (``image_export``).
+original transform's on probe images (``frozen_export``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import torch
@@ -61,10 +62,13 @@ class PixelTransform:
             top = round((image.height - self.size) / 2)
             image = image.crop((left, top, left + self.size, top + self.size))
         pixels = torch.from_numpy(np.asarray(image.convert("RGB"), dtype=np.uint8).copy())
-        pixels = pixels.permute(2, 0, 1).float().div(255)
-        mean = torch.tensor(self.mean).view(3, 1, 1)
-        std = torch.tensor(self.std).view(3, 1, 1)
-        return (pixels - mean) / std
+        mean, std = self._normalisation
+        return (pixels.permute(2, 0, 1).float().div(255) - mean) / std
+
+    @cached_property
+    def _normalisation(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and std as (3, 1, 1) tensors, made once rather than for every image."""
+        return torch.tensor(self.mean).view(3, 1, 1), torch.tensor(self.std).view(3, 1, 1)
 
     def _resize(self, image: Image.Image) -> Image.Image:
         width, height = image.size
