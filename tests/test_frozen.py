@@ -82,7 +82,7 @@ def test_frozen_model_gives_the_full_models_vectors(tiny_open_clip_dir, frozen_c
     assert isinstance(frozen, FrozenEncoder)
     assert (frozen.model_id, frozen.dim, frozen.image_size) == (full.model_id, full.dim, full.image_size)
     assert frozen.logit_scale == pytest.approx(full.logit_scale)
-    pictures = [sample for sample in probe_images(seed=7)] + [
+    pictures = probe_images(seed=7) + [
         Image.open(path) for path in sorted(write_shapes(tmp_path / "shapes", 5, seed=1).glob("*.png"))
     ]
     for batch in (pictures[:1], pictures[:3], pictures):  # one, less than and more than a batch
