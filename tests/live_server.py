@@ -10,13 +10,14 @@ import uvicorn
 
 
 class LiveServer:
-    def __init__(self, app) -> None:
+    def __init__(self, app, **config) -> None:
+        """``config``: more uvicorn settings (``http=`` a protocol class, say)."""
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self.server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
+            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", **config)
         )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

@@ -16,10 +16,10 @@ from conftest import write_shapes
 from spyglass import __version__
 
 
-def run(*args: str, data_dir, check: bool = True) -> subprocess.CompletedProcess:
+def run(*args: str, data_dir, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
     exe = Path(sys.executable).with_name("spyglass")  # the script installed beside this interpreter
     assert exe.is_file(), "the spyglass console script is not installed"
-    env = {**os.environ, "SPYGLASS_DATA_DIR": str(data_dir), "COLUMNS": "400"}  # no wrapped messages
+    env = {**os.environ, "SPYGLASS_DATA_DIR": str(data_dir), "COLUMNS": "400", **(env or {})}  # no wrapping
     result = subprocess.run([exe, *args], capture_output=True, text=True, env=env, timeout=300)
     if check:
         assert result.returncode == 0, result.stderr[-2000:]
@@ -125,6 +125,62 @@ def test_index_rejects_bad_arguments(tmp_path):
     assert missing.returncode == 2 and "does not exist" in missing.stderr
     kind = run("index", str(tmp_path), "--only", "sound", data_dir=tmp_path, check=False)
     assert kind.returncode == 2 and "unknown kind 'sound'" in kind.stderr
+
+
+def test_index_takes_several_paths_and_checks_them_all_first(shapes_encoder, formats_dir, tmp_path):
+    shapes = write_shapes(tmp_path / "shapes", 4, seed=5)
+    typo = run(
+        "--model",
+        "builtin:shapes",
+        "index",
+        str(shapes),
+        str(tmp_path / "nope"),
+        data_dir=tmp_path / "d",
+        check=False,
+    )
+    assert typo.returncode == 2 and "nope does not exist" in typo.stderr
+    assert not (tmp_path / "d" / "catalog.sqlite3").exists()  # refused before anything was indexed
+    reports = run(
+        "--model",
+        "builtin:shapes",
+        "index",
+        str(shapes),
+        str(formats_dir / "bee.jpg"),
+        "--json",
+        data_dir=tmp_path / "d",
+    ).stdout.splitlines()
+    assert [json.loads(line)["added"] for line in reports] == [4, 1]
+    human = run(
+        "--model",
+        "builtin:shapes",
+        "index",
+        str(shapes),
+        str(formats_dir / "bee.jpg"),
+        data_dir=tmp_path / "d",
+    )
+    assert str(shapes) in human.stdout and "bee.jpg" in human.stdout and human.stdout.count("0 added") == 2
+
+
+def test_milvus_lite_prints_no_traceback_of_its_own(shapes_encoder, tmp_path):
+    pytest.importorskip("milvus_lite")
+    folder = write_shapes(tmp_path / "shapes", 3, seed=6)
+    env = {"SPYGLASS_INDEX": "milvus"}
+    indexed = run("--model", "builtin:shapes", "index", str(folder), data_dir=tmp_path / "d", env=env)
+    assert "3 added" in indexed.stdout
+    assert "Traceback" not in indexed.stdout + indexed.stderr
+    assert "Method not implemented" not in indexed.stderr
+
+
+def test_a_filter_whose_matches_are_all_below_the_floor_says_so(shapes_encoder, tmp_path):
+    folder = write_shapes(tmp_path / "shapes", 24, seed=12)
+    run("--model", "builtin:shapes", "index", str(folder), data_dir=tmp_path / "d")
+    circle = next(folder.glob("red-circle-*.png"))
+    run("--model", "builtin:shapes", "tag", str(circle), "red circle", data_dir=tmp_path / "d")
+    search = ["--model", "builtin:shapes", "search", "a blue square", "-f", "tag=red circle"]
+    floored = run(*search, data_dir=tmp_path / "d").stdout
+    assert "1 match below the relevance floor" in floored and "--all" in floored
+    shown = run(*search, "--all", data_dir=tmp_path / "d").stdout
+    assert circle.name in shown
 
 
 def test_index_watch_picks_up_new_files(data_dir, shapes_encoder, tmp_path):

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -15,13 +17,35 @@ from conftest import shared_path
 from serve_process import EXE, env_for, free_port, spyglass
 
 RAY = EXE.with_name("ray")
-RAY_ENV = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+RAY_KEYS = ("HOME", "XDG_CACHE_HOME", "RAY_TMPDIR", "RAY_AUTH_MODE", "RAY_USAGE_STATS_ENABLED")
 LIGHT = ["--num-cpus", "1", "--object-store-memory", str(300 * 2**20)]
 
 
 @pytest.fixture(scope="module")
-def cluster(minilm_hf_home) -> str:
-    """``ray start`` a head and a worker; their address. Stopped (with every Ray process) afterwards.
+def ray_env() -> dict:
+    """A home and a temp directory of the tests' own, authentication set explicitly: whatever earlier
+    Ray runs left in ``~/.ray`` or ``/tmp/ray`` (a token, a dead cluster's address) plays no part.
+
+    The temp directory is short: Ray puts its sockets below it, and a socket path has ~107 bytes.
+    """
+    root = Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))
+    (root / "home").mkdir()
+    yield {
+        **os.environ,
+        "HOME": str(root / "home"),
+        # The models the suite already cached (builtin:shapes) stay where they are.
+        "XDG_CACHE_HOME": os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache"),
+        "RAY_TMPDIR": str(root),
+        "RAY_AUTH_MODE": "disabled",
+        "RAY_USAGE_STATS_ENABLED": "0",
+    }
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def cluster(ray_env, minilm_hf_home) -> str:
+    """``ray start`` a head and a worker; their address. Stopped (with every Ray process) afterwards,
+    also when the start fails halfway.
 
     The nodes find models where a real node would, in their own hub cache (here the real MiniLM's).
     """
@@ -29,11 +53,19 @@ def cluster(minilm_hf_home) -> str:
     port = free_port()
     head = [str(RAY), "start", "--head", "--port", str(port), "--include-dashboard=false", *LIGHT]
     worker = [str(RAY), "start", "--address", f"127.0.0.1:{port}", *LIGHT]
-    env = {**RAY_ENV, "HF_HOME": str(minilm_hf_home), "HF_HUB_OFFLINE": "1"}
-    for command in (head, worker):
-        subprocess.run(command, env=env, check=True, capture_output=True, timeout=180)
-    yield f"127.0.0.1:{port}"
-    subprocess.run([str(RAY), "stop", "--force"], env=RAY_ENV, capture_output=True, timeout=120)
+    env = {**ray_env, "HF_HOME": str(minilm_hf_home), "HF_HUB_OFFLINE": "1"}
+    try:
+        for command in (head, worker):
+            started = subprocess.run(command, env=env, capture_output=True, text=True, timeout=180)
+            assert started.returncode == 0, started.stderr[-3000:]
+        yield f"127.0.0.1:{port}"
+    finally:
+        subprocess.run([str(RAY), "stop", "--force"], env=ray_env, capture_output=True, timeout=120)
+
+
+def index_on_ray(data_dir: Path, ray_env: dict, *args: str, **extra: str) -> subprocess.CompletedProcess:
+    """``spyglass`` as a user on this machine runs it, with the tests' Ray home and temp directory."""
+    return spyglass(data_dir, *args, **{name: ray_env[name] for name in RAY_KEYS}, **extra)
 
 
 @pytest.fixture(scope="module")
@@ -76,22 +108,27 @@ def assert_same(ray_run: dict, local_run: dict) -> None:
     assert min(cosines) >= 0.999
 
 
-def test_ray_ingest_matches_a_local_one(cluster, photos, tmp_path):
+def test_ray_ingest_matches_a_local_one(cluster, ray_env, photos, tmp_path):
     spyglass(tmp_path / "local", "index", str(photos))
-    out = spyglass(tmp_path / "ray", "index", str(photos), "--executor", f"ray={cluster}").stdout
+    out = index_on_ray(tmp_path / "ray", ray_env, "index", str(photos), "--executor", f"ray={cluster}").stdout
     assert "0 errors" in out
     local_run, ray_run = catalog(tmp_path / "local"), catalog(tmp_path / "ray")
     assert len({key[0] for key in local_run}) >= 140
     assert_same(ray_run, local_run)
-    again = spyglass(tmp_path / "ray", "index", str(photos), "--executor", f"ray={cluster}").stdout
+    again = index_on_ray(
+        tmp_path / "ray", ray_env, "index", str(photos), "--executor", f"ray={cluster}"
+    ).stdout
     assert " 0 added" in f" {again}" and "0 updated" in again  # incremental, planned on the driver
 
 
-def test_a_killed_driver_loses_nothing_and_duplicates_nothing(cluster, photos, tmp_path):
+def test_a_killed_driver_loses_nothing_and_duplicates_nothing(cluster, ray_env, photos, tmp_path):
     data = tmp_path / "ray"
     command = [str(EXE), "index", str(photos), "--executor", f"ray={cluster}"]
     driver = subprocess.Popen(
-        command, env=env_for(data), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        command,
+        env=env_for(data, **{k: ray_env[k] for k in RAY_KEYS}),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         deadline = time.monotonic() + 240
@@ -102,7 +139,7 @@ def test_a_killed_driver_loses_nothing_and_duplicates_nothing(cluster, photos, t
         os.kill(driver.pid, signal.SIGKILL)
         driver.wait()
     partial = _indexed(data)
-    spyglass(data, "index", str(photos), "--executor", f"ray={cluster}")
+    index_on_ray(data, ray_env, "index", str(photos), "--executor", f"ray={cluster}")
     assert _indexed(data) > partial
     spyglass(tmp_path / "local", "index", str(photos))
     assert_same(catalog(data), catalog(tmp_path / "local"))
@@ -116,13 +153,15 @@ def _indexed(data: Path) -> int:
         return 0
 
 
-def test_ocr_and_the_text_space_run_on_the_cluster_as_they_do_here(cluster, minilm, tmp_path):
+def test_ocr_and_the_text_space_run_on_the_cluster_as_they_do_here(cluster, ray_env, minilm, tmp_path):
     folder = tmp_path / "docs"
     folder.mkdir()
     for name in ("attention_table.png", "product_c.png", "financial_report.pdf"):
         (folder / name).symlink_to(shared_path("data", "docs", name))
     ocr = {"SPYGLASS_OCR__ENABLED": "true"}
-    out = spyglass(tmp_path / "ray", "index", str(folder), "--executor", f"ray={cluster}", **ocr).stdout
+    out = index_on_ray(
+        tmp_path / "ray", ray_env, "index", str(folder), "--executor", f"ray={cluster}", **ocr
+    ).stdout
     assert "stage ocr:" in out and "stage embed:text:" in out and "waits" not in out
     spyglass(tmp_path / "local", "index", str(folder), **ocr)
     read = {name: _read_text(tmp_path / name) for name in ("ray", "local")}
@@ -139,3 +178,40 @@ def _read_text(data: Path) -> dict[tuple, str]:
             "WHERE i.ocr IS NOT NULL"
         ).fetchall()
     return {(Path(path).name, kind, page): text for path, kind, page, text in rows}
+
+
+def test_without_an_address_ray_starts_its_own_whatever_earlier_runs_left(tmp_path):
+    """A dead cluster's address in Ray's temp directory and a token in the home directory, as an
+    earlier ``--executor ray`` and a crashed ``ray start`` leave them: a plain ``--executor ray``
+    starts a local Ray of its own instead of waiting on the dead one."""
+    pytest.importorskip("ray.data")
+    root = Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))
+    try:
+        (root / "ray").mkdir()
+        (root / "ray" / "ray_current_cluster").write_text(f"127.0.0.1:{free_port()}")
+        (root / "home" / ".ray").mkdir(parents=True)
+        (root / "home" / ".ray" / "auth_token").write_text("a" * 32)
+        folder = tmp_path / "pictures"
+        folder.mkdir()
+        for name in ("bee.jpg", "boats on a lake.png"):
+            (folder / name).symlink_to(shared_path("data", "formats", name))
+        env = env_for(
+            tmp_path / "data",
+            HOME=str(root / "home"),
+            XDG_CACHE_HOME=os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache"),
+            RAY_TMPDIR=str(root),
+            RAY_USAGE_STATS_ENABLED="0",
+        )
+        env.pop("RAY_ADDRESS", None)
+        env.pop("RAY_AUTH_MODE", None)
+        run = subprocess.run(
+            [str(EXE), "index", str(folder), "--executor", "ray"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=240,
+        )
+        assert run.returncode == 0, run.stderr[-3000:]
+        assert "2 added" in run.stdout and "0 errors" in run.stdout
+    finally:  # the driver's own Ray ends with it
+        shutil.rmtree(root, ignore_errors=True)

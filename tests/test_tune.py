@@ -26,6 +26,7 @@ FP32 = EncoderSettings(precision="fp32")
 # How much image->text Recall@1 on the first domain (plain shapes) tuning may cost, with the
 # default blend of tuned and original weights (WiSE-FT, 0.5). Measured: 0.22-0.30.
 MAX_FIRST_DOMAIN_LOSS = 0.35
+NEW_DOMAIN_TRIALS = 400
 
 
 def write_pairs(folder: Path, samples: list[shapes.ShapeSample], canonical: bool = False) -> Path:
@@ -47,7 +48,11 @@ def domains(tmp_path_factory) -> dict[str, Path]:
         "train": write_pairs(root / "train", shapes.generate_new_domain(400, seed=11)),
         # Held-out test sets with one caption per image, its class name: image->text Recall@1 is
         # then the share of pictures whose own class is the best caption (ties count for it).
-        "new": write_pairs(root / "new", shapes.generate_new_domain(80, seed=99), canonical=True),
+        # 400 pictures: builtin:shapes is trained on each machine, and its arithmetic moves the
+        # gain (0.18 on one machine, 0.12 on another); on 80 pictures that flipped the test.
+        "new": write_pairs(
+            root / "new", shapes.generate_new_domain(NEW_DOMAIN_TRIALS, seed=99), canonical=True
+        ),
         "old": write_pairs(root / "old", shapes.generate(96, seed=98), canonical=True),
     }
 
@@ -80,9 +85,11 @@ def test_tuning_adapts_to_a_new_domain_and_keeps_most_of_the_old(options, domain
         f"first domain {before['old']:.2f} -> {after['old']:.2f}"
     )
 
-    trials = 80
-    assert binomial_tail(round(after["new"] * trials), trials, max(before["new"], 1 / 40)) < 1e-4
-    assert after["new"] >= before["new"] + 0.12
+    # Luck alone (the untuned rate) would score this well with probability below 1e-6, and the gain
+    # is at least half the smallest one measured on any machine.
+    trials = NEW_DOMAIN_TRIALS
+    assert binomial_tail(round(after["new"] * trials), trials, max(before["new"], 1 / 40)) < 1e-6
+    assert after["new"] >= before["new"] + 0.06
     assert before["old"] - after["old"] <= MAX_FIRST_DOMAIN_LOSS
     assert report.after["image_to_text_R@1"] > report.before["image_to_text_R@1"]
     assert tuned.model_id == report.model_id != encoder.model_id

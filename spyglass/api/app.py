@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from spyglass import __version__, discovery
 from spyglass.api import errors
+from spyglass.api.body_limit import BodyLimit
 from spyglass.api.jobs import Jobs
 from spyglass.api.mcp import KeyGuard, build_server
 from spyglass.api.metrics import Metrics
@@ -54,9 +55,6 @@ def create_app(engine: Engine, *, announcement: discovery.Server | None = None) 
         title="Spyglass",
         version=__version__,
         lifespan=lifespan,
-        # Refused from its Content-Length, or cut off as it streams: a form body is otherwise
-        # spooled to disk whole before any handler could check it.
-        max_body_size=int(engine.settings.api.max_request_mb * 2**20),
         description="Multimodal search and grounded answers over your own files.",
     )
     app.state.engine = engine
@@ -64,6 +62,9 @@ def create_app(engine: Engine, *, announcement: discovery.Server | None = None) 
     app.state.jobs = Jobs(engine, on_report=metrics.record)
     errors.install(app)
     metrics.install(app)
+    # Refused from its Content-Length, or cut off as it streams: a form body is otherwise spooled
+    # to disk whole before any handler could check it.
+    app.add_middleware(BodyLimit, limit=int(engine.settings.api.max_request_mb * 2**20))
     if engine.settings.api.cors_origins:
         app.add_middleware(
             CORSMiddleware,

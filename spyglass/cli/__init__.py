@@ -108,7 +108,9 @@ def encode(
 @app.command()
 def index(
     ctx: typer.Context,
-    path: Annotated[Path | None, typer.Argument(help="Folder or file to index.")] = None,
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="Folders or files to index.", metavar="PATH...")
+    ] = None,
     include: Annotated[
         list[str] | None, typer.Option(help="Only paths matching this glob (repeatable).")
     ] = None,
@@ -131,14 +133,14 @@ def index(
         typer.Option(help="local, or ray / ray=ADDRESS: load and embed on a Ray cluster (see [ray])."),
     ] = None,
 ) -> None:
-    """Index a folder or file: new and edited files are embedded, renames moved, deleted files removed."""
+    """Index folders or files: new and edited files are embedded, renames moved, deleted files removed."""
     from dataclasses import asdict
 
     from spyglass.kinds import FAMILIES as KINDS
 
     def show(report) -> None:
         if as_json:
-            print(json.dumps(asdict(report)), flush=True)  # one line per run, even through a pipe (--watch)
+            print(json.dumps(asdict(report)), flush=True)  # one line per path and run, even through a pipe
             return
         console.print(report.summary())
         for file, reason in report.errors[:20]:
@@ -155,7 +157,7 @@ def index(
             )
 
     if ocr_only:
-        if path is not None or watch:
+        if paths or watch:
             raise typer.BadParameter("--ocr-only works on the whole collection: give no PATH and no --watch")
         engine = engine_of(ctx)
         try:
@@ -165,36 +167,46 @@ def index(
         finally:
             engine.close()
         return
-    if path is None:
-        raise typer.BadParameter("give the folder or file to index", param_hint="PATH")
+    if not paths:
+        raise typer.BadParameter("give the folders or files to index", param_hint="PATH")
     for kind in only or []:
         if kind not in KINDS:
             raise typer.BadParameter(
                 f"unknown kind {kind!r}; choose from {', '.join(KINDS)}", param_hint="--only"
             )
-    if not path.exists() and not path.is_symlink():
-        raise typer.BadParameter(f"{path} does not exist", param_hint="PATH")
+    for path in paths:  # checked before any is indexed: a typo in the last costs no waiting
+        if not path.exists() and not path.is_symlink():
+            raise typer.BadParameter(f"{path} does not exist", param_hint="PATH")
     engine = engine_of(ctx)
 
-    def run():
-        return engine.index(
-            path,
-            include=include or (),
-            exclude=exclude or (),
-            kinds=only,
-            progress=not as_json,
-            executor=executor,
-        )
+    def run() -> list:
+        return [
+            engine.index(
+                path,
+                include=include or (),
+                exclude=exclude or (),
+                kinds=only,
+                progress=not as_json,
+                executor=executor,
+            )
+            for path in paths
+        ]
+
+    def show_all(reports: list) -> None:
+        for path, report in zip(paths, reports):
+            if len(paths) > 1 and not as_json:
+                console.print(f"[bold]{escape(str(path))}[/bold]", highlight=False)
+            show(report)
 
     try:
         if watch:
             from spyglass.indexer.watch import watch_and_index
 
             if not as_json:
-                console.print(f"watching {escape(str(path))} (Ctrl-C to stop)")
-            watch_and_index(path, run, show)
+                console.print(f"watching {escape(', '.join(map(str, paths)))} (Ctrl-C to stop)")
+            watch_and_index(paths, run, show_all)
         else:
-            show(run())
+            show_all(run())
     except KeyboardInterrupt:
         pass
     finally:

@@ -21,6 +21,7 @@ folder), and each actor checks it loaded the driver's exact ``model_id``.
 from __future__ import annotations
 
 import logging
+import os
 import pickle
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -126,8 +127,17 @@ class RayExecutor:
     def _connect(self):
         ray = _ray()
         if not ray.is_initialized():
-            ray.init(address=self.settings.address or None, log_to_driver=False, include_dashboard=False)
+            ray.init(address=self.address, log_to_driver=False, include_dashboard=False)
         return ray
+
+    @property
+    def address(self) -> str:
+        """The cluster asked for, else a local Ray of our own.
+
+        Ray's own default (``None``) would attach to whatever its temp directory last recorded,
+        a cluster that may have died long ago, and wait minutes for it; ``"local"`` never does.
+        """
+        return self.settings.address or os.environ.get("RAY_ADDRESS") or "local"
 
 
 def _record(store: Store, stage: ItemStage, rows: list[dict], outputs: dict, report: StageReport) -> None:

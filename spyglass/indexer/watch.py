@@ -1,9 +1,9 @@
-"""``spyglass index --watch``: re-run the incremental index whenever files under the path change."""
+"""``spyglass index --watch``: re-run the incremental index whenever files under the paths change."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from watchfiles import watch
@@ -14,7 +14,10 @@ log = logging.getLogger(__name__)
 
 
 def watch_and_index(
-    path: Path, run: Callable[[], IndexReport], on_report: Callable[[IndexReport], None], stop_event=None
+    paths: Sequence[Path],
+    run: Callable[[], list[IndexReport]],
+    on_reports: Callable[[list[IndexReport]], None],
+    stop_event=None,
 ) -> None:
     """Index once, then again after every batch of filesystem changes (watchfiles debounces them).
 
@@ -25,11 +28,11 @@ def watch_and_index(
     """
     started = False
     for changes in watch(
-        path, stop_event=stop_event, recursive=True, yield_on_timeout=True, rust_timeout=200
+        *paths, stop_event=stop_event, recursive=True, yield_on_timeout=True, rust_timeout=200
     ):
         if not started:
             started = True
-            on_report(run())
+            on_reports(run())
         elif changes:
-            log.info("%d changes under %s", len(changes), path)
-            on_report(run())
+            log.info("%d changes under %s", len(changes), ", ".join(map(str, paths)))
+            on_reports(run())

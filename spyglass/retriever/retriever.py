@@ -117,9 +117,13 @@ class Retriever:
         if options.dedupe or options.diversity:
             order = self._rerank(order, ranking.fused, rows, options)
         if not order:
-            message = "No good match in the collection" + (
-                " for these filters." if not filters.empty else "."
-            )
+            message = "No good match in the collection" + (" for these filters" if not filters.empty else "")
+            if ranking.hidden:  # all it found is below the floor: say so, and how to see it anyway
+                matches = f"{ranking.hidden} match" + ("es" if ranking.hidden > 1 else "")
+                message += (
+                    f": {matches} below the relevance floor — `--all` / `relevance_floor: false` shows them"
+                )
+            message += "."
             return SearchResponse(
                 [],
                 no_match=True,

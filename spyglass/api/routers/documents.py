@@ -6,13 +6,13 @@ import shutil
 import uuid
 from pathlib import Path
 
-from fastapi import APIRouter, Depends, File, HTTPException, Request, UploadFile
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 
 from spyglass.api.auth import admin
 from spyglass.api.errors import documented, not_found
 from spyglass.api.schemas import DocumentId, SourceBody
-from spyglass.api.uploads import safe_name, save_upload
+from spyglass.api.uploads import UPLOAD_BODY, UploadReceiver
 from spyglass.indexer.walk import confined
 
 router = APIRouter(
@@ -24,35 +24,31 @@ router = APIRouter(
     "/documents",
     status_code=202,
     summary="Upload files; they are indexed in the background",
-    description="Files that are too large or of an unsupported type are listed under `rejected` with the "
-    "reason while the others are accepted; only when no file is acceptable is the request refused.",
+    description="The body is read as it streams. A file of an unsupported type is listed under `rejected` "
+    "with the reason (415) while the others are accepted; only when no file is acceptable is the request "
+    "refused. A file over `max_upload_mb` refuses the whole request with 413 as soon as its bytes pass the "
+    "limit: the rest of the body is not read, the connection is closed, and nothing of the request is kept.",
     responses=documented(413, 415),
+    openapi_extra={"requestBody": UPLOAD_BODY},
 )
-async def upload(request: Request, files: list[UploadFile] = File(...)) -> dict:
+async def upload(request: Request) -> dict:
     engine = request.app.state.engine
     folder = engine.settings.data_dir / "uploads" / uuid.uuid4().hex[:12]
     folder.mkdir(parents=True)
-    names, rejected, refusal = set(), [], None
-    for n, upload_file in enumerate(files):
-        name = safe_name(upload_file.filename, f"upload-{n}")
-        while name in names:
-            name = f"_{name}"
-        try:
-            await save_upload(upload_file, folder / name, engine.settings.api)
-            names.add(name)
-        except HTTPException as exc:  # one bad file must not cost the user the good ones
-            rejected.append(
-                {"file": upload_file.filename or name, "status": exc.status_code, "reason": exc.detail}
-            )
-            refusal = refusal or exc
-    if not names:
+    receiver = UploadReceiver(folder, engine.settings.api)
+    try:
+        await receiver.receive(request)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)  # not even the request's good files stay
+        raise
+    if not receiver.saved:
         folder.rmdir()
-        raise refusal
+        raise receiver.refusal or HTTPException(422, "invalid files: the form holds no file")
     job = await run_in_threadpool(request.app.state.jobs.submit, "upload", str(folder))
     return {
         "job_id": job.id,
-        "files": sorted(names),
-        "rejected": rejected,
+        "files": sorted(receiver.saved),
+        "rejected": receiver.rejected,
         "status_url": f"/v1/jobs/{job.id}",
     }
 

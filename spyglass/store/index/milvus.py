@@ -23,6 +23,7 @@ A server's token is read from ``SPYGLASS_MILVUS_TOKEN``, so it never lands in a 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 import threading
@@ -178,6 +179,17 @@ _LITE_USERS: Counter[str] = Counter()  # Milvus Lite files open in this process,
 _LITE_LOCK = threading.Lock()
 
 
+class _Unimplemented(logging.Filter):
+    """Milvus Lite's in-process server lacks ``AllocTimestamp``, which pymilvus asks for while it waits
+    for a new index and then does without; gRPC would log each such call with a traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], NotImplementedError))
+
+
+_UNIMPLEMENTED = _Unimplemented()
+
+
 def _local(uri: str) -> bool:
     return not uri.startswith(("http://", "https://", "tcp://", "unix:"))
 
@@ -213,6 +225,7 @@ def _connect(uri: str):
         hint = " (Milvus Lite opens a file in one process at a time)" if _local(uri) else ""
         raise SpyglassError(f"cannot open Milvus at {uri}{hint}: {exc}") from None
     if _local(uri):
+        logging.getLogger("grpc._server").addFilter(_UNIMPLEMENTED)  # one filter, however often added
         with _LITE_LOCK:
             _LITE_USERS[uri] += 1
     return client
