@@ -39,7 +39,6 @@ if TYPE_CHECKING:
     from spyglass.indexer.reembed import ReembedReport
     from spyglass.retriever import Query, RankingOptions, Retriever, SearchResponse
     from spyglass.retriever.evaluation import EvalReport
-    from spyglass.retriever.text_evaluation import TextEvalReport
     from spyglass.training.tune import TuneOptions, TuneReport
 
 log = logging.getLogger(__name__)
@@ -421,16 +420,6 @@ class Engine:
             Path(dataset),
             ensemble=self.settings.encoder.prompt_ensemble,
             max_pixels=self.settings.ingest.max_image_pixels,
-        )
-
-    def evaluate_text(
-        self, dataset: str | Path, *, questions: str | Path | None = None, limit: int | None = None
-    ) -> TextEvalReport:
-        """BM25, CLIP text, the text space and the fused ranking on a text set; see ``text_evaluation``."""
-        from spyglass.retriever.text_evaluation import evaluate_text
-
-        return evaluate_text(
-            self, Path(dataset), questions=Path(questions) if questions else None, limit=limit
         )
 
     def item(self, item_id: int) -> dict | None:

@@ -33,8 +33,8 @@ class ItemKind(StrEnum):
     PAGE = "page"  # a rendered PDF page
     FIGURE = "figure"  # an image cropped from a PDF page
     KEYFRAME = "keyframe"  # a frame of a video
-    CHUNK = "chunk"  # a short span of text, embedded and BM25-searchable
-    PASSAGE = "passage"  # a chunk's surrounding text, for answers; not searched itself
+    CHUNK = "chunk"  # a short span of text: embedded in both spaces, the unit a text result shows
+    PASSAGE = "passage"  # a section: a chunk's surrounding text; scores its document, quoted in answers
 
     @property
     def visual(self) -> bool:
@@ -43,8 +43,13 @@ class ItemKind(StrEnum):
 
     @property
     def textual(self) -> bool:
-        """Searched by its text (dense and BM25)."""
+        """A text result: shown as itself, found by its own vectors and its section's words."""
         return self is ItemKind.CHUNK
+
+    @property
+    def section(self) -> bool:
+        """Evidence for its document (BM25, the text space), never a result of its own."""
+        return self is ItemKind.PASSAGE
 
     @property
     def modality(self) -> str | None:
@@ -54,7 +59,12 @@ class ItemKind(StrEnum):
 VISUAL_KINDS = tuple(kind for kind in ItemKind if kind.visual)
 TEXT_KINDS = tuple(kind for kind in ItemKind if kind.textual)
 MODALITIES = {"image": VISUAL_KINDS, "text": TEXT_KINDS}
-WORD_KINDS = TEXT_KINDS + VISUAL_KINDS  # found by words: passages by their text, pictures by names and OCR
+SECTION_KINDS = (ItemKind.PASSAGE,)
+WORD_KINDS = (
+    SECTION_KINDS + VISUAL_KINDS
+)  # found by words (BM25): sections by their text, pictures by names and OCR
+# What the text space embeds: chunks and sections by their text, pictures by the text read in them.
+MEANING_KINDS = TEXT_KINDS + SECTION_KINDS + VISUAL_KINDS
 KIND_ALIASES = {
     "photo": ItemKind.IMAGE,
     "photos": ItemKind.IMAGE,

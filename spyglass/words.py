@@ -22,6 +22,13 @@ FOLDERS_NAMED = 2  # parent folders whose names count ("Holiday 2023/Rome/IMG_1.
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])|(?<=[A-Za-z])(?=\d)|(?<=\d)(?=[A-Za-z])")
 _SEPARATORS = re.compile(r"[\W_]+")
 _QUOTED = re.compile(r'"([^"]+)"')
+# Words BM25 leaves out of a query: the stop set of Lucene's EnglishAnalyzer (Elasticsearch's
+# ``_english_``), a published standard, not a list fitted here. They rank nothing (IDF near 0) and
+# cost the most: each matches nearly every section, and every match is scored.
+BM25_STOP_WORDS = frozenset(
+    "a an and are as at be but by for if in into is it no not of on or such that the their then there "
+    "these they this to was will with".split()
+)
 NEAR_MIN_LENGTH = 4  # shorter words have too many near spellings to guess from
 NEAR_RATIO = 0.75  # difflib similarity: one wrong letter in 7, two in 8 or more
 # Words a query holds that a picture's text need not: "the invoice from acme" is found by "invoice ... acme".
@@ -62,6 +69,11 @@ def query_terms(query: str) -> tuple[list[str], list[str]]:
     return _words(rest), [p for p in phrases if p]
 
 
+def content_words(words: list[str]) -> list[str]:
+    """``words`` without BM25's stop words; all of them when nothing else is left ("to be or not to be")."""
+    return [word for word in words if fold(word) not in BM25_STOP_WORDS] or words
+
+
 def _words(text: str) -> list[str]:
     return [word for word in "".join(c if c.isalnum() else " " for c in text).split() if word]
 
@@ -100,6 +112,20 @@ def coverage(body: str, terms: list[str]) -> float:
     folded = fold(body)
     words = set(_words(folded))
     return sum(_found(term, folded, words) for term in wanted) / len(wanted)
+
+
+def held(body: str, wanted: list[str]) -> float:
+    """The share of ``wanted`` (``query_words``: folded, no stop words) that ``body`` holds, as a word
+    or inside one ("berber" in "Berbers"); cheap enough for every chunk of a query's candidates."""
+    if not wanted:
+        return 0.0
+    folded = body.casefold() if body.isascii() else fold(body)
+    return sum(term in folded for term in wanted) / len(wanted)
+
+
+def query_words(terms: list[str]) -> list[str]:
+    """A query's content words (not BM25's stop words), folded once for ``held``."""
+    return [fold(term) for term in content_words(terms)]
 
 
 def holds(body: str, terms: list[str]) -> bool:

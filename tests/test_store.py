@@ -217,7 +217,7 @@ def test_concurrent_searches_never_see_half_a_batch(tmp_path):
 def test_bm25_ranks_a_rare_word_first(tmp_path):
     store = Store(tmp_path, "m", DIM)
     texts = ["the cat sat on the mat"] * 20 + ["a quokka smiles at the camera", "cats and dogs"]
-    ids = add_batch(store, clustered(len(texts), DIM), kind="chunk", texts=texts)
+    ids = add_batch(store, clustered(len(texts), DIM), kind="passage", texts=texts)  # sections hold the words
     hits = store.bm25("quokka")
     assert hits[0][0] == ids[20] and hits[0][1] > 0 and len(hits) == 1
     assert store.bm25('quokka" OR *') and store.bm25("") == []  # no FTS syntax injection
@@ -232,13 +232,16 @@ def test_migration_from_version_1_keeps_data_and_backfills_fts(tmp_path):
     connection.execute(
         "INSERT INTO documents (source_id, path, status) VALUES (1, '/x/FieldNotes/platypusSightings.txt', 'indexed')"
     )
-    connection.execute("INSERT INTO items (document_id, kind, text) VALUES (1, 'chunk', 'platypus facts')")
+    connection.execute("INSERT INTO items (document_id, kind, text) VALUES (1, 'passage', 'platypus facts')")
+    connection.execute(
+        "INSERT INTO items (document_id, kind, text, parent_id) VALUES (1, 'chunk', 'platypus facts', 1)"
+    )
     connection.close()
     store = Store(tmp_path, "m", DIM)
     with sqlite3.connect(path) as check:
         assert check.execute("PRAGMA user_version").fetchone()[0] == LATEST
-    assert store.counts()["items"] == 1
-    assert [item for item, _ in store.bm25("platypus")] == [1]
+    assert store.counts()["items"] == 2
+    assert [item for item, _ in store.bm25("platypus")] == [1]  # v9: the section, not its chunk too
     # Later steps: the lead item is named after its file and folder (camelCase split), substrings match.
     assert [item for item, _ in store.bm25("field notes sightings")] == [1]
     assert [item for item, _ in store.bm25("atypu")] == [1]

@@ -285,7 +285,10 @@ def search(
 def eval_(
     ctx: typer.Context,
     dataset: Annotated[
-        Path, typer.Argument(help="Folder with captions.csv (image,caption), or a COCO captions JSON.")
+        Path,
+        typer.Argument(
+            help="Folder with captions.csv (image,caption), a COCO captions JSON, or a judged collection."
+        ),
     ],
     text: Annotated[
         bool,
@@ -307,12 +310,16 @@ def eval_(
 ) -> None:
     """Text->image and image->text Recall@1/5/10 and MRR on a captioned image set (CLIP_benchmark definitions).
 
-    With --text: BM25, CLIP text, the text space and the fused ranking side by side.
+    On a judged collection (BEIR's corpus.jsonl, queries.jsonl and qrels/test.tsv; or queries.csv, a
+    qrels file and docs/), with --text (caption to caption) or --questions: nDCG@10, Recall@100,
+    MRR@10, MAP and R@1 of BM25, CLIP text, the text space, the fused ranking and a plain-RRF reference.
     """
     from dataclasses import asdict
 
-    if text or questions:
-        _eval_text(ctx, dataset, questions, limit, as_json)
+    from spyglass.evaluation.collections import judged
+
+    if text or questions or judged(dataset):
+        _eval_judged(ctx, dataset, questions, limit, as_json)
         return
     with engine_of(ctx) as engine:
         report = engine.evaluate(dataset)
@@ -332,28 +339,32 @@ def eval_(
     )
 
 
-def _eval_text(
+def _eval_judged(
     ctx: typer.Context, dataset: Path, questions: Path | None, limit: int | None, as_json: bool
 ) -> None:
     from dataclasses import asdict
 
+    from spyglass.evaluation.judged import MEASURES, evaluate_judged
+
     with engine_of(ctx) as engine:
-        report = engine.evaluate_text(dataset, questions=questions, limit=limit)
+        report = evaluate_judged(engine, dataset, questions=questions, limit=limit)
     if as_json:
         typer.echo(json.dumps(asdict(report), indent=2))
         return
     console.print(
-        f"{escape(report.dataset)}: {report.documents} documents, {report.queries} queries, {report.seconds:.1f} s"
+        f"{escape(report.collection)}: {report.documents} documents, {report.queries} judged queries, "
+        f"{report.seconds:.1f} s (documents as the unit; measures by ranx)"
     )
-    table = Table("method", "R@1 %", "R@5 %", "R@10 %", "MRR (0-1)")
+    table = Table("ranking", *MEASURES)
     names = {
-        "bm25": "BM25",
+        "bm25": "BM25 (sections)",
         "clip": "CLIP text",
         "text": "text space",
         "fused": "fused (what search returns)",
+        "rrf": "reference: plain RRF of BM25 + text space",
     }
-    for method, m in report.metrics.items():
-        table.add_row(names[method], *(f"{100 * m[f'R@{k}']:.1f}" for k in (1, 5, 10)), f"{m['MRR']:.3f}")
+    for method, values in report.metrics.items():
+        table.add_row(names[method], *(f"{values[name]:.3f}" for name in MEASURES))
     console.print(table)
     if "text" not in report.metrics:
         console.print(

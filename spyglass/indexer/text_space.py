@@ -1,4 +1,10 @@
-"""The text-space stage: embeds passages, and text read in pictures, with the sentence-embedding model.
+"""The text-space stage: embeds chunks, sections (passages) and text read in pictures, with the
+sentence-embedding model.
+
+A section's vector is a document-level view: a short document (an abstract) is one section,
+so it gets one vector of the whole text, which ranks documents better than their best chunk
+alone (``spyglass/retriever/ranking.py``). Sections longer than the model's input are read as
+far as it reads (MiniLM: 256 word pieces, about 190 words); their chunks cover the rest.
 
 It is an item stage (see ``stages``) so that turning the text space on, or changing
 its model, catches up on an existing collection without re-reading a file, and an
@@ -18,13 +24,15 @@ import numpy as np
 
 from spyglass.encoders.sentence import SentenceEncoder
 from spyglass.indexer.stages import ItemStage
-from spyglass.kinds import WORD_KINDS, ItemKind
+from spyglass.kinds import MEANING_KINDS, ItemKind
 from spyglass.store import Store
 
 
 class TextSpaceStage(ItemStage):
     version = 1
-    kinds = WORD_KINDS  # passages by their text; pictures by the text read in them (OCR), when there is some
+    # Chunks and sections by their text; pictures by the text read in them (OCR), when there is some.
+    # Sections joined in a later release: existing collections embed them as a catch-up, nothing re-read.
+    kinds = MEANING_KINDS
     batch_size = 256  # the model batches internally; larger commits cost less
 
     def __init__(
@@ -84,4 +92,5 @@ def embed_rows(encoder: SentenceEncoder, rows: list[dict]) -> dict[int, Any]:
 
 
 def _text(row: dict) -> str:
-    return (row["text"] if ItemKind(row["kind"]).textual else row.get("ocr")) or ""
+    kind = ItemKind(row["kind"])
+    return (row["text"] if kind.textual or kind.section else row.get("ocr")) or ""

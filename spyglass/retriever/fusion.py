@@ -1,4 +1,4 @@
-"""Fusion and reranking helpers: tie-break and reciprocal rank fusion, MMR diversity, duplicate collapse."""
+"""Fusion and reranking helpers: reciprocal rank fusion, MMR diversity, duplicate collapse."""
 
 from __future__ import annotations
 
@@ -16,26 +16,6 @@ def reciprocal_rank_fusion(rankings: dict[str, Sequence[int]], weights: dict[str
         weight = weights.get(name, 1.0)
         for rank, item in enumerate(ranking, start=1):
             fused[item] = fused.get(item, 0.0) + weight / (RRF_K + rank)
-    return fused
-
-
-def tie_break_fusion(
-    primary: dict[int, float], secondary: Sequence[tuple[int, float]], weight: float
-) -> dict[int, float]:
-    """``primary`` scores plus ``weight`` times ``secondary`` scaled so that its best hit scores 1.
-
-    Used with text-space cosines as ``primary`` and BM25 as ``secondary``: a small weight
-    lets BM25 settle near-ties without overruling the text space. On the project's
-    measurements (README, "Fusion") that is the only fusion never worse than the text
-    space alone; equal-weight RRF and min-max convex combinations lost up to 13 points of
-    Recall@1 on questions, where BM25's best passage is often the wrong one.
-    """
-    fused = dict(primary)
-    best = max((score for _, score in secondary), default=0.0)
-    if best > 0:
-        for item, score in secondary:
-            if item in fused:
-                fused[item] += weight * score / best
     return fused
 
 

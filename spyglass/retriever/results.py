@@ -15,9 +15,9 @@ SNIPPET_CHARS = 240
 class SearchResult:
     item_id: int
     kind: str
-    score: float  # the fused score that ordered the results
+    score: float  # in [0, 1]: the fused score that ordered the results (see retriever/ranking.py)
     dense: float | None  # CLIP cosine similarity to the query vector
-    bm25: float | None  # BM25 score of the text match
+    bm25: float | None  # BM25 score of the words matched (a chunk's: its section's)
     dense_rank: int | None
     bm25_rank: int | None
     document_id: int

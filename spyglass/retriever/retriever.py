@@ -1,19 +1,11 @@
-"""Cross-modal search: CLIP similarity, the text space and BM25, fused; filtered, diversified, floored.
+"""Cross-modal search: the store's signals for a query, ranked by ``ranking``; filtered, diversified, floored.
 
-A query's CLIP vector (see ``query.py``) is searched in the store, restricted to the
-filter's allow-list. A text query is also routed by what it looks for:
-
-- pictures (images, pages, figures, keyframes) are ranked by CLIP, the one space that
-  bridges words and pixels (dense hits below the calibrated relevance floor for their
-  modality are dropped), fused with BM25 over their own words (file names, descriptions,
-  text read in them): a picture whose words hold the whole query comes first;
-- passages (text chunks) are ranked by the text space (a sentence-embedding model, when
-  one has embedded the collection), with BM25 only settling near-ties
-  (``fusion.tie_break_fusion``); without a text space, by CLIP's text similarity and BM25
-  through reciprocal rank fusion;
-
-and the two rankings are interleaved by reciprocal rank fusion into one list. Then
-near-duplicates are collapsed, MMR applied on request, and the page is returned with snippets.
+A query's CLIP vector (see ``query.py``) is searched in the store, restricted to the filter's
+allow-list; a text query is also looked up by its words (BM25 over sections and pictures' words)
+and by its meaning (the text space, when one has embedded the collection). CLIP candidates below
+the calibrated relevance floor for their modality are dropped. ``ranking`` fuses what is left into
+one score in [0, 1]; then near-duplicates are collapsed, MMR applied on request, and the page is
+returned with snippets.
 """
 
 from __future__ import annotations
@@ -27,20 +19,18 @@ import numpy as np
 from spyglass.filters import Filters
 from spyglass.kinds import MODALITIES, WORD_KINDS, ItemKind
 from spyglass.retriever.calibration import relevance_floor
-from spyglass.retriever.fusion import collapse_duplicates, mmr, reciprocal_rank_fusion, tie_break_fusion
+from spyglass.retriever.fusion import collapse_duplicates, mmr
 from spyglass.retriever.query import Query, embed
+from spyglass.retriever.ranking import Signals, min_max, rank
 from spyglass.retriever.results import SearchResponse, SearchResult, matched_lines, parse_bbox, snippet
 from spyglass.store import Store
-from spyglass.words import coverage, holds, query_terms
+from spyglass.words import query_terms
 
 if TYPE_CHECKING:
     from spyglass.encoders import Encoder
     from spyglass.encoders.query import QueryEncoder
     from spyglass.encoders.sentence import SentenceEncoder
 
-# Text-space cosine from which text read in a picture counts as saying what the query says
-# (MiniLM: paraphrases score 0.4-0.8, unrelated sentences around 0-0.2).
-READ_MEANING = 0.35
 EMPTY_INDEX = (
     "The index is empty: add your files with `spyglass index PATH` "
     "(or upload them on the web page / POST /v1/documents), then search again."
@@ -51,11 +41,9 @@ EMPTY_INDEX = (
 class RankingOptions:
     hybrid: bool = True  # BM25 joins text queries
     semantic: bool = True  # the text space ranks passages, when it is filled
-    # With the text space: BM25, scaled to its best hit = 1, added to the text-space cosine at this weight.
-    bm25_boost: float = 0.015
-    # Without it: reciprocal-rank-fusion weights of CLIP's passage ranking and BM25's.
-    dense_weight: float = 1.0
-    bm25_weight: float = 1.0
+    # Documents each signal is asked for at least (the text space: 4 items a document; BM25: 2 sections),
+    # beyond what the page needs (``overfetch``); the evaluation asks for 100, as Recall@100 needs.
+    pool: int = 50
     diversity: float | None = None  # MMR lambda in (0, 1]; None: off
     dedupe: bool = True  # same file content (hash) shown once
     # also collapse items at least this similar (e.g. 0.98 for re-encodes)
@@ -66,17 +54,17 @@ class RankingOptions:
 
 @dataclass
 class Ranking:
-    """Every list a query produced, each best first as (item id, score), and their fusion."""
+    """What the store found for a query (``signals``) and their fusion."""
 
-    dense: list[tuple[int, float]]  # CLIP cosine, all kinds
-    bm25: list[tuple[int, float]]
-    semantic: list[tuple[int, float]]  # text-space cosine, passages
-    semantic_scores: dict[int, float]  # text-space cosine of every passage candidate (BM25's too)
-    fused: dict[int, float]
+    signals: Signals
+    fused: dict[int, float]  # each result's score, in [0, 1]
     order: list[int]  # fused, best first
-    rows: dict[int, dict]
     floors: dict[str, float]
     hidden: int = 0  # CLIP candidates below the relevance floor that nothing else found
+
+    @property
+    def rows(self) -> dict[int, dict]:
+        return self.signals.rows
 
 
 TextSpace = Callable[[], "tuple[Store, SentenceEncoder] | None"]
@@ -134,10 +122,20 @@ class Retriever:
                 hidden=ranking.hidden,
             )
         words = " ".join(query.terms()[0]).split()
-        signals = {name: _positions(getattr(ranking, name)) for name in ("dense", "bm25", "semantic")}
+        found = ranking.signals
+        signals = {
+            "dense": _positions(found.dense),
+            "bm25": _positions(found.words),
+            "semantic": _positions(sorted(found.meaning.items(), key=lambda pair: -pair[1])),
+        }
+
+        def found_by(item: int) -> dict[str, tuple[int, float] | None]:
+            """Each signal's (rank, raw score) for a result; a chunk's words are its section's."""
+            section = rows[item].get("parent_id")
+            return {n: s.get(item) or (s.get(section) if n == "bm25" else None) for n, s in signals.items()}
+
         results = [
-            self._result(rows[i], ranking.fused[i], {n: s.get(i) for n, s in signals.items()}, words)
-            for i in order[offset : offset + k]
+            self._result(rows[i], ranking.fused[i], found_by(i), words) for i in order[offset : offset + k]
         ]
         self._show_where_read(results, words)
         self._show_pages(results)
@@ -163,103 +161,84 @@ class Retriever:
                 result.ocr = matched_lines(outputs.get(result.item_id), terms)
 
     def rank(self, query: Query, filters: Filters, fetch: int, options: RankingOptions) -> Ranking:
-        """Every ranking list of a query and their fusion (the evaluation compares them)."""
+        """Every signal of a query and their fusion (``ranking``); the evaluation compares them."""
         vector = embed(query, self.encoder, self.store, ensemble=self.ensemble, max_pixels=self.max_pixels)
         allow = self.store.allowed(filters)
         dense = [h for h in self.store.search(vector, fetch, allow)[0] if h.item_id != query.item_id]
         text_only = bool(query.terms()[0]) and not query.images and query.item_id is None
-        bm25, semantic = [], []
-        if text_only and options.hybrid and query.bm25_text:
-            bm25 = self.store.bm25(query.bm25_text, fetch, kinds=WORD_KINDS, allow=allow)
-        space = self.text_space() if text_only and options.semantic and self.text_space else None
-        semantic_scores: dict[int, float] = {}
+        if not text_only:  # a picture or an item asks "what looks like this": CLIP alone
+            rows = self.store.items([h.item_id for h in dense])
+            pairs = [(h.item_id, h.score) for h in dense if h.item_id in rows]
+            fused = min_max(dict(pairs))
+            signals = Signals(pairs, [], {}, {}, rows)
+            return Ranking(signals, fused, sorted(fused, key=lambda i: -fused[i]), {})
+        pool = max(fetch, options.pool)
+        words = (
+            self.store.bm25(query.bm25_text, 2 * pool, kinds=WORD_KINDS, allow=allow)
+            if options.hybrid and query.bm25_text
+            else []
+        )
+        space = self.text_space() if options.semantic and self.text_space else None
+        meaning: dict[int, float] = {}
         if space is not None:
-            store, model = space
-            question = model.encode_texts([" ".join(query.terms()[0])])
-            semantic = [(h.item_id, h.score) for h in store.search(question, fetch, allow)[0]]
-            semantic_scores = dict(semantic)
-        ids = [h.item_id for h in dense] + [i for i, _ in bm25] + [i for i, _ in semantic]
-        rows = self.store.items(ids)
-        if space is not None:
-            # BM25's passages outside the text space's top: their own cosine, so fusion compares like with like.
-            found = [i for i, _ in bm25 if i in rows and ItemKind(rows[i]["kind"]).textual]
-            ids, matrix = store.vectors([i for i in found if i not in semantic_scores])
-            if len(ids):
-                semantic_scores.update(zip(ids.tolist(), (matrix @ question[0]).tolist()))
-            # Passages the text stage has not embedded yet (its backlog) still count, after all it scored.
-            lowest = min(semantic_scores.values(), default=0.0)
-            semantic_scores.update((i, lowest) for i in found if i not in semantic_scores)
+            text_store, model = space
+            question = model.encode_texts([" ".join(query.terms()[0])])[0]
+            meaning = {h.item_id: h.score for h in text_store.search(question, 4 * pool, allow)[0]}
+        rows = self.store.items([h.item_id for h in dense] + [i for i, _ in words] + list(meaning))
         dense = [h for h in dense if h.item_id in rows]  # rows deleted since the search are gone
         floors, dropped = {}, set()
-        if options.relevance_floor and text_only:
+        if options.relevance_floor:
             kept, floors = self._apply_floors(dense, rows, allow, filters)
             dropped = {h.item_id for h in dense} - {h.item_id for h in kept}
             dense = kept
         dense_pairs = [(h.item_id, h.score) for h in dense]
-        bm25 = [(i, s) for i, s in bm25 if i in rows]
-        semantic = [(i, s) for i, s in semantic if i in rows]
-        semantic_scores = {i: s for i, s in semantic_scores.items() if i in rows}
-        if text_only:
-            terms = [term for group in query_terms(query.bm25_text) for term in group]
-            fused = self._blend(dense_pairs, bm25, semantic_scores, rows, options, terms, query.terms()[1])
-        else:  # a picture or an item asks "what looks like this": CLIP alone
-            fused = dict(dense_pairs)
+        words = [(i, s) for i, s in words if i in rows]
+        meaning = {i: s for i, s in meaning.items() if i in rows}
+        if space is not None:
+            chunks = self._chunk_meaning(meaning, words, rows, text_store, question)
+        else:  # CLIP's cosine of chunks stands in for meaning
+            clip_chunks = {i: s for i, s in dense_pairs if ItemKind(rows[i]["kind"]).textual}
+            chunks = self._chunk_meaning(clip_chunks, words, rows, self.store, np.ravel(vector))
+        terms = [term for group in query_terms(query.bm25_text) for term in group]
+        signals = Signals(
+            dense_pairs, words, meaning, chunks, rows, terms, query.terms()[1], space is not None
+        )
+        fused = rank(signals)
         order = sorted(fused, key=lambda i: -fused[i])
         hidden = len(dropped - fused.keys())  # found by nothing but CLIP, below its floor
-        return Ranking(dense_pairs, bm25, semantic, semantic_scores, fused, order, rows, floors, hidden)
+        return Ranking(signals, fused, order, floors, hidden)
 
-    @staticmethod
-    def _blend(
-        dense, bm25, semantic_scores, rows, options: RankingOptions, terms, negatives
+    def _chunk_meaning(
+        self,
+        found: dict[int, float],
+        words: list[tuple[int, float]],
+        rows: dict[int, dict],
+        space: Store,
+        question,
     ) -> dict[int, float]:
-        """Pictures: CLIP's ranking, the word matches of pictures' names and OCR text, and the text
-        space's matches of their OCR text, by RRF, those whose words hold the whole query first. Passages: by the text space with BM25
-        settling ties (or CLIP and BM25 by RRF when there is no text space). Then the two
-        lists interleaved."""
+        """The meaning of every chunk a text result may show: those found, and those of each document's
+        best section by words and by meaning, scored against ``question`` in ``space`` (the chunk that
+        holds a rare word is in the section BM25 found, whatever else of its document was found).
 
-        def visual(i: int) -> bool:
-            return ItemKind(rows[i]["kind"]).visual
-
-        pictures = [i for i, _ in dense if visual(i)]
-        # "EN-FR" printed in a table, "invoice" in a file name: the user's own words beat any similarity.
-        # Words holding less than most of the query ("red" of "a red circle" in red-square.png) do not count.
-        share = {
-            i: coverage(_words_of(rows[i]), terms)
-            for i, _ in bm25
-            if visual(i) and not (negatives and holds(_words_of(rows[i]), negatives))  # "- red": not these
-        }
-        lists = {"dense": pictures}
-        if worded := [i for i, _ in bm25 if share.get(i, 0.0) > 0.5]:
-            lists["bm25"] = worded
-        # Text read in a picture that means what the query says, in other words (the text space).
-        meant = sorted(
-            (i for i in semantic_scores if visual(i) and semantic_scores[i] >= READ_MEANING),
-            key=lambda i: -semantic_scores[i],
-        )
-        if meant:
-            lists["meaning"] = meant
-        if len(lists) > 1:
-            fused = reciprocal_rank_fusion(lists, {})
-            pictures = sorted(fused, key=lambda i: (share.get(i) != 1.0, -fused[i]))
-        semantic_scores = {i: s for i, s in semantic_scores.items() if not visual(i)}
-        bm25 = [(i, s) for i, s in bm25 if not visual(i)]
-        if semantic_scores:
-            passages = tie_break_fusion(semantic_scores, bm25, options.bm25_boost)
-        else:
-            clip_passages = [i for i, _ in dense if not visual(i)]
-            passages = reciprocal_rank_fusion(
-                {"dense": clip_passages, "bm25": [i for i, _ in bm25]},
-                {"dense": options.dense_weight, "bm25": options.bm25_weight},
-            )
-        if not pictures:
-            return passages
-        if not passages:
-            # all pictures: in the order just decided, or CLIP's scores when no words counted
-            return (
-                {i: 1.0 / rank for rank, i in enumerate(pictures, start=1)} if len(lists) > 1 else dict(dense)
-            )
-        passage_order = sorted(passages, key=lambda i: -passages[i])
-        return reciprocal_rank_fusion({"pictures": pictures, "passages": passage_order}, {})
+        ``found`` holds chunks and possibly sections and pictures; rows of new chunks join ``rows``.
+        """
+        chunks = {i: s for i, s in found.items() if ItemKind(rows[i]["kind"]).textual}
+        best: dict[tuple[str, int], int] = {}  # (signal, document) -> its first section in that signal
+        for signal, items in (
+            ("meaning", sorted(found, key=lambda i: -found[i])),
+            ("words", [i for i, _ in words]),
+        ):
+            for item in items:
+                if ItemKind(rows[item]["kind"]).section:
+                    best.setdefault((signal, rows[item]["document_id"]), item)
+        children = [c for group in self.store.chunks_of(set(best.values())).values() for c in group]
+        if new := [c for c in children if c not in chunks]:
+            rows.update(self.store.items(new))
+            ids, matrix = space.vectors(new)
+            chunks.update(zip(ids.tolist(), (matrix @ question).tolist()))
+            lowest = min(chunks.values(), default=0.0)  # the text stage's backlog: after all it scored
+            chunks.update((c, lowest) for c in new if c not in chunks)
+        return chunks
 
     def _rerank(
         self, order: list[int], fused: dict[int, float], rows: dict[int, dict], options: RankingOptions
@@ -338,10 +317,6 @@ class Retriever:
             highlights=spans,
             has_thumbnail=ItemKind(row["kind"]).visual,
         )
-
-
-def _words_of(row: dict) -> str:
-    return " ".join(filter(None, (row.get("names"), row.get("ocr"), row.get("text"))))
 
 
 def _positions(hits: list[tuple[int, float]]) -> dict[int, tuple[int, float]]:

@@ -27,7 +27,7 @@ from spyglass.store.schema import (
     vector_log,
     vectors,
 )
-from spyglass.words import NEAR_MIN_LENGTH, document_names, fold, near_any, query_terms
+from spyglass.words import NEAR_MIN_LENGTH, content_words, document_names, fold, near_any, query_terms
 
 VECTOR_DTYPES = {"float16": np.float16, "float32": np.float32}
 ITEM_FIELDS = (
@@ -278,6 +278,20 @@ class Catalog:
                     [{"d": document_id, "t": tag, "o": origin, "p": float(p)} for tag, p in scores.items()],
                 )
 
+    def chunks_of(self, section_ids: Sequence[int]) -> dict[int, list[int]]:
+        """Each section's chunk ids (its children), in reading order; for a page, its figures."""
+        wanted = select(text("value")).select_from(func.json_each(json.dumps(list(map(int, section_ids)))))
+        query = (
+            select(items.c.parent_id, items.c.id)
+            .where(items.c.parent_id.in_(wanted))  # a section's children are its chunks (by items_parent)
+            .order_by(items.c.id)
+        )
+        chunks: dict[int, list[int]] = {}
+        with self.engine.connect() as conn:
+            for parent, item in conn.execute(query):
+                chunks.setdefault(parent, []).append(item)
+        return chunks
+
     def items(self, item_ids: Sequence[int]) -> dict[int, dict]:
         """Item rows (without thumbnails) with their document's path, keyed by id; missing ids are absent."""
         columns = [c for c in items.c if c.name != "thumbnail"]
@@ -297,7 +311,9 @@ class Catalog:
             )
         )
         with self.engine.connect() as conn:
-            return {row["id"]: dict(row) for row in conn.execute(query).mappings()}
+            result = conn.execute(query)
+            keys = list(result.keys())  # plain tuples zipped: a search reads a thousand rows, mappings cost
+            return {row[0]: dict(zip(keys, row)) for row in result}
 
     def thumbnail(self, item_id: int) -> bytes | None:
         with self.engine.connect() as conn:
@@ -409,6 +425,7 @@ class Catalog:
         ``kinds`` and ``allow`` restrict the items.
         """
         words, phrases = query_terms(query)
+        words = content_words(words)
         terms = [*words, *phrases]
         if not terms:
             return []

@@ -6,6 +6,7 @@ import numpy as np
 from sqlalchemy import Connection, and_, exists, func, or_, select
 
 from spyglass.filters import Filters
+from spyglass.kinds import SECTION_KINDS, ItemKind
 from spyglass.store.schema import documents, item_metadata, items, tags
 
 
@@ -16,7 +17,9 @@ def allowed_items(conn: Connection, filters: Filters) -> np.ndarray | None:
     conditions = []
     kinds = filters.item_kinds()
     if kinds or filters.kinds or filters.modality:
-        conditions.append(items.c.kind.in_(kinds))
+        # A chunk's section scores its document (BM25, the text space): allowed wherever chunks are.
+        sections = SECTION_KINDS if ItemKind.CHUNK in kinds else ()
+        conditions.append(items.c.kind.in_([*kinds, *sections]))
     if filters.path_prefix:
         prefix = filters.path_prefix.rstrip("/")
         escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

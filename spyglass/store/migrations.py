@@ -149,6 +149,16 @@ CREATE INDEX jobs_state ON jobs(state);
 # described as (on a document's lead item, see spyglass/words.py); ``ocr``: text read in its pixels.
 # BM25 covers all three columns; a second, trigram index finds substrings (``RE16`` in ``ARE160``).
 _WORD_COLUMNS = "text, names, ocr"
+# An update trigger's body: the row's old words out of both indexes, its new words in.
+_REINDEX_WORDS = f"""    INSERT INTO items_fts (items_fts, rowid, {_WORD_COLUMNS}) SELECT 'delete', old.id, old.text, old.names, old.ocr
+        WHERE coalesce(old.text, old.names, old.ocr) IS NOT NULL;
+    INSERT INTO items_grams (items_grams, rowid, {_WORD_COLUMNS}) SELECT 'delete', old.id, old.text, old.names, old.ocr
+        WHERE coalesce(old.text, old.names, old.ocr) IS NOT NULL;
+    INSERT INTO items_fts (rowid, {_WORD_COLUMNS}) SELECT new.id, new.text, new.names, new.ocr
+        WHERE coalesce(new.text, new.names, new.ocr) IS NOT NULL;
+    INSERT INTO items_grams (rowid, {_WORD_COLUMNS}) SELECT new.id, new.text, new.names, new.ocr
+        WHERE coalesce(new.text, new.names, new.ocr) IS NOT NULL;
+"""
 V6 = f"""
 ALTER TABLE items ADD COLUMN names TEXT;
 ALTER TABLE items ADD COLUMN ocr TEXT;
@@ -169,15 +179,7 @@ CREATE TRIGGER items_words_delete AFTER DELETE ON items WHEN coalesce(old.text, 
     INSERT INTO items_grams (items_grams, rowid, {_WORD_COLUMNS}) VALUES ('delete', old.id, old.text, old.names, old.ocr);
 END;
 CREATE TRIGGER items_words_update AFTER UPDATE OF {_WORD_COLUMNS} ON items BEGIN
-    INSERT INTO items_fts (items_fts, rowid, {_WORD_COLUMNS}) SELECT 'delete', old.id, old.text, old.names, old.ocr
-        WHERE coalesce(old.text, old.names, old.ocr) IS NOT NULL;
-    INSERT INTO items_grams (items_grams, rowid, {_WORD_COLUMNS}) SELECT 'delete', old.id, old.text, old.names, old.ocr
-        WHERE coalesce(old.text, old.names, old.ocr) IS NOT NULL;
-    INSERT INTO items_fts (rowid, {_WORD_COLUMNS}) SELECT new.id, new.text, new.names, new.ocr
-        WHERE coalesce(new.text, new.names, new.ocr) IS NOT NULL;
-    INSERT INTO items_grams (rowid, {_WORD_COLUMNS}) SELECT new.id, new.text, new.names, new.ocr
-        WHERE coalesce(new.text, new.names, new.ocr) IS NOT NULL;
-END;
+{_REINDEX_WORDS}END;
 """
 
 
@@ -202,8 +204,43 @@ ALTER TABLE tags ADD COLUMN probability REAL;
 CREATE INDEX tags_origin ON tags(origin);
 """
 
+# v9: words are searched by section, not by chunk. A text document's BM25 evidence is its passages
+# (a few hundred words: documents as the unit, see spyglass/retriever/ranking.py); its 45-word chunks
+# are shown through them and no longer indexed twice, which also makes a long query's scoring ~5x
+# cheaper. Every chunk has had its section since the first ingest; the rule is the kind alone, so the
+# delete trigger always agrees with the insert trigger about a row (FTS5 must never delete a row it lacks).
+
+
+def _sectioned(row: str) -> str:
+    """SQL: ``row`` is a chunk, whose words its section holds."""
+    return f"{row}.kind = 'chunk'"
+
+
+V9 = f"""
+CREATE INDEX items_parent ON items(parent_id);
+INSERT INTO items_fts (items_fts, rowid, {_WORD_COLUMNS}) SELECT 'delete', id, text, names, ocr FROM items
+    WHERE {_sectioned("items")} AND coalesce(text, names, ocr) IS NOT NULL;
+INSERT INTO items_grams (items_grams, rowid, {_WORD_COLUMNS}) SELECT 'delete', id, text, names, ocr FROM items
+    WHERE {_sectioned("items")} AND coalesce(text, names, ocr) IS NOT NULL;
+DROP TRIGGER items_words_insert;
+DROP TRIGGER items_words_delete;
+DROP TRIGGER items_words_update;
+CREATE TRIGGER items_words_insert AFTER INSERT ON items
+    WHEN NOT ({_sectioned("new")}) AND coalesce(new.text, new.names, new.ocr) IS NOT NULL BEGIN
+    INSERT INTO items_fts (rowid, {_WORD_COLUMNS}) VALUES (new.id, new.text, new.names, new.ocr);
+    INSERT INTO items_grams (rowid, {_WORD_COLUMNS}) VALUES (new.id, new.text, new.names, new.ocr);
+END;
+CREATE TRIGGER items_words_delete AFTER DELETE ON items
+    WHEN NOT ({_sectioned("old")}) AND coalesce(old.text, old.names, old.ocr) IS NOT NULL BEGIN
+    INSERT INTO items_fts (items_fts, rowid, {_WORD_COLUMNS}) VALUES ('delete', old.id, old.text, old.names, old.ocr);
+    INSERT INTO items_grams (items_grams, rowid, {_WORD_COLUMNS}) VALUES ('delete', old.id, old.text, old.names, old.ocr);
+END;
+CREATE TRIGGER items_words_update AFTER UPDATE OF {_WORD_COLUMNS} ON items WHEN NOT ({_sectioned("old")}) BEGIN
+{_REINDEX_WORDS}END;
+"""
+
 Step = str | Callable[[sqlite3.Connection], None]
-MIGRATIONS: tuple[Step, ...] = (V1, V2, V3, V4, V5, V6, _name_documents, V8)
+MIGRATIONS: tuple[Step, ...] = (V1, V2, V3, V4, V5, V6, _name_documents, V8, V9)
 LATEST = len(MIGRATIONS)
 
 

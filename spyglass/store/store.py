@@ -154,6 +154,10 @@ class Store:
     def item(self, item_id: int) -> dict | None:
         return self._catalog.items([item_id]).get(item_id)
 
+    def chunks_of(self, section_ids: Sequence[int]) -> dict[int, list[int]]:
+        """Each section's chunk ids, in reading order (a document found by a section shows a chunk)."""
+        return self._catalog.chunks_of(section_ids)
+
     def thumbnail(self, item_id: int) -> bytes | None:
         return self._catalog.thumbnail(item_id)
 

@@ -18,7 +18,17 @@ router = APIRouter(
 )
 
 
-@router.post("/search", summary="Search by text, an indexed item, or both")
+SCORES = (
+    "Each result's `score` is in [0, 1]: 1 is the best candidate of its kind on every signal that ranked "
+    "it (CLIP, BM25 over words, the text space), and results are ordered by it. It is relative to the "
+    "query; `dense`, `bm25` and `semantic` are each signal's raw score. Text results are chunks, each "
+    "scored by its document's fused evidence (documents are the unit ranked; `k` and `offset` count "
+    "results, so several chunks of one document can follow each other). Changed in 0.2: `score` was "
+    "a cosine, a cosine plus a BM25 share, or a reciprocal-rank value, depending on the query."
+)
+
+
+@router.post("/search", summary="Search by text, an indexed item, or both", description=SCORES)
 async def search(body: SearchBody, request: Request) -> dict:
     engine = request.app.state.engine
     query = Query(
@@ -37,6 +47,7 @@ async def search(body: SearchBody, request: Request) -> dict:
 @router.post(
     "/search/image",
     summary="Search by an uploaded image, optionally with text",
+    description=SCORES,
     responses=documented(413, 415),
 )
 async def search_image(

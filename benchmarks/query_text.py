@@ -1,0 +1,103 @@
+"""Text-query latency on a CISI-sized collection (1,460 abstracts, about 7,500 items), in-process.
+
+The collection is indexed once (``--dir``, reused) with ``builtin:shapes`` as CLIP and the real
+all-MiniLM-L6-v2 as the text space, as ``benchmarks/ranking.py`` does; then every CISI query
+(long, several sentences: the hard case for BM25) is searched ``--repeats`` times through
+``Engine.search`` (k=10), and p50/p99 are printed with the parts of one query measured apart.
+
+``--baseline REV`` also measures the same queries with the code of an earlier commit (``git
+archive``), in a subprocess over its own index, in the same run, so the two figures compare.
+
+    python benchmarks/query_text.py [--baseline 615c3f1] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from io import BytesIO
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+CISI = ROOT.parent / "shared" / "data" / "cisi"
+
+
+def measure(data_dir: Path, model: str, repeats: int) -> dict:
+    """p50/p99 (ms) of whole searches, and of one query's parts, with the code importable here."""
+    from spyglass import Engine, Settings
+
+    settings = Settings(
+        data_dir=data_dir, model="builtin:shapes", text={"model": model}, ocr={"enabled": False}
+    )
+    with open(CISI / "queries.csv", newline="", encoding="utf-8") as handle:
+        queries = [row["query"] for row in csv.DictReader(handle)]
+    with Engine(settings) as engine:
+        if not (data_dir / "catalog.sqlite3").exists():
+            started = time.monotonic()
+            engine.index(CISI / "docs", progress=False)
+            print(f"indexed {CISI / 'docs'} in {time.monotonic() - started:.0f} s", file=sys.stderr)
+        engine.search(queries[0])  # warm-up: the models and the index load once
+        samples = []
+        for _ in range(repeats):
+            for query in queries:
+                tick = time.perf_counter()
+                engine.search(query, k=10)
+                samples.append(time.perf_counter() - tick)
+        items = engine.store.counts()["items"]
+    return {
+        "items": items,
+        "queries": len(samples),
+        "p50": 1000 * np.percentile(samples, 50),
+        "p99": 1000 * np.percentile(samples, 99),
+    }
+
+
+def baseline(rev: str, scratch: Path, model: str, repeats: int) -> dict:
+    """The same measurement with the code of ``rev``, in a subprocess over its own index."""
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", rev, "spyglass"], capture_output=True, check=True
+    )
+    code = scratch / f"code-{rev}"
+    with tarfile.open(fileobj=BytesIO(archive.stdout)) as tar:
+        tar.extractall(code, filter="data")
+    script = (
+        f"import json, sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); from query_text import measure; "
+        f"from pathlib import Path; print(json.dumps(measure(Path({str(scratch / ('data-' + rev))!r}), {model!r}, {repeats})))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(code)}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()) / "spyglass-query-text")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--baseline", help="an earlier commit to measure beside this code")
+    args = parser.parse_args()
+    sys.path.insert(0, str(Path(__file__).parent))
+    from text import text_model
+
+    args.dir.mkdir(parents=True, exist_ok=True)
+    model = text_model(args.dir)
+    rows = {"this code": measure(args.dir / "data", model, args.repeats)}
+    if args.baseline:
+        rows[args.baseline] = baseline(args.baseline, args.dir, model, args.repeats)
+    print("| code | items | searches | p50 ms | p99 ms |\n|---|---|---|---|---|")
+    for name, row in rows.items():
+        print(f"| {name} | {row['items']:,} | {row['queries']} | {row['p50']:.1f} | {row['p99']:.1f} |")
+
+
+if __name__ == "__main__":
+    main()
