@@ -49,9 +49,9 @@ def test_a_document_fuses_its_sections_chunks_and_words_with_the_documented_weig
     )
     scores = rank_documents(found)
     # meaning: doc 1 = 0.5*0.8 + 0.5*0.6 = 0.70, doc 2 = 0.5*0.4 + 0.5*0.7 = 0.55 -> min-max 1, 0
-    # words: doc 2 best (9 > 3) -> min-max 0, 1; fused: doc 1 = 0.7, doc 2 = 0.3
-    assert (SECTIONS, MEANING_WEIGHT) == (0.5, 0.7)
-    assert scores[11] == pytest.approx(0.7) and scores[21] == pytest.approx(0.3)
+    # words: doc 2 best (9 > 3) -> min-max 0, 1; fused: doc 1 = 0.8, doc 2 = 0.2
+    assert (SECTIONS, MEANING_WEIGHT) == (0.5, 0.8)
+    assert scores[11] == pytest.approx(0.8) and scores[21] == pytest.approx(0.2)
     assert 0.0 <= scores[12] < scores[11]  # a weaker chunk of document 1 follows it
     assert rank_documents(found, meaning_weight=1.0)[21] == pytest.approx(0.0)  # meaning alone: doc 1 wins
     assert rank_documents(found, meaning_weight=0.0)[21] == pytest.approx(1.0)  # words alone: doc 2 wins

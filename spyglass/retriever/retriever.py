@@ -216,26 +216,26 @@ class Retriever:
         space: Store,
         question,
     ) -> dict[int, float]:
-        """The meaning of every chunk a text result may show: those found, and those of each document's
-        best section by words and by meaning, scored against ``question`` in ``space`` (the chunk that
-        holds a rare word is in the section BM25 found, whatever else of its document was found).
+        """The meaning of every chunk a text result may show: those found, those of every section BM25
+        found (the chunk that holds a rare word is in one, whatever else of its document was found),
+        and those of each document's best section by meaning, scored against ``question`` in ``space``.
 
         ``found`` holds chunks and possibly sections and pictures; rows of new chunks join ``rows``.
         """
         chunks = {i: s for i, s in found.items() if ItemKind(rows[i]["kind"]).textual}
-        best: dict[tuple[str, int], int] = {}  # (signal, document) -> its first section in that signal
-        for signal, items in (
-            ("meaning", sorted(found, key=lambda i: -found[i])),
-            ("words", [i for i, _ in words]),
-        ):
-            for item in items:
-                if ItemKind(rows[item]["kind"]).section:
-                    best.setdefault((signal, rows[item]["document_id"]), item)
-        children = [c for group in self.store.chunks_of(set(best.values())).values() for c in group]
+        sections = {i for i, _ in words if ItemKind(rows[i]["kind"]).section}
+        best: dict[int, int] = {}  # document -> its best section by meaning
+        for item in sorted(found, key=lambda i: -found[i]):
+            if ItemKind(rows[item]["kind"]).section:
+                best.setdefault(rows[item]["document_id"], item)
+        children = [
+            c for group in self.store.chunks_of(sections | set(best.values())).values() for c in group
+        ]
         if new := [c for c in children if c not in chunks]:
             rows.update(self.store.items(new))
             ids, matrix = space.vectors(new)
-            chunks.update(zip(ids.tolist(), (matrix @ question).tolist()))
+            if len(ids):
+                chunks.update(zip(ids.tolist(), (matrix @ question).tolist()))
             lowest = min(chunks.values(), default=0.0)  # the text stage's backlog: after all it scored
             chunks.update((c, lowest) for c in new if c not in chunks)
         return chunks
