@@ -60,11 +60,9 @@ def evaluate_judged(
     *,
     questions: Path | None = None,
     limit: int | None = None,
-    runs: dict[str, dict[str, dict[str, float]]] | None = None,
 ) -> JudgedReport:
     """Index ``dataset`` (any layout of ``collections``) with ``engine``'s models into a temporary
-    directory and score every method. ``runs``, when given, receives each method's document run
-    (query -> document -> score), e.g. for a fusion study."""
+    directory and score every method."""
     from spyglass.engine import Engine
 
     started = time.monotonic()
@@ -75,8 +73,6 @@ def evaluate_judged(
             probe.index(collection.corpus, progress=False)
             found = rank_all(probe, collection)
             documents = probe.store.counts()["documents"]
-    if runs is not None:
-        runs.update(found)
     metrics = {method: measure(collection, run) for method, run in found.items()}
     return JudgedReport(
         collection.name, documents, len(collection.queries), metrics, time.monotonic() - started

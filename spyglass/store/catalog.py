@@ -279,11 +279,11 @@ class Catalog:
                 )
 
     def chunks_of(self, section_ids: Sequence[int]) -> dict[int, list[int]]:
-        """Each section's chunk ids (its children), in reading order; for a page, its figures."""
+        """Each section's chunk ids (its children: a section has no others), in reading order."""
         wanted = select(text("value")).select_from(func.json_each(json.dumps(list(map(int, section_ids)))))
         query = (
             select(items.c.parent_id, items.c.id)
-            .where(items.c.parent_id.in_(wanted))  # a section's children are its chunks (by items_parent)
+            .where(items.c.parent_id.in_(wanted))  # no kind test: SQLite then uses items_parent
             .order_by(items.c.id)
         )
         chunks: dict[int, list[int]] = {}
