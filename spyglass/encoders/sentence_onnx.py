@@ -30,6 +30,7 @@ from spyglass.encoders.text_tower import (
     export_dir,
     publish,
     read_manifest,
+    reader_options,
     save_optimised,
 )
 
@@ -70,10 +71,8 @@ class OnnxSentenceEncoder:
         self.tokenizer = Tokenizer.from_file(str(directory / TOKENIZER))
         self.tokenizer.enable_truncation(manifest.max_length)
         self.tokenizer.enable_padding()
-        options = onnxruntime.SessionOptions()
-        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL  # at export
         self.session = onnxruntime.InferenceSession(
-            str(directory / GRAPH), options, providers=["CPUExecutionProvider"]
+            str(directory / GRAPH), reader_options(), providers=["CPUExecutionProvider"]
         )
         self.inputs = {node.name for node in self.session.get_inputs()}
 

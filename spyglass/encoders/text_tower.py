@@ -191,14 +191,27 @@ def _load(directory: Path, threads: int) -> tuple:
     import onnxruntime
     from tokenizers import Tokenizer
 
-    options = onnxruntime.SessionOptions()
-    # The graph was optimised when it was exported; doing it again would cost every cold start.
-    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL
-    options.intra_op_num_threads = threads
     session = onnxruntime.InferenceSession(
-        str(directory / GRAPH), options, providers=["CPUExecutionProvider"]
+        str(directory / GRAPH), reader_options(threads), providers=["CPUExecutionProvider"]
     )
     return session, Tokenizer.from_file(str(directory / TOKENIZER))
+
+
+def reader_options(threads: int = 0):
+    """Session options for a published export that embeds queries.
+
+    The graph was optimised when it was exported; doing it again would cost every cold start.
+    The thread pool does not spin after a run: a query's embedding is one short run, and
+    spinning threads would hold the cores that the search's own SQLite and FAISS work needs
+    next (p50 of a CISI text query, 2 cores: 80 ms spinning, 52 ms not).
+    """
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL
+    options.intra_op_num_threads = threads
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return options
 
 
 def _read_memo(path: Path) -> dict[str, np.ndarray]:
