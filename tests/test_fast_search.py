@@ -172,3 +172,18 @@ def test_a_server_of_another_model_is_not_used(indexed):
     finally:
         server.send_signal(signal.SIGINT)
         server.wait(timeout=60)
+
+
+def test_a_server_searching_with_the_exported_tower_is_ready(indexed):
+    """Regression: ``/readyz`` waited for the full model, which a server that searches with the
+    exported text tower never loads, so it answered 503 forever while search worked."""
+    import urllib.request
+
+    server = start_server(indexed)
+    try:
+        url = discovery.find(indexed).url
+        with urllib.request.urlopen(f"{url}/readyz", timeout=30) as response:
+            assert response.status == 200 and json.loads(response.read()) == {"ready": True}
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=60)

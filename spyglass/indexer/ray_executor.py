@@ -35,7 +35,7 @@ from spyglass.errors import SpyglassError
 from spyglass.indexer.loaders import LoadedDocument, LoadOptions, load
 from spyglass.indexer.pipeline import Outcome, embed, failure, preprocess
 from spyglass.indexer.stages import ItemStage, StageReport
-from spyglass.settings import EncoderSettings, RaySettings
+from spyglass.settings import EncoderSettings, RaySettings, Settings
 from spyglass.store import Store
 
 log = logging.getLogger(__name__)
@@ -138,6 +138,17 @@ class RayExecutor:
         a cluster that may have died long ago, and wait minutes for it; ``"local"`` never does.
         """
         return self.settings.address or os.environ.get("RAY_ADDRESS") or "local"
+
+
+def executor_for(choice: str, settings: Settings, spec: str) -> RayExecutor | None:
+    """The executor an ingest asked for: None for ``local``, Ray for ``ray`` or ``ray=ADDRESS``."""
+    kind, _, address = choice.partition("=")
+    if kind == "local":
+        return None
+    if kind != "ray":
+        raise SpyglassError(f"unknown executor {choice!r}: local, ray or ray=ADDRESS")
+    ray = settings.ray.model_copy(update={"address": address}) if address else settings.ray
+    return RayExecutor(ray, spec, settings.encoder)
 
 
 def _record(store: Store, stage: ItemStage, rows: list[dict], outputs: dict, report: StageReport) -> None:

@@ -6,6 +6,8 @@ import json
 import re
 from dataclasses import asdict, dataclass, field
 
+from spyglass.kinds import ItemKind
+from spyglass.store import PERSON, Store
 from spyglass.words import STOP_WORDS, fold, holds
 
 SNIPPET_CHARS = 240
@@ -110,3 +112,33 @@ def matched_lines(output: object, terms: list[str]) -> dict | None:
 
 def parse_bbox(raw: str | None) -> list[float] | None:
     return json.loads(raw) if raw else None
+
+
+def item_view(store: Store, item_id: int) -> dict | None:
+    """An item as the API and MCP show it: where it is, its text, its document's metadata and tags,
+    and the lines read in it."""
+    row = store.item(item_id)
+    if row is None:
+        return None
+    visual = ItemKind(row["kind"]).visual
+    tags = store.tags(row["document_id"])
+    return {
+        "item_id": row["id"],
+        "kind": row["kind"],
+        "document_id": row["document_id"],
+        "path": row["path"],
+        "mime": row["mime"],
+        "page": row["page"],
+        "bbox": parse_bbox(row["bbox"]),
+        "timestamp": row["timestamp"],
+        "text": row["text"],
+        "char_start": row["char_start"],
+        "char_end": row["char_end"],
+        "parent_id": row["parent_id"],
+        "metadata": store.metadata(row["document_id"]),
+        "tags": [tag["tag"] for tag in tags],
+        # Tags a labeller chose: {"tag", "probability", "origin": "labels:VOCABULARY@MODEL"}.
+        "labels": [tag for tag in tags if tag["origin"] != PERSON],
+        # Lines read in the picture: {"size": [w, h], "lines": [{"text", "box": [x0, y0, x1, y1], "confidence"}]}.
+        "ocr": read_lines(store.stage_outputs("ocr", [item_id]).get(item_id)) if visual else None,
+    }

@@ -42,7 +42,13 @@ from spyglass.encoders import Encoder
 from spyglass.encoders.spec import model_id_of, parse_spec
 from spyglass.errors import SpyglassError
 from spyglass.paths import real_path
-from spyglass.retriever.evaluation import Dataset, chance_metrics, image_pixels, retrieval_metrics
+from spyglass.retriever.evaluation import (
+    Dataset,
+    chance_metrics,
+    image_pixels,
+    load_dataset,
+    retrieval_metrics,
+)
 from spyglass.training.contrastive import clip_loss
 
 MODES = ("projection", "last", "full")
@@ -91,6 +97,20 @@ class TuneReport:
     epochs_run: int
     epoch_seconds: list[float] = field(default_factory=list)
     resumed_at: int | None = None  # the epoch an interrupted run resumed at
+
+
+def training_data(dataset: str | Path | None, described_images: Callable[[], list[dict]]) -> Dataset:
+    """A captioned set (a folder with ``captions.csv``, or a COCO JSON), or with ``dataset=None``
+    pairs mined from the collection's ``described_images``: at least 4 of them."""
+    if dataset is not None:
+        return load_dataset(Path(dataset))
+    data = mined_pairs(described_images())
+    if len(data.images) < 4:
+        raise SpyglassError(
+            f"the collection has {len(data.images)} images with a description or a worded file name; "
+            "tuning needs more: give a folder with captions.csv"
+        )
+    return data
 
 
 def mined_pairs(images: list[dict]) -> Dataset:

@@ -20,7 +20,7 @@ async def healthz() -> dict:
 @router.get("/readyz", summary="The model is loaded and the index is open")
 async def readyz(request: Request, response: Response) -> dict:
     engine = request.app.state.engine
-    ready = "encoder" in engine.__dict__ and "store" in engine.__dict__
+    ready = engine.ready
     response.status_code = 200 if ready else 503
     return {"ready": ready}
 

@@ -1,0 +1,159 @@
+"""``CollectionState``: what one collection (a data directory) holds open over its ``Models``.
+
+The catalog and its vector indexes (``store``, and ``text_store`` for the text space), the item
+stages the settings enable, the retriever and the generator. Each part is made when first used.
+A model switch makes a new state over the new models (``switched``): searches running in other
+threads keep the old one, whole, until they finish.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from spyglass.errors import WeightsUnavailableError
+from spyglass.indexer.stages import ItemStage, stage_class
+from spyglass.runtime.lazy import Lazy
+from spyglass.runtime.models import Models
+from spyglass.settings import Settings
+from spyglass.store import Store
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from spyglass.encoders.sentence_onnx import OnnxSentenceEncoder
+    from spyglass.generator import Generator
+    from spyglass.retriever import Retriever
+
+log = logging.getLogger(__name__)
+
+
+class CollectionState:
+    def __init__(self, settings: Settings, models: Models, *, store: Store | None = None) -> None:
+        self.settings, self.models = settings, models
+        self.store: Lazy[Store] = (
+            Lazy.of(store) if store else Lazy(lambda: self.open_store(models.query_encoder.get()))
+        )
+        self.text_store: Lazy[Store] = Lazy(lambda: self.open_store(models.text_query_encoder.get()))
+        self.stages: Lazy[list[ItemStage]] = Lazy(self._stages)
+        self.retriever: Lazy[Retriever] = Lazy(self._retriever)
+        self.generator: Lazy[Generator] = Lazy(self._generator)
+
+    def switched(self, models: Models, store: Store | None = None) -> CollectionState:
+        """The state for another CLIP model (and its store, if open); the text space's store carries over."""
+        state = CollectionState(self.settings, models, store=store)
+        state.text_store = self.text_store
+        return state
+
+    @property
+    def ready(self) -> bool:
+        """Whether a search answers without loading anything: the query model and the index are open."""
+        return self.models.query_encoder.loaded and self.store.loaded
+
+    def open_store(self, model) -> Store:
+        """One space's store (its model's vectors and index) over the collection's catalog."""
+        return Store(
+            self.settings.data_dir,
+            model.model_id,
+            model.dim,
+            index=self.settings.index.kind,
+            index_options=self.settings.index.options,
+        )
+
+    def text_space(self) -> tuple[Store, OnnxSentenceEncoder] | None:
+        """The text space for a search: None while it is off, still empty, or its model is not here.
+
+        Asked per search, so a space filled by another process (or by a later ingest) is used
+        from then on; until then the answer costs one indexed lookup, and no model is loaded.
+        A filled space needs the model's ONNX export or its weights, not both.
+        """
+        models = self.models
+        if self.text_store.loaded:
+            return self.text_store.get(), models.text_query_encoder.get()
+        model_id = models.text_model_id.get()
+        if model_id is None or not self.store.get().has_vectors(model_id):
+            return None
+        try:  # the ONNX export answers without the weights; only without both is the space unusable
+            return self.text_store.get(), models.text_query_encoder.get()
+        except WeightsUnavailableError as exc:
+            log.warning("searching without the text space: %s", exc)
+            return None
+
+    def text_space_encoder(self) -> Callable[[Sequence[str]], np.ndarray] | None:
+        space = self.text_space()
+        return None if space is None else space[1].encode_texts
+
+    def _stages(self) -> list[ItemStage]:
+        """The item stages the settings enable, in order; the text space's embedding comes last."""
+        settings, models = self.settings, self.models
+        stages = [stage_class(name)() for name in settings.ingest.stages]
+        if settings.ocr.enabled:
+            stages.append(self.ocr_stage())
+        vocabulary = settings.labels.vocabulary
+        if vocabulary and (model_id := models.configured_model_id()) is not None:  # None: no vectors yet
+            stages.append(self.label_stage(vocabulary, model_id))
+        if (text_model := models.text_model_id.get()) is not None:
+            from spyglass.indexer.text_space import TextSpaceStage
+
+            stages.append(
+                TextSpaceStage(
+                    text_model, models.text_encoder.get, self.text_store.get, models.text_load_options()
+                )
+            )
+        return stages
+
+    def ocr_stage(self) -> ItemStage:
+        from spyglass.indexer.ocr.stage import OcrStage
+
+        settings = self.settings.ocr
+        return OcrStage(
+            self.models.ocr_reader.get,
+            self.store.get,
+            max_pixels=settings.max_pixels,
+            sparse_page_chars=settings.sparse_page_chars,
+            reader_options={
+                "cache_dir": str(self.settings.encoder.models_dir),
+                "language": settings.language,
+                "threads": settings.threads,
+            },
+        )
+
+    def label_stage(self, labels: Sequence[str], model_id: str) -> ItemStage:
+        from spyglass.indexer.labels import label_stage
+
+        return label_stage(labels, self.settings.labels, model_id, self.models.encoder.get, self.store.get)
+
+    def _retriever(self) -> Retriever:
+        query_encoder = (
+            self.models.query_encoder.get()
+        )  # loads the model before the imports below, to overlap them
+        from spyglass.retriever import Retriever
+
+        return Retriever(
+            self.store.get(),
+            query_encoder,
+            text_space=self.text_space,
+            ensemble=self.settings.encoder.prompt_ensemble,
+            max_pixels=self.settings.ingest.max_image_pixels,
+        )
+
+    def _generator(self) -> Generator:
+        from spyglass.generator import Generator
+        from spyglass.generator.backends import GenerationParams, make_backend
+
+        settings = self.settings.generator
+        params = GenerationParams(max_tokens=settings.max_answer_tokens, temperature=settings.temperature)
+        return Generator(
+            self.retriever.get(),
+            make_backend(settings, text_space=self.text_space_encoder),
+            max_images=settings.max_images,
+            max_chars=settings.max_chars,
+            image_side=settings.image_side,
+            params=params,
+        )
+
+    def close(self) -> None:
+        for slot in (self.store, self.text_store):
+            if (store := slot.peek()) is not None:
+                store.close()
