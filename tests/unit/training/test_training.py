@@ -30,8 +30,17 @@ def test_clip_loss_prefers_matching_pairs():
     matched = clip_loss(features, features, scale, None)
     shuffled = clip_loss(features, features.roll(1, dims=0), scale, None)
     assert matched < shuffled
+
+
+def test_clip_loss_lets_a_class_share_its_target():
+    """Labels change which features are best: without them every item must beat all others
+    (distinct features win); with them the items of one class share the target (alike ones win)."""
+    scale = torch.tensor(np.log(20.0))
     labels = torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])
-    assert clip_loss(features, features, scale, labels) > 0  # duplicates of a class share the target
+    alike = torch.eye(16)[:4].repeat_interleave(2, dim=0)  # each class's two items identical
+    distinct = torch.eye(16)[:8]  # every item its own direction
+    assert clip_loss(alike, alike, scale, None) > clip_loss(distinct, distinct, scale, None) + 0.5
+    assert clip_loss(alike, alike, scale, labels) < clip_loss(distinct, distinct, scale, labels) - 0.5
 
 
 def test_builtin_shapes_retrieves_held_out_images(shapes_encoder):

@@ -7,7 +7,7 @@ import io
 import httpx
 import pytest
 from conftest import shared_path, write_shapes
-from live_server import LiveServer
+from support.live_server import LiveServer
 
 from spyglass.api import create_app
 from spyglass.engine import Engine

@@ -13,9 +13,9 @@ import time
 from pathlib import Path
 
 import pytest
-from chat_server import ChatServer
 from conftest import write_shapes
 from PIL import Image
+from support.chat_server import ChatServer
 
 from spyglass.engine import Engine
 from spyglass.generator import NOT_FOUND, Generator, PromptOptions

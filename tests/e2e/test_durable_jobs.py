@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import httpx
-from serve_process import start_server
+from support.serve_process import start_server
 
 from spyglass import discovery
 from spyglass.store import Store

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import write_shapes
-from serve_process import spyglass
+from support.serve_process import spyglass
 
 from spyglass.encoders import load_encoder
 from spyglass.engine import Engine

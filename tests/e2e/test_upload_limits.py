@@ -12,7 +12,7 @@ import socket
 import time
 
 import pytest
-from live_server import LiveServer
+from support.live_server import LiveServer
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from spyglass.api import create_app

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import shared_path
-from serve_process import EXE, env_for, free_port, spyglass
+from support.serve_process import EXE, env_for, free_port, spyglass
 
 RAY = EXE.with_name("ray")
 RAY_KEYS = ("HOME", "XDG_CACHE_HOME", "RAY_TMPDIR", "RAY_AUTH_MODE", "RAY_USAGE_STATS_ENABLED")

@@ -10,11 +10,11 @@ import anyio
 import httpx2
 import pytest
 from conftest import write_shapes
-from live_server import LiveServer
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
-from serve_process import EXE, env_for, spyglass
+from support.live_server import LiveServer
+from support.serve_process import EXE, env_for, spyglass
 
 from spyglass.api import create_app
 from spyglass.engine import Engine

@@ -1,7 +1,7 @@
 """A search from the shell answers fast: the exported text tower, and a running server found and used.
 
 Figures are printed by ``benchmarks/cli.py``; these tests pin the behaviour that makes
-them possible: the export embeds like the model it came from, a search with it never
+them possible (the export itself: ``unit/encoders/test_text_tower.py``): a search with it never
 imports torch, and ``spyglass search`` goes through ``spyglass serve`` when one runs
 on the data directory, printing exactly what an in-process search prints.
 """
@@ -17,62 +17,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import imported, write_shapes
-from serve_process import env_for, spyglass, start_server
+from support.serve_process import env_for, spyglass, start_server
 
 from spyglass import discovery
-from spyglass.encoders.text_tower import MANIFEST, TextTower, export_dir
-
-TEXTS = [
-    "a red circle",
-    "A BLUE square on a white background",
-    "green   triangle &amp; yellow star",
-    "café crème, naïve résumé",
-    "東京の夜景",
-    "a very long caption that goes on and on " * 12,
-]
-
-
-@pytest.fixture(scope="module")
-def tower(shapes_encoder, tmp_path_factory) -> TextTower:
-    from spyglass.encoders.text_export import export_text_tower
-
-    cache = tmp_path_factory.mktemp("cache")
-    assert export_text_tower(shapes_encoder, cache, remember=["remembered text"]) is not None
-    opened = TextTower.open(cache, shapes_encoder.model_id)
-    assert opened is not None
-    return opened
-
-
-def test_export_tokenizes_like_open_clip(tower, shapes_encoder):
-    """Same ids as open_clip's tokenizer, truncation at the context length (with EOT last) included."""
-    reference = shapes_encoder.tokenizer(TEXTS).numpy()
-    ours = tower.tokenize(TEXTS)
-    assert ours.shape[1] == reference.shape[1]  # the long caption fills the whole context
-    assert (ours == reference).all()
-
-
-def test_export_embeds_like_the_model(tower, shapes_encoder):
-    ours, theirs = tower.encode_texts(TEXTS), shapes_encoder.encode_texts(TEXTS)
-    assert ours.shape == theirs.shape and ours.dtype == np.float32
-    assert (ours * theirs).sum(axis=1).min() >= 0.999
-    assert np.allclose(np.linalg.norm(ours, axis=1), 1, atol=1e-5)
-    ensemble = tower.encode_texts(["a red circle"], ensemble=True)
-    assert (ensemble @ shapes_encoder.encode_texts(["a red circle"], ensemble=True).T).item() >= 0.999
-
-
-def test_remembered_texts_are_the_models_own(tower, shapes_encoder):
-    """Texts embedded at export time (the calibration queries) come back as the model made them."""
-    assert np.array_equal(
-        tower.encode_texts(["remembered text"]), shapes_encoder.encode_texts(["remembered text"])
-    )
-
-
-def test_an_export_for_another_model_is_not_used(tower, tmp_path):
-    directory = export_dir(tmp_path, "open_clip:some/model")
-    directory.mkdir(parents=True)
-    (directory / MANIFEST).write_text(json.dumps({**tower.manifest.__dict__, "model_id": "other"}))
-    assert TextTower.open(tmp_path, "open_clip:some/model") is None
-    assert TextTower.open(tmp_path, "never:exported") is None
 
 
 @pytest.fixture(scope="module")

@@ -17,9 +17,9 @@ import httpx
 import pypdfium2 as pdfium
 import pytest
 from conftest import shared_path
-from live_server import LiveServer
 from PIL import Image, ImageDraw, ImageFont
-from serve_process import spyglass
+from support.live_server import LiveServer
+from support.serve_process import spyglass
 
 from spyglass.api import create_app
 from spyglass.engine import Engine

@@ -12,8 +12,8 @@ import httpx
 import numpy as np
 import pytest
 from conftest import shared_path, write_shapes
-from live_server import LiveServer, wait
-from serve_process import spyglass
+from support.live_server import LiveServer, wait
+from support.serve_process import spyglass
 
 from spyglass.encoders import load_encoder
 from spyglass.engine import Engine

@@ -9,8 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import write_shapes
-from live_server import LiveServer
-from serve_process import EXE, env_for, spyglass
+from support.live_server import LiveServer
+from support.serve_process import EXE, env_for, spyglass
 
 from spyglass.engine import Engine
 from spyglass.filters import Filters

@@ -7,9 +7,9 @@ import sqlite3
 import threading
 
 import numpy as np
-import numpy_backend  # noqa: F401 - registers the toy "numpy" backend
 import pytest
-from store_helpers import add_batch, clustered, exact_top
+from support import numpy_backend  # noqa: F401 - registers the toy "numpy" backend
+from support.store_helpers import add_batch, clustered, exact_top
 
 from spyglass.errors import ModelMismatchError, ReindexRequiredError
 from spyglass.store import Store

@@ -161,7 +161,7 @@ def test_default_spec_end_to_end_on_real_photos(real_layout_home, formats_dir, s
 def test_a_real_path_fixture_cannot_pass_by_accident(real_layout_home):
     """The cache really is where huggingface_hub looks: its own lookup finds the weights."""
     from huggingface_hub import try_to_load_from_cache
-    from real_layouts import tag_location
+    from support.real_layouts import tag_location
 
     repo, filename = tag_location("ViT-B-32", "laion2b_s34b_b79k")
     assert (repo, filename) == ("laion/CLIP-ViT-B-32-laion2B-s34B-b79K", "open_clip_model.safetensors")

@@ -17,8 +17,8 @@ import httpx
 import numpy as np
 import pytest
 from conftest import MINILM, imported, shared_path
-from live_server import LiveServer
-from serve_process import env_for, spyglass
+from support.live_server import LiveServer
+from support.serve_process import env_for, spyglass
 
 from spyglass import Engine, Settings
 from spyglass.api import create_app
@@ -61,7 +61,7 @@ def notes(tmp_path) -> Path:
 def test_text_space_beats_clip_text_on_wiki_questions(tmp_path, shapes_encoder, minilm):
     """Questions over Wikipedia articles (a subset, to keep the run short): the right article's passages."""
     wiki = shared_path("data", "wiki100")
-    questions = Path(__file__).resolve().parents[1] / "benchmarks" / "data" / "wiki100-questions.csv"
+    questions = Path(__file__).resolve().parents[3] / "benchmarks" / "data" / "wiki100-questions.csv"
     with open(questions, newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))[:12]
     corpus = tmp_path / "wiki"

@@ -140,17 +140,27 @@ def test_duplicates_collapse(engine, shape_folder, tmp_path):
     ]
 
 
-def test_modality_filter(engine):
-    response = engine.search(
-        "a red circle", Filters(modality="text"), k=5, options=RankingOptions(relevance_floor=False)
-    )
-    assert all(r.kind == "chunk" for r in response.results)  # none: only images are indexed here
-    assert response.results == []
+def test_modality_filter(tmp_path, shapes_encoder, shape_folder):
+    """Pictures and a note that both match the query: each modality filter keeps only its own."""
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    for picture in sorted(shape_folder.glob("*-red-circle.png"))[:3]:
+        (folder / picture.name).write_bytes(picture.read_bytes())
+    (folder / "note.txt").write_text("A red circle was chalked on the wall beside the door.")
+    options = RankingOptions(relevance_floor=False)
+    with Engine(Settings(data_dir=tmp_path / "data"), encoder=shapes_encoder) as engine:
+        engine.index(folder, progress=False)
+        text = engine.search("a red circle", Filters(modality="text"), k=10, options=options).results
+        images = engine.search("a red circle", Filters(modality="image"), k=10, options=options).results
+        everything = engine.search("a red circle", k=10, options=options).results
+    assert text and {r.kind for r in text} == {"chunk"} and {Path(r.path).name for r in text} == {"note.txt"}
+    assert len(images) == 3 and {r.kind for r in images} == {"image"}
+    assert {r.kind for r in everything} == {"chunk", "image"}
 
 
 def test_filters_are_applied_inside_the_search_even_when_selective(tmp_path, shapes_encoder):
     """10,000 items; one is tagged. A filtered search returns it and only it."""
-    from store_helpers import clustered
+    from support.store_helpers import clustered
 
     with Engine(Settings(data_dir=tmp_path), encoder=shapes_encoder) as engine:
         store = engine.store

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from live_server import LiveServer
+from support.live_server import LiveServer
 
 from spyglass.api import create_app
 from spyglass.engine import Engine

@@ -15,7 +15,7 @@ import pytest
 
 from spyglass.store import Store
 
-WRITER = Path(__file__).with_name("crash_writer.py")
+WRITER = Path(__file__).resolve().parents[2] / "support" / "crash_writer.py"
 DIM = 16
 
 

@@ -1,0 +1,1 @@
+"""Fixtures and helpers the tests share: servers, toy backends and stages, real model layouts."""
