@@ -16,12 +16,9 @@ batch takes once to apply all its changes, so a search sees a batch entirely or 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import os
 import threading
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import text
 
 from spyglass.errors import ModelMismatchError, ReindexRequiredError, SpyglassError
 from spyglass.filters import Filters
@@ -39,8 +36,8 @@ from spyglass.store.db import open_engine, writable
 from spyglass.store.filters import allowed_items
 from spyglass.store.index import VectorIndex, backend, create_index, resolve_kind
 from spyglass.store.index.base import as_vectors
+from spyglass.store.mirror import IndexMirror, slug_of
 from spyglass.store.rwlock import RWLock
-from spyglass.store.schema import vector_log, vectors
 from spyglass.store.session import Snapshot, Transaction
 
 log = logging.getLogger(__name__)
@@ -49,8 +46,6 @@ log = logging.getLogger(__name__)
 # ANN index probing a few cells or graph neighbours would miss most of a tiny allow-list.
 EXACT_ALLOW_LIMIT = 20_000
 AUTOSAVE_CHANGES = 50_000
-REFRESH_INTERVAL_S = 0.5  # how often a search checks for other processes' writes
-GROWTH_REBUILD_FACTOR = 4  # an IVF trained for n vectors is rebuilt once it holds 4n
 
 
 StageKey = tuple[str, int, Sequence[str]]  # an item stage as the store sees it: name, version, item kinds
@@ -62,7 +57,7 @@ class Hit:
     score: float
 
 
-class Store:
+class Store(IndexMirror):
     """Open with the model whose vectors you will add and search; see the module docstring."""
 
     def __init__(
@@ -92,7 +87,7 @@ class Store:
         self._built_for = 0  # vectors the index was sized/trained for
         self._unsaved = 0
         self._checked = 0.0  # monotonic time of the last look for other processes' writes
-        slug = _slug(model_id)
+        slug = slug_of(model_id)
         self._index_dir = self.data_dir / "index"
         self._manifest_path = self._index_dir / f"{slug}.json"
         self._slug = slug
@@ -267,47 +262,11 @@ class Store:
             results.append([Hit(int(ids[j]), float(row[j])) for j in best])
         return results
 
-    def refresh(self) -> None:
-        """Catch up with vectors written by other processes (`spyglass index` beside `spyglass serve`).
-
-        Cheap and throttled: two indexed lookups at most every REFRESH_INTERVAL_S.
-        """
-        now = time.monotonic()
-        if now - self._checked < REFRESH_INTERVAL_S:
-            return
-        self._checked = now
-        if not self._writer.acquire(blocking=False):
-            return  # a write of this process is under way and syncs the index itself; never make a search wait
-        try:
-            self._catch_up()
-        finally:
-            self._writer.release()
-
-    def _catch_up(self) -> None:
-        """Apply what other processes committed; if one also saved the index (trimming the log), load it.
-
-        Runs under the writer lock. Saving calls it first, so a store never saves an index
-        older than one another process already saved.
-        """
-        with self._catalog.engine.connect() as conn:
-            saved = int(self._catalog.get_meta(conn, f"index_seq:{self.model_id}") or 0)
-            latest = (
-                conn.execute(
-                    select(func.max(vector_log.c.seq)).where(vector_log.c.model_id == self.model_id)
-                ).scalar()
-                or 0
-            )
-        if max(saved, latest) <= self._seq:
-            return
-        if saved > self._seq and not self._load_saved():
-            self._rebuild()
-        self._sync()
-
     def prune(self, model_id: str) -> int:
         """Drop another model's vectors and saved index (an old version nobody will roll back to)."""
         with self.write() as tx:
             count = tx.delete_vectors(model_id)
-        slug = _slug(model_id)
+        slug = slug_of(model_id)
         try:  # an index kept outside the data directory (a Milvus collection) is dropped too
             manifest = json.loads((self._index_dir / f"{slug}.json").read_text())
             kind = backend(manifest["kind"])
@@ -370,7 +329,7 @@ class Store:
             info = _catalog_status(catalog, model_id)
             manifest = {}
             if model_id is not None:
-                path = Path(data_dir) / "index" / f"{_slug(model_id)}.json"
+                path = Path(data_dir) / "index" / f"{slug_of(model_id)}.json"
                 try:
                     manifest = json.loads(path.read_text())
                 except (OSError, ValueError):
@@ -403,89 +362,6 @@ class Store:
             )
 
     # --- index maintenance ------------------------------------------------------------------
-    def _sync(self) -> None:
-        """Apply logged vector changes after ``self._seq`` to the in-memory index."""
-        with self._catalog.engine.connect() as conn:  # one snapshot for the log and the vectors
-            rows = conn.execute(
-                select(vector_log.c.seq, vector_log.c.item_id, vector_log.c.op)
-                .where(vector_log.c.model_id == self.model_id, vector_log.c.seq > self._seq)
-                .order_by(vector_log.c.seq)
-            ).all()
-            if not rows:
-                return
-            first, last = {}, {}
-            for _, item, op in rows:
-                first.setdefault(item, op)
-                last[item] = op
-            # Ops on one id alternate add/delete: it was indexed iff its first op here is a
-            # delete, and must end up indexed iff its last op is an add.
-            removed = np.fromiter((i for i, op in first.items() if op == "d"), np.int64)
-            ids, matrix = self._catalog.vectors_for(
-                conn, self.model_id, [i for i, op in last.items() if op == "a"]
-            )
-        if not self._index.trained or self._grown_out():
-            self._rebuild()
-            return
-        try:
-            with self._lock.write():
-                if len(removed):
-                    self._index.remove(removed)
-                if len(ids):
-                    self._index.add(ids, matrix)
-                self._seq = rows[-1][0]
-        except ValueError as exc:  # e.g. HNSW asked to re-add a tombstoned id
-            log.info("index cannot apply changes incrementally (%s); rebuilding", exc)
-            self._rebuild()
-            return
-        self._unsaved += len(rows)
-        if self._index.needs_rebuild or self._grown_out():
-            self._rebuild()
-
-    def _grown_out(self) -> bool:
-        """True when the collection outgrew the index: auto-kind should change, or IVF cells are overfull."""
-        count = self._index.ntotal
-        wanted = resolve_kind(self.index_kind, count)
-        return wanted != self._index.kind or (
-            self._index.kind == "ivf" and count > GROWTH_REBUILD_FACTOR * max(self._built_for, 1)
-        )
-
-    def _rebuild(self) -> None:
-        """Build a fresh index from the vectors in SQLite, then swap it in (readers keep the old one meanwhile)."""
-        with self._catalog.engine.connect() as conn:  # a consistent snapshot of vectors and log position
-            seq = conn.execute(
-                text("SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'vector_log'), 0)")
-            ).scalar_one()
-            count = conn.execute(
-                select(func.count()).select_from(vectors).where(vectors.c.model_id == self.model_id)
-            ).scalar_one()
-            ids = np.empty(count, np.int64)
-            matrix = np.empty((count, self.dim), np.float32)
-            filled = 0
-            for batch_ids, batch in self._catalog.iter_vectors(conn, self.model_id):
-                ids[filled : filled + len(batch_ids)] = batch_ids
-                matrix[filled : filled + len(batch_ids)] = batch
-                filled += len(batch_ids)
-        options = {**self.index_options, "home": str(self._index_dir)}  # where a backend may keep files
-        index = create_index(self.index_kind, self.dim, count, options)
-        if count:
-            if not index.trained:
-                index.train(matrix)
-            index.add(ids, matrix)
-        log.info("built %s index over %d vectors for %s", index.kind, count, self.model_id)
-        with self._lock.write():
-            replaced = self._index
-            self._index, self._seq, self._built_for = index, seq, count
-        replaced.discard()
-        self._unsaved += count or 1  # a rebuilt index is worth saving
-
-    # --- persistence ----------------------------------------------------------------------
-    def flush(self) -> None:
-        """Save the index atomically now (it is also saved every ``autosave_changes`` and on close)."""
-        if self.read_only:
-            return
-        with self._writer:
-            self._save()
-
     def close(self) -> None:
         with self._writer:
             if self._unsaved and not self.read_only:
@@ -493,86 +369,11 @@ class Store:
             self._index.close()
         self._catalog.engine.dispose()
 
-    def _save_if_possible(self) -> None:
-        """Save the index, but never fail a write or a close over it: the index is derived from the
-        catalog, so an unsaved one only costs a replay or rebuild at the next open (e.g. on a full disk)."""
-        try:
-            self._save()
-        except (OSError, RuntimeError) as exc:  # faiss reports write errors as RuntimeError
-            log.info("could not save the vector index (%s); it is rebuilt from the catalog when needed", exc)
-
     def __enter__(self) -> Store:
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-    def _save(self) -> None:
-        self._catch_up()
-        self._index_dir.mkdir(parents=True, exist_ok=True)
-        with self._lock.read():  # the index cannot change while it is written
-            seq, index = self._seq, self._index
-            target = self._index_dir / f"{self._slug}-{seq}{index.file_suffix}"
-            _atomic_write(target, index.save)
-        manifest = {
-            "store_id": self._catalog.store_id(),
-            "model_id": self.model_id,
-            "dim": self.dim,
-            "kind": index.kind,
-            "seq": seq,
-            "file": target.name,
-            "built_for": self._built_for,
-            "count": index.ntotal,
-            "settings": index.settings(),
-        }
-        _atomic_write(self._manifest_path, lambda path: path.write_text(json.dumps(manifest)))
-        with self._catalog.engine.begin() as conn:
-            self._catalog.set_meta(conn, f"index_seq:{self.model_id}", str(seq))
-            conn.execute(
-                delete(vector_log).where(vector_log.c.model_id == self.model_id, vector_log.c.seq <= seq)
-            )
-        for old in self._index_dir.glob(f"{self._slug}-*"):
-            if old != target:
-                old.unlink(missing_ok=True)
-        self._unsaved = 0
-
-    def _load_saved(self) -> bool:
-        """Load the saved index if the catalog vouches for it; False means rebuild."""
-        try:
-            manifest = json.loads(self._manifest_path.read_text())
-        except (OSError, ValueError):
-            return False
-        with self._catalog.engine.connect() as conn:
-            vouched = self._catalog.get_meta(conn, f"index_seq:{self.model_id}")
-        file = self._index_dir / str(manifest.get("file", ""))
-        wanted = manifest.get("kind") == resolve_kind(self.index_kind, int(manifest.get("count", 0)))
-        if not (
-            manifest.get("store_id") == self._catalog.store_id()
-            and manifest.get("model_id") == self.model_id
-            and manifest.get("dim") == self.dim
-            and vouched is not None
-            and int(vouched) == manifest.get("seq")
-            and wanted
-            and file.is_file()
-        ):
-            log.info("saved index at %s is not usable for this catalog; rebuilding", self._manifest_path)
-            return False
-        try:
-            index = backend(manifest["kind"]).load(file, self.dim, manifest.get("settings", {}))
-        except (RuntimeError, ValueError, KeyError) as exc:  # faiss raises RuntimeError on a corrupt file
-            log.warning("saved index %s cannot be read (%s); rebuilding", file, exc)
-            return False
-        self._index, self._seq, self._built_for = (
-            index,
-            int(manifest["seq"]),
-            int(manifest.get("built_for", 0)),
-        )
-        return True
-
-
-def _slug(model_id: str) -> str:
-    """File-name-safe key of a model's index files."""
-    return hashlib.sha256(model_id.encode()).hexdigest()[:16]
 
 
 def _stage_backlog(catalog: Catalog, stages: Sequence[StageKey]) -> dict[str, dict]:
@@ -610,21 +411,3 @@ def _catalog_status(catalog: Catalog, model_id: str | None) -> dict:
         # (items with a CLIP vector, those the model being switched to has embedded)
         "switch_progress": catalog.embedded_items(switch["model_id"]) if switch else None,
     }
-
-
-def _atomic_write(path: Path, write) -> None:
-    """Write to a temp file, fsync, rename over ``path``, fsync the directory."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    try:
-        write(temporary)
-        with open(temporary, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)  # a full disk must leave no half-written file behind
-        raise
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)

@@ -12,7 +12,7 @@ from support import numpy_backend  # noqa: F401 - registers the toy "numpy" back
 from support.store_helpers import add_batch, clustered, exact_top
 
 from spyglass.errors import ModelMismatchError, ReindexRequiredError
-from spyglass.store import Store
+from spyglass.store import Store, mirror
 from spyglass.store import store as store_module
 from spyglass.store.migrations import LATEST, migrate
 
@@ -280,7 +280,7 @@ def test_saved_manifest_is_tied_to_its_catalog(tmp_path):
 
 def test_a_second_process_writes_are_seen_by_searches(tmp_path, monkeypatch):
     """Two stores on one data dir stand for `spyglass serve` and `spyglass index` in two processes."""
-    monkeypatch.setattr(store_module, "REFRESH_INTERVAL_S", 0.0)
+    monkeypatch.setattr(mirror, "REFRESH_INTERVAL_S", 0.0)
     server = Store(tmp_path, "m", DIM)
     indexer = Store(tmp_path, "m", DIM)
     vectors = clustered(300, DIM, seed=8)

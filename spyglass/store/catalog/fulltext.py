@@ -1,0 +1,112 @@
+"""Full-text search in three tiers: whole words (BM25), substrings, near spellings."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+from spyglass.store.catalog.base import CatalogBase
+from spyglass.words import NEAR_MIN_LENGTH, content_words, fold, near_any, query_terms
+
+NEAR_CANDIDATES = 200  # items sharing the most trigrams with a misspelt word, checked one by one
+
+
+class FullText(CatalogBase):
+    # --- text search ------------------------------------------------------------------------
+    def bm25(
+        self,
+        query: str,
+        k: int = 10,
+        *,
+        kinds: Sequence[str] | None = None,
+        allow: Sequence[int] | None = None,
+    ) -> list[tuple[int, float]]:
+        """Best ``k`` items for a full-text query as (item id, score), higher is better.
+
+        Three tiers over an item's body text, names and OCR text, each filling only what
+        the one before left, and each scored below every hit of the one before:
+
+        1. whole words, stemmed, case- and accent-insensitive, quoted phrases in order (BM25);
+        2. substrings of three or more characters (``RE16`` inside ``ARE160``; a trigram index);
+        3. for a word found nowhere, near spellings of it (OCR reads ``Revenue`` as ``Revenne``).
+
+        ``kinds`` and ``allow`` restrict the items.
+        """
+        words, phrases = query_terms(query)
+        words = content_words(words)
+        terms = [*words, *phrases]
+        if not terms:
+            return []
+        where, params = _restriction(kinds, allow)
+        with self.engine.connect() as conn:
+            hits = _match(conn, "items_fts", terms, where, params, k)
+            if len(hits) < k and (long := [t for t in terms if len(t) >= 3]):
+                hits = _below(hits, _match(conn, "items_grams", long, where, params, k), k)
+            if len(hits) < k:
+                unknown = [
+                    w
+                    for w in words
+                    if len(w) >= NEAR_MIN_LENGTH and not _match(conn, "items_grams", [w], "", {}, 1)
+                ]
+                if unknown:
+                    hits = _below(hits, _near(conn, unknown, where, params, k), k)
+        return hits
+
+
+def _restriction(kinds: Sequence[str] | None, allow: Sequence[int] | None) -> tuple[str, dict[str, Any]]:
+    where, params = "", {}
+    if kinds is not None:
+        where += " AND i.kind IN (SELECT value FROM json_each(:kinds))"
+        params["kinds"] = json.dumps([str(kind) for kind in kinds])
+    if allow is not None:
+        where += " AND i.id IN (SELECT value FROM json_each(:allow))"
+        params["allow"] = json.dumps([int(i) for i in allow])
+    return where, params
+
+
+def _match(
+    conn: Connection, table: str, terms: Sequence[str], where: str, params: dict[str, Any], k: int
+) -> list[tuple[int, float]]:
+    """(item id, BM25 score) for any of ``terms`` (each quoted: a word or an ordered phrase)."""
+    sql = (
+        f"SELECT i.id, -bm25({table}) AS score FROM {table} f JOIN items i ON i.id = f.rowid "
+        f"WHERE {table} MATCH :q{where} ORDER BY score DESC LIMIT :k"
+    )
+    match = " OR ".join(f'"{term}"' for term in terms)
+    return [(int(r[0]), float(r[1])) for r in conn.execute(text(sql), {**params, "q": match, "k": k})]
+
+
+def _near(
+    conn: Connection, words: Sequence[str], where: str, params: dict[str, Any], k: int
+) -> list[tuple[int, float]]:
+    """Items holding a near spelling of any of ``words``: candidates share trigrams, difflib decides."""
+    grams = {word.lower()[i : i + 3] for word in words for i in range(len(word) - 2)}
+    sql = (
+        "SELECT i.id, coalesce(i.text, '') || ' ' || coalesce(i.names, '') || ' ' || coalesce(i.ocr, '') "
+        f"FROM items_grams f JOIN items i ON i.id = f.rowid WHERE items_grams MATCH :q{where} "
+        "ORDER BY bm25(items_grams) LIMIT :k"
+    )
+    match = " OR ".join(f'"{gram}"' for gram in sorted(grams))
+    wanted = [fold(word) for word in words]
+    scored = []
+    for item_id, body in conn.execute(text(sql), {**params, "q": match, "k": NEAR_CANDIDATES}):
+        found = set(query_terms(fold(body))[0])
+        close = sum(near_any(word, found) for word in wanted)
+        if close:
+            scored.append((int(item_id), float(close)))
+    return sorted(scored, key=lambda hit: -hit[1])[:k]
+
+
+def _below(
+    better: list[tuple[int, float]], worse: list[tuple[int, float]], k: int
+) -> list[tuple[int, float]]:
+    """``better`` then ``worse``'s new items, rescaled to score under the lowest of ``better``."""
+    seen = {item for item, _ in better}
+    extra = [(item, score) for item, score in worse if item not in seen]
+    if better and extra:
+        floor, top = min(s for _, s in better), max(s for _, s in extra)
+        extra = [(item, 0.9 * floor * score / top) for item, score in extra] if top > 0 else extra
+    return (better + extra)[:k]
