@@ -48,7 +48,7 @@ def item_image(row: dict, *, max_side: int | None = 1024, max_pixels: int = 178_
 
 def content_scale(kind: str) -> float:
     """Factor from :func:`item_image` pixels to the item's own coordinates (a page's index-time render)."""
-    from spyglass.indexer.loaders.pdf import RENDER_SCALE
+    from spyglass.pages import RENDER_SCALE
 
     return RENDER_SCALE / PAGE_SCALE if kind in (ItemKind.PAGE, ItemKind.FIGURE) else 1.0
 
@@ -56,7 +56,7 @@ def content_scale(kind: str) -> float:
 def _render_page(path: Path, page: int, bbox: list[float] | None) -> Image.Image:
     import pypdfium2 as pdfium
 
-    from spyglass.indexer.loaders.pdf import render_page
+    from spyglass.pages import render_page
 
     with PDFIUM:
         try:  # through a Python file object: the name need not be valid UTF-8

@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from spyglass.encoders import shapes
 from spyglass.encoders.availability import describe_models
 from spyglass.engine import Engine
 from spyglass.retriever import Query
 from spyglass.settings import Settings
-from spyglass.training import shapes
 
 NOTES = {
     "shapes-guide.md": "# Shapes in the sample\n\nThe sample holds small pictures of coloured shapes: circles, squares, "

@@ -54,7 +54,7 @@ def imported(importtime_stderr: str) -> set[str]:
 
 def write_shapes(folder: Path, count: int, seed: int, note: str | None = None) -> Path:
     """Generated shape images named ``colour-shape-NN.png`` (the truth is in the name), plus an optional note."""
-    from spyglass.training import shapes
+    from spyglass.encoders import shapes
 
     folder.mkdir(parents=True, exist_ok=True)
     for n, sample in enumerate(shapes.generate(count, seed=seed)):

@@ -82,10 +82,10 @@ def train_shapes_model(
     import open_clip
     from open_clip.transform import image_transform
 
+    from spyglass.encoders import shapes
+    from spyglass.encoders.contrastive import train_contrastive
     from spyglass.encoders.openclip import encode_text_trimmed
     from spyglass.encoders.tiny import build_open_clip
-    from spyglass.training import shapes
-    from spyglass.training.contrastive import train_contrastive
 
     model = build_open_clip(SHAPES_CONFIG, seed)
     data = shapes.generate(samples, seed=seed + 1)

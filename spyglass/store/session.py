@@ -8,16 +8,13 @@ document with its items, metadata and vectors, or none of it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from sqlalchemy import Connection
 
 from spyglass.store.catalog import Catalog
-
-if TYPE_CHECKING:
-    from spyglass.store.store import Store
 
 
 class Snapshot:
@@ -62,9 +59,17 @@ class Snapshot:
 class Transaction(Snapshot):
     """Writes of one transaction; the vector index catches up when it commits."""
 
-    def __init__(self, conn: Connection, catalog: Catalog, store: Store) -> None:
-        super().__init__(conn, catalog, store.model_id)
-        self._store = store
+    def __init__(
+        self,
+        conn: Connection,
+        catalog: Catalog,
+        model_id: str,
+        check_vectors: Callable[[np.ndarray, str], None],
+        vector_dtype: str,
+    ) -> None:
+        """``check_vectors`` refuses a matrix that does not fit the store (the store's own check)."""
+        super().__init__(conn, catalog, model_id)
+        self._check_vectors, self._vector_dtype = check_vectors, vector_dtype
 
     def ensure_source(self, kind: str, uri: str) -> int:
         return self._catalog.ensure_source(self._conn, kind, uri)
@@ -116,10 +121,8 @@ class Transaction(Snapshot):
         self, item_ids: Sequence[int], matrix: np.ndarray, model_id: str, *, replace: bool = False
     ) -> None:
         """Vectors for items; refused unless ``model_id`` is the store's (vectors of models never mix)."""
-        self._store.check_vectors(matrix, model_id)
-        self._catalog.add_vectors(
-            self._conn, model_id, item_ids, matrix, self._store.vector_dtype, replace=replace
-        )
+        self._check_vectors(matrix, model_id)
+        self._catalog.add_vectors(self._conn, model_id, item_ids, matrix, self._vector_dtype, replace=replace)
 
     def set_model_versions(self, records: Mapping[str, Mapping | None]) -> None:
         """Record which CLIP model is ``active``, ``previous`` or being switched to (None clears a role)."""

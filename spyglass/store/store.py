@@ -106,7 +106,7 @@ class Store(IndexMirror):
             )
         with self._writer:
             with self._catalog.engine.begin() as conn:
-                yield Transaction(conn, self._catalog, self)
+                yield Transaction(conn, self._catalog, self.model_id, self.check_vectors, self.vector_dtype)
             self._sync()
             if self._unsaved >= self.autosave_changes:
                 self._save_if_possible()

@@ -1,5 +1,5 @@
-"""Training: synthetic data with known truth and a small contrastive trainer.
+"""Training: fine-tuning the active model on a captioned set or on pairs mined from the collection.
 
-Used to build ``builtin:shapes`` (a model that has real retrieval signal without
-any downloaded weights) and the foundation for user-facing fine-tuning.
+It builds on ``encoders`` (the models, the contrastive loss and the generated shapes that
+``builtin:shapes`` is trained on live there, below it), never the other way round.
 """

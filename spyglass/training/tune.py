@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from spyglass.encoders import Encoder
+from spyglass.encoders.contrastive import clip_loss
 from spyglass.encoders.spec import model_id_of, parse_spec
 from spyglass.errors import SpyglassError
 from spyglass.paths import real_path
@@ -49,7 +50,6 @@ from spyglass.retriever.evaluation import (
     load_dataset,
     retrieval_metrics,
 )
-from spyglass.training.contrastive import clip_loss
 
 MODES = ("projection", "last", "full")
 # Projections are small and start at the identity; towers are large and pretrained.

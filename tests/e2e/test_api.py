@@ -13,9 +13,9 @@ from PIL import Image
 from support.live_server import wait
 
 from spyglass.api import create_app
+from spyglass.encoders import shapes
 from spyglass.engine import Engine
 from spyglass.settings import Settings
-from spyglass.training import shapes
 
 
 def png(image: Image.Image) -> bytes:

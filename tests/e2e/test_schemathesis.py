@@ -18,9 +18,9 @@ import pytest
 from support.live_server import LiveServer
 
 from spyglass.api import create_app
+from spyglass.encoders import shapes
 from spyglass.engine import Engine
 from spyglass.settings import Settings
-from spyglass.training import shapes
 
 
 def test_generated_requests_conform_to_the_openapi_document(tmp_path, shapes_encoder):

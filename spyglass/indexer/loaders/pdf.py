@@ -15,15 +15,14 @@ import unicodedata
 from pathlib import Path
 
 import pypdfium2 as pdfium
-from PIL import Image
 
 from spyglass.images import thumbnail
 from spyglass.indexer.loaders.base import ItemDraft, LoadedDocument, LoadError, LoadOptions, register_loader
 from spyglass.indexer.loaders.text import add_passages
 from spyglass.kinds import FileKind, ItemKind
+from spyglass.pages import RENDER_SCALE, render_page
 from spyglass.pdfium_lock import PDFIUM
 
-RENDER_SCALE = 1.5  # 108 dpi: figure crops stay legible, pages render in tens of ms
 MIN_FIGURE_FRACTION = 0.01  # of the page area (small diagrams count)
 MIN_FIGURE_SIDE = 40.0  # points
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # not \t \n \r
@@ -112,16 +111,6 @@ def _load_page(pdf: pdfium.PdfDocument, number: int, items: list[ItemDraft]) -> 
             textpage.close()
     finally:
         page.close()
-
-
-def render_page(page: pdfium.PdfPage, scale: float) -> Image.Image:
-    """The page as an RGB picture of its own; the PDFium bitmap is freed now, under the caller's lock,
-    not by the garbage collector on whatever thread it runs."""
-    bitmap = page.render(scale=scale)
-    try:
-        return bitmap.to_pil().convert("RGB")
-    finally:
-        bitmap.close()
 
 
 def page_text(raw: str) -> tuple[str, list[int]]:

@@ -17,6 +17,7 @@ from conftest import write_shapes
 from PIL import Image
 from support.chat_server import ChatServer
 
+from spyglass.encoders import shapes
 from spyglass.engine import Engine
 from spyglass.generator import NOT_FOUND, Generator, PromptOptions
 from spyglass.generator.backends import GenerationParams, Request
@@ -25,7 +26,6 @@ from spyglass.generator.backends.openai import GenerationError, OpenAIBackend
 from spyglass.generator.evidence import Evidence
 from spyglass.generator.prompt import build_messages
 from spyglass.settings import Settings
-from spyglass.training import shapes
 
 
 @pytest.fixture(scope="module")

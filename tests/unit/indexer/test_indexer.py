@@ -14,10 +14,10 @@ import pytest
 from conftest import shared_path
 from PIL import Image
 
+from spyglass.encoders import shapes
 from spyglass.indexer import Indexer
 from spyglass.indexer.loaders import LoadOptions
 from spyglass.store import Store
-from spyglass.training import shapes
 
 
 @pytest.fixture

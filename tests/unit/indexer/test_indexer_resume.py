@@ -10,9 +10,9 @@ import sys
 import time
 from pathlib import Path
 
+from spyglass.encoders import shapes
 from spyglass.indexer import Indexer
 from spyglass.store import Store
-from spyglass.training import shapes
 
 
 def count(db: Path, sql: str) -> int:

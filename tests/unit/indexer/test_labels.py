@@ -12,11 +12,11 @@ from conftest import write_shapes
 from support.live_server import LiveServer
 from support.serve_process import EXE, env_for, spyglass
 
+from spyglass.encoders import shapes
 from spyglass.engine import Engine
 from spyglass.filters import Filters
 from spyglass.retriever import RankingOptions
 from spyglass.settings import Settings
-from spyglass.training import shapes
 
 NO_FLOOR = RankingOptions(relevance_floor=False)
 PAIRS = [f"{c} {s}" for c in shapes.COLOURS for s in shapes.SHAPES]

@@ -9,11 +9,11 @@ import pytest
 from conftest import shared_path
 from PIL import Image
 
+from spyglass.encoders import shapes
 from spyglass.engine import Engine
 from spyglass.retriever import Filters, Query, QueryError, RankingOptions
 from spyglass.retriever.calibration import nonsense_queries
 from spyglass.settings import Settings
-from spyglass.training import shapes
 
 
 @pytest.fixture(scope="module")

@@ -14,12 +14,11 @@ import torch
 from conftest import write_shapes
 from support.serve_process import spyglass
 
-from spyglass.encoders import load_encoder
+from spyglass.encoders import load_encoder, shapes
 from spyglass.engine import Engine
 from spyglass.errors import SpyglassError
 from spyglass.retriever.evaluation import evaluate, load_dataset
 from spyglass.settings import EncoderSettings, Settings
-from spyglass.training import shapes
 from spyglass.training.tune import TuneOptions, tune
 
 FP32 = EncoderSettings(precision="fp32")
