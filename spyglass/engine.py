@@ -18,8 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from spyglass.errors import SpyglassError
-from spyglass.indexer.stages import ItemStage, run_stages
+from spyglass.indexer.stages import ItemStage
 from spyglass.runtime import CollectionState, Models, switching
 from spyglass.settings import Settings
 from spyglass.store import Store
@@ -84,10 +83,6 @@ class Engine:
     def generator(self) -> Generator:
         return self._state.generator.get()
 
-    def text_space(self):
-        """The text space's (store, model) for a search, or None; see ``CollectionState.text_space``."""
-        return self._state.text_space()
-
     def model_spec(self) -> str:
         """The CLIP model this data directory searches with (see ``spyglass.versions``)."""
         from spyglass.versions import active_spec
@@ -96,20 +91,8 @@ class Engine:
 
     def label(self, labels: Sequence[str], path: str | Path | None = None) -> int:
         """Give every picture (at or under ``path``, else all) its likeliest ``labels`` as automatic
-        tags, from the stored vectors; returns how many pictures were labelled now (see ``labels``).
-
-        Automatic tags from another vocabulary or model are replaced; a person's tags stay.
-        """
-        from spyglass.indexer.labels import vocabulary
-
-        if not vocabulary(labels):
-            raise SpyglassError("give at least one label, e.g. --labels 'cat,dog,receipt'")
-        under = None if path is None else str(Path(path).expanduser().absolute())
-        stage = self._state.label_stage(labels, self.store.model_id)
-        (report,) = run_stages(self.store, [stage], under=under)
-        if report.skipped:
-            raise SpyglassError(report.skipped)
-        return report.processed
+        tags; returns how many were labelled now (``CollectionState.label``)."""
+        return self._state.label(labels, None if path is None else str(Path(path).expanduser().absolute()))
 
     def index(
         self,
@@ -149,20 +132,9 @@ class Engine:
         return report
 
     def catch_up(self, only: Sequence[str] | None = None) -> IndexReport:
-        """Run the item stages (those named in ``only``, else all) on whatever they have not processed yet:
-        after a stage was added or upgraded, or (``only=["ocr"]``) to read text in an existing collection."""
-        from spyglass.indexer import IndexReport
-
+        """Run the item stages (``only`` those named) on what they have not processed yet."""
         self._follow_active_model()
-        stages = [stage for stage in self.stages if only is None or stage.name in only]
-        if only is not None and not stages:
-            enabled = ", ".join(stage.name for stage in self.stages) or "none"
-            raise SpyglassError(f"no enabled stage named {', '.join(only)} (enabled: {enabled})")
-        started = time.monotonic()
-        report = IndexReport()
-        report.add_stages(run_stages(self.store, stages))
-        report.seconds = time.monotonic() - started
-        return report
+        return self._state.catch_up(only)
 
     def search(
         self,
@@ -238,24 +210,9 @@ class Engine:
         return self.store.tag(str(Path(path).expanduser().absolute()), tags)
 
     def status(self) -> dict:
-        """Counts, model, index type, re-index needs, stage backlogs and the latest errors.
-
-        Read from the catalog alone unless the store is already open: no model is loaded.
-        """
-        stages = [(stage.name, stage.version, stage.kinds) for stage in self.stages]
-        if self._state.store.loaded:
-            info = {
-                **self.store.status(),
-                "errors_list": self.store.errors(),
-                "stages": self.store.stage_backlog(stages),
-            }
-        else:
-            info = Store.inspect(self.settings.data_dir, self._state.models.configured_model_id(), stages)
-        from spyglass.versions import describe
-
-        versions, progress = info.pop("model_versions"), info.pop("switch_progress")
-        info["models"] = describe(versions, self.settings.encoder.model, progress)
-        return {**info, "data_dir": str(self.settings.data_dir)}
+        """Counts, model, index type, re-index needs, stage backlogs and the latest errors
+        (``CollectionState.status``: no model is loaded for it)."""
+        return self._state.status()
 
     # --- learning from the collection -----------------------------------------------------
     def tune(
@@ -270,21 +227,15 @@ class Engine:
         """Fine-tune the active model on a captioned set (a folder with ``captions.csv``, or a COCO
         JSON), or with ``dataset=None`` on pairs mined from the collection; the result is a new
         model version in ``output`` (default: under the models folder), for ``use_model``."""
-        from spyglass.encoders import load_encoder
-        from spyglass.training.tune import training_data, tune
+        from spyglass.training.pairs import training_data
+        from spyglass.training.tune import tune_model
 
-        data = training_data(dataset, self.store.described_images)
-        fp32 = self.settings.encoder.model_copy(update={"precision": "fp32"})
-        encoder = load_encoder(self.model_spec(), settings=fp32)  # its own copy: tuning changes it
-        tuned = self.settings.encoder.models_dir / "tuned"
-        output = output or tuned / f"{options.mode}-{time.strftime('%Y%m%d-%H%M%S')}"
-        return tune(
-            encoder,
-            data,
-            Path(output).expanduser().absolute(),
+        return tune_model(
+            self.settings,
+            self.model_spec(),
+            training_data(dataset, self.store.described_images),
             options,
-            checkpoint_dir=tuned,
-            max_pixels=self.settings.ingest.max_image_pixels,
+            output=output,
             on_epoch=on_epoch,
             progress=progress,
         )

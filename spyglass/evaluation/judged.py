@@ -82,7 +82,7 @@ def evaluate_judged(
 def rank_all(engine: Engine, collection: JudgedCollection) -> dict[str, dict[str, dict[str, float]]]:
     """Every method's run over the collection's queries: method -> query -> document -> score."""
     runs: dict[str, dict[str, dict[str, float]]] = {}
-    text_space = engine.text_space() is not None
+    text_space = engine.state.text_space() is not None
     for qid, ranking in rankings(engine, collection):
         for method, run in method_runs(ranking, collection, qid, text_space).items():
             runs.setdefault(method, {})[qid] = run

@@ -9,11 +9,12 @@ threads keep the old one, whole, until they finish.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from spyglass.errors import WeightsUnavailableError
-from spyglass.indexer.stages import ItemStage, stage_class
+from spyglass.errors import SpyglassError, WeightsUnavailableError
+from spyglass.indexer.stages import ItemStage, run_stages, stage_class
 from spyglass.runtime.lazy import Lazy
 from spyglass.runtime.models import Models
 from spyglass.settings import Settings
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 
     from spyglass.encoders.sentence_onnx import OnnxSentenceEncoder
     from spyglass.generator import Generator
+    from spyglass.indexer import IndexReport
     from spyglass.retriever import Retriever
 
 log = logging.getLogger(__name__)
@@ -124,6 +126,35 @@ class CollectionState:
 
         return label_stage(labels, self.settings.labels, model_id, self.models.encoder.get, self.store.get)
 
+    def catch_up(self, only: Sequence[str] | None = None) -> IndexReport:
+        """Run the item stages (those named in ``only``, else all) on whatever they have not processed yet:
+        after a stage was added or upgraded, or (``only=["ocr"]``) to read text in an existing collection."""
+        from spyglass.indexer import IndexReport
+
+        enabled = self.stages.get()
+        stages = [stage for stage in enabled if only is None or stage.name in only]
+        if only is not None and not stages:
+            names = ", ".join(stage.name for stage in enabled) or "none"
+            raise SpyglassError(f"no enabled stage named {', '.join(only)} (enabled: {names})")
+        started = time.monotonic()
+        report = IndexReport()
+        report.add_stages(run_stages(self.store.get(), stages))
+        report.seconds = time.monotonic() - started
+        return report
+
+    def label(self, labels: Sequence[str], under: str | None) -> int:
+        """Tag the pictures at or under ``under`` (all with None) with their likeliest ``labels``, from
+        the stored vectors. Automatic tags from another vocabulary or model are replaced; a person's stay."""
+        from spyglass.indexer.labels import vocabulary
+
+        if not vocabulary(labels):
+            raise SpyglassError("give at least one label, e.g. --labels 'cat,dog,receipt'")
+        store = self.store.get()
+        (report,) = run_stages(store, [self.label_stage(labels, store.model_id)], under=under)
+        if report.skipped:
+            raise SpyglassError(report.skipped)
+        return report.processed
+
     def _retriever(self) -> Retriever:
         query_encoder = (
             self.models.query_encoder.get()
@@ -152,6 +183,22 @@ class CollectionState:
             image_side=settings.image_side,
             params=params,
         )
+
+    def status(self) -> dict:
+        """Counts, model, index type, re-index needs, stage backlogs and the latest errors.
+
+        Read from the catalog alone unless the store is already open: no model is loaded.
+        """
+        from spyglass.versions import describe
+
+        stages = [(stage.name, stage.version, stage.kinds) for stage in self.stages.get()]
+        if (store := self.store.peek()) is not None:
+            info = {**store.status(), "errors_list": store.errors(), "stages": store.stage_backlog(stages)}
+        else:
+            info = Store.inspect(self.settings.data_dir, self.models.configured_model_id(), stages)
+        versions, progress = info.pop("model_versions"), info.pop("switch_progress")
+        info["models"] = describe(versions, self.settings.encoder.model, progress)
+        return {**info, "data_dir": str(self.settings.data_dir)}
 
     def close(self) -> None:
         for slot in (self.store, self.text_store):

@@ -23,7 +23,6 @@ import hashlib
 import json
 import math
 import os
-import re
 import shutil
 import tempfile
 import time
@@ -42,14 +41,13 @@ from spyglass.encoders import Encoder
 from spyglass.encoders.contrastive import clip_loss
 from spyglass.encoders.spec import model_id_of, parse_spec
 from spyglass.errors import SpyglassError
-from spyglass.paths import real_path
 from spyglass.retriever.evaluation import (
     Dataset,
     chance_metrics,
     image_pixels,
-    load_dataset,
     retrieval_metrics,
 )
+from spyglass.settings import Settings
 
 MODES = ("projection", "last", "full")
 # Projections are small and start at the identity; towers are large and pretrained.
@@ -99,35 +97,34 @@ class TuneReport:
     resumed_at: int | None = None  # the epoch an interrupted run resumed at
 
 
-def training_data(dataset: str | Path | None, described_images: Callable[[], list[dict]]) -> Dataset:
-    """A captioned set (a folder with ``captions.csv``, or a COCO JSON), or with ``dataset=None``
-    pairs mined from the collection's ``described_images``: at least 4 of them."""
-    if dataset is not None:
-        return load_dataset(Path(dataset))
-    data = mined_pairs(described_images())
-    if len(data.images) < 4:
-        raise SpyglassError(
-            f"the collection has {len(data.images)} images with a description or a worded file name; "
-            "tuning needs more: give a folder with captions.csv"
-        )
-    return data
+def tune_model(
+    settings: Settings,
+    spec: str,
+    data: Dataset,
+    options: TuneOptions,
+    *,
+    output: Path | None = None,
+    on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+    progress: bool = False,
+) -> TuneReport:
+    """Fine-tune a fresh fp32 copy of ``spec`` (tuning changes it) on ``data``; the result is a new
+    model version in ``output`` (default: under the models folder's ``tuned``), to switch to."""
+    from spyglass.encoders import load_encoder
 
-
-def mined_pairs(images: list[dict]) -> Dataset:
-    """Pairs found in a collection: each image file with its description or title, else its file
-    name when that is words (``red-fox-in-snow.jpg``; not ``IMG_0042.jpg``)."""
-    pairs = []
-    for row in images:
-        path = real_path(row["path"], row["raw_path"])
-        caption = row["description"] or row["title"] or _name_words(path)
-        if caption and path.is_file():
-            pairs.append((path, caption))
-    return Dataset([p for p, _ in pairs], [c for _, c in pairs], np.arange(len(pairs)))
-
-
-def _name_words(path: Path) -> str | None:
-    words = [w for w in re.split(r"[\W_]+", path.stem) if w.isalpha()]
-    return " ".join(words) if len(words) >= 2 else None
+    fp32 = settings.encoder.model_copy(update={"precision": "fp32"})
+    encoder = load_encoder(spec, settings=fp32)
+    tuned = settings.encoder.models_dir / "tuned"
+    output = output or tuned / f"{options.mode}-{time.strftime('%Y%m%d-%H%M%S')}"
+    return tune(
+        encoder,
+        data,
+        Path(output).expanduser().absolute(),
+        options,
+        checkpoint_dir=tuned,
+        max_pixels=settings.ingest.max_image_pixels,
+        on_epoch=on_epoch,
+        progress=progress,
+    )
 
 
 def split(data: Dataset, held_out: float, seed: int) -> tuple[Dataset, Dataset]:
