@@ -11,12 +11,18 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 from conftest import imported, write_shapes
+from support.serve_process import free_port
+
+from spyglass import discovery
 
 EXE = Path(sys.executable).with_name("spyglass")
 TIMED = ("-X", "importtime", "-m", "spyglass")  # stderr lists every module the command imported
@@ -53,9 +59,18 @@ def spyglass(
     The text-tower export (made by every first index) is left on for the default spec only:
     the others share its code and would each add a full-size export to the run.
     """
+    command = [sys.executable, *python] if python else [str(EXE)]
+    env = environment(layout, spec, data_dir, **extra)
+    result = subprocess.run([*command, *args], capture_output=True, text=True, env=env, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def environment(layout: dict, spec: str, data_dir: Path, **extra: str) -> dict[str, str]:
+    """A user's environment, offline, with ``spec`` and the real-layout hub cache."""
     from spyglass.settings import DEFAULT_MODEL
 
-    env = {
+    return {
         **os.environ,
         "HF_HOME": str(layout["hf_home"]),
         "HF_HUB_OFFLINE": "1",
@@ -67,10 +82,6 @@ def spyglass(
         "COLUMNS": "400",
         **extra,
     }
-    command = [sys.executable, *python] if python else [str(EXE)]
-    result = subprocess.run([*command, *args], capture_output=True, text=True, env=env, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result
 
 
 @pytest.fixture(scope="module")
@@ -156,6 +167,24 @@ def test_default_spec_end_to_end_on_real_photos(real_layout_home, formats_dir, s
         spyglass(real_layout_home, DEFAULT_MODEL, tmp_path, "ask", "what animals are there?", "--json").stdout
     )
     assert answer["answer"] and "citations" in answer
+
+    # Served, it searches with the exported text tower and never loads the full model: still ready.
+    server = subprocess.Popen(
+        [str(EXE), "serve", "--port", str(free_port())],
+        env=environment(real_layout_home, DEFAULT_MODEL, tmp_path),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while (announced := discovery.find(tmp_path)) is None:
+            assert server.poll() is None and time.monotonic() < deadline, "serve did not start"
+            time.sleep(0.2)
+        with urllib.request.urlopen(f"{announced.url}/readyz", timeout=30) as ready:
+            assert ready.status == 200 and json.loads(ready.read()) == {"ready": True}
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=60)
 
 
 def test_a_real_path_fixture_cannot_pass_by_accident(real_layout_home):
