@@ -10,7 +10,7 @@ returned with snippets.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -200,11 +200,12 @@ class Retriever:
         words = [(i, s) for i, s in words if i in rows]
         meaning = {i: s for i, s in meaning.items() if i in rows}
         if space is not None:
-            chunks, sections = _complete_meaning(meaning, words, children, rows, text_store, question)
+            unscored = [i for i, _ in words if i not in meaning and ItemKind(rows[i]["kind"]).section]
+            chunks, sections = _complete_meaning(meaning, children, rows, text_store, question, unscored)
             meaning.update(sections)
         else:  # CLIP's cosine of chunks stands in for meaning
             clip_chunks = {i: s for i, s in dense_pairs if ItemKind(rows[i]["kind"]).textual}
-            chunks, _ = _complete_meaning(clip_chunks, words, children, rows, self.store, np.ravel(vector))
+            chunks, _ = _complete_meaning(clip_chunks, children, rows, self.store, np.ravel(vector))
         terms = [term for group in query_terms(query.bm25_text) for term in group]
         signals = Signals(
             dense_pairs, words, meaning, chunks, rows, terms, query.terms()[1], space is not None
@@ -300,30 +301,29 @@ def _positions(hits: list[tuple[int, float]]) -> dict[int, tuple[int, float]]:
 
 def _complete_meaning(
     found: dict[int, float],
-    words: list[tuple[int, float]],
     children: list[int],
     rows: dict[int, dict],
     space: Store,
     question: np.ndarray,
+    unscored: Sequence[int] = (),
 ) -> tuple[dict[int, float], dict[int, float]]:
     """Every candidate document's meaning, scored against ``question`` in ``space``, not only what the
     nearest-neighbour search returned: (chunks, sections).
 
     - chunks: those found and the ``children`` of every section found, by its words or its meaning
       (the chunk that holds a rare word is in one, whatever else of its document was found);
-    - sections: those BM25 found that the search did not return, so a document found by its words
-      is judged by its real meaning, not by the weakest one in the pool (Recall@100 on CISI: 0.492
-      imputing it, 0.517 reading it).
+    - sections: the ``unscored`` ones (BM25 found them, the search did not return them), so a
+      document found by its words is judged by its real meaning, not by the weakest one in the pool
+      (Recall@100 on CISI: 0.492 imputing it, 0.517 reading it).
 
     ``found`` holds chunks and possibly sections and pictures. A chunk without a vector yet (the
     text stage's backlog) gets the lowest meaning of all the chunks scored.
     """
     chunks = {i: s for i, s in found.items() if ItemKind(rows[i]["kind"]).textual}
     new = [c for c in children if c in rows and c not in chunks and ItemKind(rows[c]["kind"]).textual]
-    unscored = [i for i, _ in words if i not in found and ItemKind(rows[i]["kind"]).section]
     sections: dict[int, float] = {}
     if new or unscored:
-        ids, matrix = space.vectors(new + unscored)
+        ids, matrix = space.vectors([*new, *unscored])
         cosines = (matrix @ question).tolist() if len(ids) else []
         for item, cosine in zip(ids.tolist(), cosines):
             (sections if ItemKind(rows[item]["kind"]).section else chunks)[item] = cosine

@@ -51,7 +51,7 @@ class CollectionState:
     @property
     def ready(self) -> bool:
         """Whether a search answers without loading anything: the query model and the index are open."""
-        return self.models.query_encoder.loaded and self.store.loaded
+        return self.models.query_ready and self.store.loaded
 
     def open_store(self, model) -> Store:
         """One space's store (its model's vectors and index) over the collection's catalog."""
@@ -156,9 +156,8 @@ class CollectionState:
         return report.processed
 
     def _retriever(self) -> Retriever:
-        query_encoder = (
-            self.models.query_encoder.get()
-        )  # loads the model before the imports below, to overlap them
+        # loads the model before the imports below, to overlap them
+        query_encoder = self.models.query_encoder.get()
         from spyglass.retriever import Retriever
 
         return Retriever(

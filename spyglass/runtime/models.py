@@ -47,6 +47,12 @@ class Models:
         models.text_query_encoder, models.ocr_reader = self.text_query_encoder, self.ocr_reader
         return models
 
+    @property
+    def query_ready(self) -> bool:
+        """Whether a query embeds without loading anything: its tower is open, or the full model is
+        (a switch hands over the model it re-embedded with, and queries then use that)."""
+        return self.query_encoder.loaded or self.encoder.loaded
+
     def _query_encoder(self) -> Encoder | QueryEncoder:
         """The exported text tower when this model has one, so a text query never loads torch;
         the full model when it is already loaded or no export exists."""

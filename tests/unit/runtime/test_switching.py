@@ -87,6 +87,7 @@ def test_switch_keeps_searches_answering_then_swaps_and_rolls_back(tmp_path, col
         searcher.close()
 
         new_id = engine.store.model_id
+        assert engine.ready  # the model the switch re-embedded with answers queries at once
         assert during.is_set() and not errors
         assert new_id != old_id and seen[0] == old_id and seen[-1] == new_id
         assert report.documents == 61 and report.items == embedded and not report.failed
