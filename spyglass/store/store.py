@@ -187,6 +187,10 @@ class Store(IndexMirror):
         """Best ``k`` (item id, score) for a full-text query, higher is better."""
         return self._catalog.bm25(query, k, kinds=kinds, allow=allow)
 
+    def read_postings(self) -> None:
+        """Hold BM25's postings in memory now, not from the second search on (see ``FullText``)."""
+        self._catalog.read_postings()
+
     def counts(self) -> dict[str, int]:
         """Sources, documents, errors, items and tags in the catalog."""
         return self._catalog.counts()

@@ -3,18 +3,61 @@
 from __future__ import annotations
 
 import json
+import logging
+import sqlite3
+import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import SQLAlchemyError
 
 from spyglass.store.catalog.base import CatalogBase
+from spyglass.store.catalog.postings import Postings, QueryTokens, structure
 from spyglass.words import NEAR_MIN_LENGTH, content_words, fold, near_any, query_terms
 
 NEAR_CANDIDATES = 200  # items sharing the most trigrams with a misspelt word, checked one by one
+# While files are being indexed every write makes the postings stale: read them again at most this
+# many read-durations apart, so a search beside an ingest spends at most a tenth of a core on it.
+READ_SPACING = 10
+
+log = logging.getLogger(__name__)
 
 
 class FullText(CatalogBase):
+    """BM25 tiers over FTS5, whole words scored from postings held in memory once a process searches twice."""
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__(engine)
+        self._postings: Postings | None = None
+        self._reading = threading.Lock()  # one read of the postings at a time
+        self._query_tokens = QueryTokens()
+        self._searched = False
+        self._next_read = 0.0  # monotonic time before which a stale search does not start a read
+
+    def read_postings(self) -> None:
+        """Hold the whole-word index's postings in memory now (a read of ~2 s per million postings).
+
+        Searching does this by itself, in the background, from its second query on: a process
+        that searches once (``spyglass search``) never pays for it. A write makes the postings
+        stale; searches then use FTS5 until they are read again.
+        """
+        with self._reading:
+            self._read()
+
+    def _read(self) -> None:
+        started = time.monotonic()
+        try:
+            with self.engine.connect() as conn:
+                postings = Postings.read(conn)
+                if (
+                    structure(conn) == postings.version
+                ):  # else a write landed mid-read; a later search retries
+                    self._postings = postings
+        finally:
+            self._next_read = time.monotonic() + READ_SPACING * (time.monotonic() - started)
+
     # --- text search ------------------------------------------------------------------------
     def bm25(
         self,
@@ -42,7 +85,7 @@ class FullText(CatalogBase):
             return []
         where, params = _restriction(kinds, allow)
         with self.engine.connect() as conn:
-            hits = _match(conn, "items_fts", terms, where, params, k)
+            hits = self._whole_words(conn, terms, where, params, k, kinds=kinds, allow=allow)
             if len(hits) < k and (long := [t for t in terms if len(t) >= 3]):
                 hits = _below(hits, _match(conn, "items_grams", long, where, params, k), k)
             if len(hits) < k:
@@ -54,6 +97,39 @@ class FullText(CatalogBase):
                 if unknown:
                     hits = _below(hits, _near(conn, unknown, where, params, k), k)
         return hits
+
+    def _whole_words(
+        self,
+        conn: Connection,
+        terms: list[str],
+        where: str,
+        params: dict[str, Any],
+        k: int,
+        *,
+        kinds: Sequence[str] | None,
+        allow: Sequence[int] | None,
+    ) -> list[tuple[int, float]]:
+        """Tier 1 from the postings when they are current and the query is single words; else FTS5."""
+        postings = self._postings
+        if postings is not None and postings.version == structure(conn):
+            tokens = self._query_tokens.single(terms)
+            if tokens is not None:  # a quoted phrase needs FTS5's positions
+                return postings.top(tokens, k, kinds, allow)
+        elif self._searched and not self._reading.locked() and time.monotonic() >= self._next_read:
+            threading.Thread(target=self._read_quietly, name="spyglass-postings", daemon=True).start()
+        self._searched = True
+        return _match(conn, "items_fts", terms, where, params, k)
+
+    def _read_quietly(self) -> None:
+        if not self._reading.acquire(blocking=False):
+            return  # another search started the read
+        try:
+            self._read()
+        except (SQLAlchemyError, sqlite3.Error, RuntimeError) as error:  # closed, locked, written mid-read:
+            # searches keep using FTS5 until the next try
+            log.debug("postings not read: %s", error)
+        finally:
+            self._reading.release()
 
 
 def _restriction(kinds: Sequence[str] | None, allow: Sequence[int] | None) -> tuple[str, dict[str, Any]]:
