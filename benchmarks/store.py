@@ -103,13 +103,13 @@ def ground_truth(data_dir: Path) -> None:
     """Exact top-10 for the query set, straight from the vectors in SQLite."""
     import faiss
 
-    from spyglass.store.catalog import Catalog
+    from spyglass.store.catalog import Catalog, VectorRecords
     from spyglass.store.db import open_engine
 
     catalog = Catalog(open_engine(data_dir / "catalog.sqlite3"))
     exact = faiss.IndexIDMap2(faiss.IndexFlatIP(DIM))
     with catalog.engine.connect() as conn:
-        for ids, matrix in catalog.iter_vectors(conn, MODEL):
+        for ids, matrix in VectorRecords(conn).iter_vectors(MODEL):
             exact.add_with_ids(matrix, ids)
     _, truth = exact.search(mixture(QUERIES, seed=999_999), 10)
     np.save(data_dir / "truth.npy", truth)

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import delete, func, select, text
 
-from spyglass.store.catalog import Catalog
+from spyglass.store.catalog import Catalog, Records, VectorRecords
 from spyglass.store.index import VectorIndex, backend, create_index, resolve_kind
 from spyglass.store.rwlock import RWLock
 from spyglass.store.schema import vector_log, vectors
@@ -72,7 +72,7 @@ class IndexMirror:
         older than one another process already saved.
         """
         with self._catalog.engine.connect() as conn:
-            saved = int(self._catalog.get_meta(conn, f"index_seq:{self.model_id}") or 0)
+            saved = int(Records(conn).get_meta(f"index_seq:{self.model_id}") or 0)
             latest = (
                 conn.execute(
                     select(func.max(vector_log.c.seq)).where(vector_log.c.model_id == self.model_id)
@@ -102,8 +102,8 @@ class IndexMirror:
             # Ops on one id alternate add/delete: it was indexed iff its first op here is a
             # delete, and must end up indexed iff its last op is an add.
             removed = np.fromiter((i for i, op in first.items() if op == "d"), np.int64)
-            ids, matrix = self._catalog.vectors_for(
-                conn, self.model_id, [i for i, op in last.items() if op == "a"]
+            ids, matrix = VectorRecords(conn).vectors_for(
+                self.model_id, [i for i, op in last.items() if op == "a"]
             )
         if not self._index.trained or self._grown_out():
             self._rebuild()
@@ -143,7 +143,7 @@ class IndexMirror:
             ids = np.empty(count, np.int64)
             matrix = np.empty((count, self.dim), np.float32)
             filled = 0
-            for batch_ids, batch in self._catalog.iter_vectors(conn, self.model_id):
+            for batch_ids, batch in VectorRecords(conn).iter_vectors(self.model_id):
                 ids[filled : filled + len(batch_ids)] = batch_ids
                 matrix[filled : filled + len(batch_ids)] = batch
                 filled += len(batch_ids)
@@ -196,7 +196,7 @@ class IndexMirror:
         }
         atomic_write(self._manifest_path, lambda path: path.write_text(json.dumps(manifest)))
         with self._catalog.engine.begin() as conn:
-            self._catalog.set_meta(conn, f"index_seq:{self.model_id}", str(seq))
+            Records(conn).set_meta(f"index_seq:{self.model_id}", str(seq))
             conn.execute(
                 delete(vector_log).where(vector_log.c.model_id == self.model_id, vector_log.c.seq <= seq)
             )
@@ -212,7 +212,7 @@ class IndexMirror:
         except (OSError, ValueError):
             return False
         with self._catalog.engine.connect() as conn:
-            vouched = self._catalog.get_meta(conn, f"index_seq:{self.model_id}")
+            vouched = Records(conn).get_meta(f"index_seq:{self.model_id}")
         file = self._index_dir / str(manifest.get("file", ""))
         wanted = manifest.get("kind") == resolve_kind(self.index_kind, int(manifest.get("count", 0)))
         if not (

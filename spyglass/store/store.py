@@ -31,7 +31,7 @@ from sqlalchemy import text
 from spyglass.errors import ModelMismatchError, ReindexRequiredError, SpyglassError
 from spyglass.filters import Filters
 from spyglass.kinds import TEXT_SPACE_PREFIX, space_of
-from spyglass.store.catalog import Catalog
+from spyglass.store.catalog import Catalog, VectorRecords
 from spyglass.store.db import open_engine, writable
 from spyglass.store.filters import allowed_items
 from spyglass.store.index import VectorIndex, backend, create_index, resolve_kind
@@ -106,7 +106,7 @@ class Store(IndexMirror):
             )
         with self._writer:
             with self._catalog.engine.begin() as conn:
-                yield Transaction(conn, self._catalog, self.model_id, self.check_vectors, self.vector_dtype)
+                yield Transaction(conn, self.model_id, self.check_vectors, self.vector_dtype)
             self._sync()
             if self._unsaved >= self.autosave_changes:
                 self._save_if_possible()
@@ -115,7 +115,7 @@ class Store(IndexMirror):
     def snapshot(self) -> Iterator[Snapshot]:
         """Consistent reads without holding the write lock (e.g. planning an index run)."""
         with self._catalog.engine.connect() as conn:
-            yield Snapshot(conn, self._catalog, self.model_id)
+            yield Snapshot(conn, self.model_id)
 
     def check_vectors(self, matrix: np.ndarray, model_id: str) -> None:
         """Refuse another model's vectors, or vectors of the wrong dimension."""
@@ -169,7 +169,7 @@ class Store(IndexMirror):
     def vectors(self, item_ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
         """(ids, float32 matrix) of this model's vectors for those ``item_ids`` that have one."""
         with self._catalog.engine.connect() as conn:
-            return self._catalog.vectors_for(conn, self.model_id, item_ids)
+            return VectorRecords(conn).vectors_for(self.model_id, item_ids)
 
     def allowed(self, filters: Filters) -> np.ndarray | None:
         """Sorted item ids that pass ``filters``, or None when nothing is filtered."""

@@ -1,20 +1,35 @@
 """The catalog: typed reads and writes over the SQLite tables, one module per table group.
 
-Write methods take the caller's connection, so a whole batch (a document, its
-items, metadata and vectors) commits or rolls back as one transaction.
+Each module has two kinds of class. ``Records`` subclasses (``DocumentReads``, ``DocumentWrites``,
+``StageWrites``, ``VectorRecords``, ...) are bound to one connection, so a whole batch (a document,
+its items, metadata and vectors) commits or rolls back as one transaction; the store's sessions are
+made of them. ``Catalog`` gathers the reads that open their own short connections.
 """
 
 from __future__ import annotations
 
 from sqlalchemy import func, select, text
 
-from spyglass.store.catalog.documents import ITEM_FIELDS, PERSON, Documents
+from spyglass.store.catalog.base import Records
+from spyglass.store.catalog.documents import ITEM_FIELDS, PERSON, DocumentReads, Documents, DocumentWrites
 from spyglass.store.catalog.fulltext import FullText
-from spyglass.store.catalog.stages import Stages
-from spyglass.store.catalog.vectors import VECTOR_DTYPES, Vectors
+from spyglass.store.catalog.stages import StageReads, Stages, StageWrites
+from spyglass.store.catalog.vectors import VECTOR_DTYPES, ModelVersionWrites, VectorRecords, Vectors
 from spyglass.store.schema import documents, items, sources, tags
 
-__all__ = ["ITEM_FIELDS", "PERSON", "VECTOR_DTYPES", "Catalog"]
+__all__ = [
+    "ITEM_FIELDS",
+    "PERSON",
+    "VECTOR_DTYPES",
+    "Catalog",
+    "DocumentReads",
+    "DocumentWrites",
+    "ModelVersionWrites",
+    "Records",
+    "StageReads",
+    "StageWrites",
+    "VectorRecords",
+]
 
 
 class Catalog(Documents, Vectors, FullText, Stages):

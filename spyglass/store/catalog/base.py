@@ -9,8 +9,27 @@ from spyglass.store.schema import (
 )
 
 
+class Records:
+    """Reads and writes bound to one connection: one snapshot or one transaction.
+
+    Each table group's module has such classes (``DocumentReads``, ``DocumentWrites``, ...);
+    the store's sessions are made of them, so they hand out no connection and forward nothing.
+    """
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def get_meta(self, key: str) -> str | None:
+        return self.conn.execute(select(meta.c.value).where(meta.c.key == key)).scalar()
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.conn.execute(
+            text("INSERT OR REPLACE INTO meta (key, value) VALUES (:k, :v)"), {"k": key, "v": value}
+        )
+
+
 class CatalogBase:
-    """Reads open their own short connections; writes use the connection they are given."""
+    """Reads that open their own short connections (writes are ``Records`` of a transaction)."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -19,9 +38,3 @@ class CatalogBase:
     def store_id(self) -> str:
         with self.engine.connect() as conn:
             return conn.execute(select(meta.c.value).where(meta.c.key == "store_id")).scalar_one()
-
-    def get_meta(self, conn: Connection, key: str) -> str | None:
-        return conn.execute(select(meta.c.value).where(meta.c.key == key)).scalar()
-
-    def set_meta(self, conn: Connection, key: str, value: str) -> None:
-        conn.execute(text("INSERT OR REPLACE INTO meta (key, value) VALUES (:k, :v)"), {"k": key, "v": value})

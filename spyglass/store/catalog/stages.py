@@ -7,9 +7,9 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, func, select, text
+from sqlalchemy import func, select, text
 
-from spyglass.store.catalog.base import CatalogBase
+from spyglass.store.catalog.base import CatalogBase, Records
 from spyglass.store.catalog.documents import at_or_inside
 from spyglass.store.schema import (
     documents,
@@ -19,11 +19,11 @@ from spyglass.store.schema import (
 )
 
 
-class Stages(CatalogBase):
-    # --- ingest stages ----------------------------------------------------------------------
+class StageReads(Records):
+    """What item stages have left to do, inside one snapshot."""
+
     def stage_todo(
         self,
-        conn: Connection,
         stage: str,
         version: int,
         kinds: Sequence[str],
@@ -46,29 +46,27 @@ class Stages(CatalogBase):
         )
         if under is not None:
             query = query.where(at_or_inside(under))
-        return [dict(row) for row in conn.execute(query).mappings()]
+        return [dict(row) for row in self.conn.execute(query).mappings()]
 
-    def stage_pending(self, stage: str, version: int, kinds: Sequence[str]) -> int:
-        """How many items of ``kinds`` still wait for ``stage`` at ``version``."""
-        query = select(func.count()).select_from(items).where(_waiting_for(stage, version, kinds))
-        with self.engine.connect() as conn:
-            return conn.execute(query).scalar_one()
 
-    def rerun_stages(self, conn: Connection, item_ids: Sequence[int], keep: str) -> None:
+class StageWrites(StageReads):
+    """Stage runs and jobs written inside one transaction."""
+
+    def rerun_stages(self, item_ids: Sequence[int], keep: str) -> None:
         """Forget every stage run on these items but ``keep``'s: their input changed, those stages run again."""
         if item_ids:
-            conn.execute(
+            self.conn.execute(
                 stage_runs.delete().where(
                     stage_runs.c.item_id.in_([int(i) for i in item_ids]), stage_runs.c.stage != keep
                 )
             )
 
-    def record_stage(self, conn: Connection, stage: str, version: int, results: Mapping[int, Any]) -> None:
+    def record_stage(self, stage: str, version: int, results: Mapping[int, Any]) -> None:
         """Mark items as processed (items deleted meanwhile are skipped)."""
         if not results:
             return
         now = time.time()
-        conn.execute(
+        self.conn.execute(
             text(
                 "INSERT OR REPLACE INTO stage_runs (item_id, stage, version, output, ran_at) "
                 "SELECT :i, :s, :v, :o, :t WHERE EXISTS (SELECT 1 FROM items WHERE id = :i)"
@@ -84,6 +82,22 @@ class Stages(CatalogBase):
                 for i, out in results.items()
             ],
         )
+
+    def save_job(self, job: Mapping[str, Any]) -> None:
+        """Insert or replace a job; ``options`` and ``report`` are stored as JSON."""
+        row = {**job, **{key: _json(job.get(key)) for key in ("options", "report")}}
+        self.conn.execute(jobs.delete().where(jobs.c.id == row["id"]))
+        self.conn.execute(jobs.insert().values(**{c.name: row.get(c.name) for c in jobs.columns}))
+
+
+class Stages(CatalogBase):
+    """Stage progress, outputs and jobs, each read on its own connection."""
+
+    def stage_pending(self, stage: str, version: int, kinds: Sequence[str]) -> int:
+        """How many items of ``kinds`` still wait for ``stage`` at ``version``."""
+        query = select(func.count()).select_from(items).where(_waiting_for(stage, version, kinds))
+        with self.engine.connect() as conn:
+            return conn.execute(query).scalar_one()
 
     def text_chars(self, document_id: int, page: int | None) -> int:
         query = select(func.coalesce(func.sum(func.length(items.c.text)), 0)).where(
@@ -109,13 +123,6 @@ class Stages(CatalogBase):
                 )
             )
             return {int(i): None if out is None else json.loads(out) for i, out in rows}
-
-    # --- ingest jobs ----------------------------------------------------------------------
-    def save_job(self, conn: Connection, job: Mapping[str, Any]) -> None:
-        """Insert or replace a job; ``options`` and ``report`` are stored as JSON."""
-        row = {**job, **{key: _json(job.get(key)) for key in ("options", "report")}}
-        conn.execute(jobs.delete().where(jobs.c.id == row["id"]))
-        conn.execute(jobs.insert().values(**{c.name: row.get(c.name) for c in jobs.columns}))
 
     def jobs(self, *, job_id: str | None = None, states: Sequence[str] = ()) -> list[dict]:
         """Jobs by id or by state, oldest first, with ``options`` and ``report`` decoded."""

@@ -6,10 +6,10 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
-from sqlalchemy import Connection, delete, func, insert, select, text
+from sqlalchemy import delete, func, insert, select, text
 
 from spyglass.kinds import TEXT_SPACE_PREFIX
-from spyglass.store.catalog.base import CatalogBase
+from spyglass.store.catalog.base import CatalogBase, Records
 from spyglass.store.schema import (
     meta,
     vector_log,
@@ -19,11 +19,11 @@ from spyglass.store.schema import (
 VECTOR_DTYPES = {"float16": np.float16, "float32": np.float32}
 
 
-class Vectors(CatalogBase):
-    # --- vectors --------------------------------------------------------------------------
+class VectorRecords(Records):
+    """Vectors read and written inside the caller's snapshot or transaction."""
+
     def add_vectors(
         self,
-        conn: Connection,
         model_id: str,
         item_ids: Sequence[int],
         matrix: np.ndarray,
@@ -35,13 +35,13 @@ class Vectors(CatalogBase):
         if len(item_ids) != len(matrix):
             raise ValueError(f"{len(item_ids)} item ids for {len(matrix)} vectors")
         if replace:  # a delete and an insert, so the log tells the index about both
-            conn.execute(
+            self.conn.execute(
                 delete(vectors).where(
                     vectors.c.model_id == model_id, vectors.c.item_id.in_([int(i) for i in item_ids])
                 )
             )
         blobs = np.ascontiguousarray(matrix, dtype=VECTOR_DTYPES[dtype])
-        conn.execute(
+        self.conn.execute(
             insert(vectors),
             [
                 {"item_id": int(i), "model_id": model_id, "dtype": dtype, "data": row.tobytes()}
@@ -49,9 +49,7 @@ class Vectors(CatalogBase):
             ],
         )
 
-    def vectors_for(
-        self, conn: Connection, model_id: str, item_ids: Sequence[int]
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def vectors_for(self, model_id: str, item_ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
         """(ids, float32 matrix) for those of ``item_ids`` that have a vector of ``model_id``."""
         query = select(vectors.c.item_id, vectors.c.dtype, vectors.c.data).where(
             vectors.c.model_id == model_id,
@@ -59,19 +57,40 @@ class Vectors(CatalogBase):
                 select(text("value")).select_from(func.json_each(json.dumps(list(map(int, item_ids)))))
             ),
         )
-        return _stack(conn.execute(query).all())
+        return _stack(self.conn.execute(query).all())
 
-    def iter_vectors(
-        self, conn: Connection, model_id: str, batch: int = 50_000
-    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def iter_vectors(self, model_id: str, batch: int = 50_000) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """All vectors of ``model_id`` in id order, in batches, within the caller's transaction."""
-        result = conn.execute(
+        result = self.conn.execute(
             select(vectors.c.item_id, vectors.c.dtype, vectors.c.data)
             .where(vectors.c.model_id == model_id)
             .order_by(vectors.c.item_id)
         )
         while rows := result.fetchmany(batch):
             yield _stack(rows)
+
+    def delete_vectors(self, model_id: str) -> int:
+        """Forget one model: its vectors, its log and its index's saved position; returns how many vectors."""
+        count = self.conn.execute(delete(vectors).where(vectors.c.model_id == model_id)).rowcount
+        self.conn.execute(delete(vector_log).where(vector_log.c.model_id == model_id))
+        self.conn.execute(delete(meta).where(meta.c.key == f"index_seq:{model_id}"))
+        return count
+
+
+class ModelVersionWrites(Records):
+    """Which CLIP model is active, previous or being switched to, set inside a transaction."""
+
+    def set_model_versions(self, records: Mapping[str, Mapping | None]) -> None:
+        """Set (or, with None, clear) version records by role: ``active``, ``previous``, ``switch``."""
+        for role, record in records.items():
+            if record is None:
+                self.conn.execute(delete(meta).where(meta.c.key == f"model:{role}"))
+            else:
+                self.set_meta(f"model:{role}", json.dumps(dict(record)))
+
+
+class Vectors(CatalogBase):
+    """Counts of vectors and the model records, each read on its own connection."""
 
     def has_vectors(self, model_id: str) -> bool:
         """Whether any vector of ``model_id`` exists (one indexed lookup)."""
@@ -86,20 +105,11 @@ class Vectors(CatalogBase):
                 conn.execute(select(vectors.c.model_id, func.count()).group_by(vectors.c.model_id)).all()
             )
 
-    # --- model versions ---------------------------------------------------------------------
     def model_versions(self) -> dict[str, dict]:
         """The recorded ``active``, ``previous`` and ``switch`` (in progress) CLIP models, where set."""
         with self.engine.connect() as conn:
             rows = conn.execute(select(meta.c.key, meta.c.value).where(meta.c.key.like("model:%"))).all()
         return {key.removeprefix("model:"): json.loads(value) for key, value in rows}
-
-    def set_model_versions(self, conn: Connection, records: Mapping[str, Mapping | None]) -> None:
-        """Set (or, with None, clear) version records by role: ``active``, ``previous``, ``switch``."""
-        for role, record in records.items():
-            if record is None:
-                conn.execute(delete(meta).where(meta.c.key == f"model:{role}"))
-            else:
-                self.set_meta(conn, f"model:{role}", json.dumps(dict(record)))
 
     def embedded_items(self, model_id: str) -> tuple[int, int]:
         """(items with a CLIP-space vector of any model, those with one of ``model_id``): a switch's progress."""
@@ -112,13 +122,6 @@ class Vectors(CatalogBase):
                 select(func.count()).select_from(vectors).where(vectors.c.model_id == model_id)
             ).scalar_one()
         return int(total), int(done)
-
-    def delete_vectors(self, conn: Connection, model_id: str) -> int:
-        """Forget one model: its vectors, its log and its index's saved position; returns how many vectors."""
-        count = conn.execute(delete(vectors).where(vectors.c.model_id == model_id)).rowcount
-        conn.execute(delete(vector_log).where(vector_log.c.model_id == model_id))
-        conn.execute(delete(meta).where(meta.c.key == f"index_seq:{model_id}"))
-        return count
 
 
 def _stack(rows: Sequence) -> tuple[np.ndarray, np.ndarray]:
