@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import io
-import struct
-import zlib
 
 import numpy as np
 import pytest
 from PIL import Image
+from support.bombs import png_header
 
 from spyglass.errors import ImageLoadError
 from spyglass.images import open_image
@@ -121,7 +120,7 @@ def test_draft_barely_changes_embeddings(shapes_encoder):
 
 def test_decompression_bomb_refused_before_decoding():
     with pytest.raises(ImageLoadError, match="50000x50000 pixels exceeds the limit"):
-        open_image(_png_header(50_000, 50_000))
+        open_image(png_header(50_000, 50_000))
 
 
 def test_truncated_and_empty_files(tmp_path):
@@ -140,18 +139,3 @@ def _png(image: Image.Image) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, "PNG")
     return buffer.getvalue()
-
-
-def _png_header(width: int, height: int) -> bytes:
-    """A PNG that claims huge dimensions; only its header is valid, as in a decompression bomb probe."""
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
-        + chunk(b"IEND", b"")
-    )

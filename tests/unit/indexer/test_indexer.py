@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from conftest import shared_path
 from PIL import Image
+from support.bombs import png_header
 
 from spyglass.encoders import shapes
 from spyglass.indexer import Indexer
@@ -215,9 +216,7 @@ def test_bad_input_is_reported_and_the_batch_continues(indexer, store, tmp_path,
     (folder / "dangling.jpg").symlink_to(folder / "missing-target.jpg")
     os.mkfifo(folder / "pipe.jpg")  # regression: a FIFO was skipped without a word (and must never be opened)
     (folder / "locked.png").write_bytes((folder / sorted(os.listdir(folder))[0]).read_bytes() + b"x")
-    from test_images import _png_header
-
-    (folder / "bomb.png").write_bytes(_png_header(50_000, 50_000))
+    (folder / "bomb.png").write_bytes(png_header(50_000, 50_000))
     real_open = builtins.open
 
     def deny(path, *args, **kwargs):  # root ignores chmod 000, so refuse reads the way the OS would
