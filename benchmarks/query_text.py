@@ -118,8 +118,8 @@ def baseline(rev: str, scratch: Path, model: str, repeats: int, scale: int | Non
         f"print(json.dumps(measure_all(Path({str(scratch)!r}), {rev!r}, {model!r}, {repeats}, {scale!r})))"
     )
     env = {**os.environ, "PYTHONPATH": str(code)}
-    done = subprocess.run(
-        [sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, text=True, check=True
+    done = subprocess.run(  # run from ``code``: ``python -c`` puts the working directory first on sys.path
+        [sys.executable, "-c", script], cwd=code, env=env, stdout=subprocess.PIPE, text=True, check=True
     )
     return json.loads(done.stdout.strip().splitlines()[-1])
 
