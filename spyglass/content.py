@@ -34,7 +34,7 @@ def item_image(row: dict, *, max_side: int | None = 1024, max_pixels: int = 178_
         image = open_image(path, min_side=max_side // 2 if max_side else None, max_pixels=max_pixels)
     elif kind in (ItemKind.PAGE, ItemKind.FIGURE):
         bbox = json.loads(row["bbox"]) if kind == ItemKind.FIGURE and row.get("bbox") else None
-        image = _render_page(path, row["page"], bbox)
+        image = _render_page(path, row["page"], bbox, max_side)
     elif kind == ItemKind.KEYFRAME and (frame := _video_frame(path, row.get("timestamp") or 0.0)):
         image = frame
     elif row.get("thumbnail"):
@@ -53,7 +53,9 @@ def content_scale(kind: str) -> float:
     return RENDER_SCALE / PAGE_SCALE if kind in (ItemKind.PAGE, ItemKind.FIGURE) else 1.0
 
 
-def _render_page(path: Path, page: int, bbox: list[float] | None) -> Image.Image:
+def _render_page(path: Path, page: int, bbox: list[float] | None, max_side: int | None) -> Image.Image:
+    """The page (or its ``bbox``, in points) rendered no larger than asked for (``max_side``, and at
+    most ``PAGE_SCALE``): a small look at a page costs a small render, not a full one shrunk."""
     import pypdfium2 as pdfium
 
     from spyglass.pages import render_page
@@ -64,11 +66,14 @@ def _render_page(path: Path, page: int, bbox: list[float] | None) -> Image.Image
         except (pdfium.PdfiumError, OSError) as exc:
             raise ImageLoadError(f"{path_text(path)}: cannot open PDF ({exc})") from None
         try:
-            render = render_page(pdf[page - 1], PAGE_SCALE)
+            sheet = pdf[page - 1]
+            width, height = sheet.get_size() if bbox is None else (bbox[2] - bbox[0], bbox[3] - bbox[1])
+            scale = min(PAGE_SCALE, max_side / max(width, height, 1.0)) if max_side else PAGE_SCALE
+            render = render_page(sheet, scale)
         finally:
             pdf.close()
     if bbox:
-        render = render.crop(tuple(round(v * PAGE_SCALE) for v in bbox))
+        render = render.crop(tuple(round(v * scale) for v in bbox))
     return render
 
 
