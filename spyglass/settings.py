@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -182,11 +182,29 @@ class GeneratorSettings(BaseModel):
     api_key: SecretStr | None = Field(None, description="Bearer key for the server (else OPENAI_API_KEY).")
     timeout: float = Field(120.0, gt=0, description="Seconds per generation request.")
     retries: int = Field(3, ge=0, description="Retries on 429/5xx and connection errors.")
-    max_answer_tokens: int = Field(512, ge=1, description="Generation length limit.")
+    max_tokens: int = Field(
+        512, ge=1, description="Generation length limit (the old name max_answer_tokens still works)."
+    )
     temperature: float = Field(0.2, ge=0, description="Sampling temperature (0: greedy).")
+    top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling: the probability mass sampled from.")
+    n: int = Field(1, ge=1, description="Candidate answers per question, each checked and cited.")
+    max_n: int = Field(4, ge=1, description="The most candidate answers one request may ask for.")
+    stop: list[str] = Field(
+        default_factory=list, max_length=4, description="Up to 4 strings that end an answer."
+    )
+    seed: int | None = Field(None, description="Seed for sampling, for answers that repeat.")
     max_images: int = Field(4, ge=0, description="Images shown to the VLM per question.")
     max_chars: int = Field(6000, ge=0, description="Characters of passages shown to the VLM per question.")
     image_side: int = Field(768, ge=64, description="Longest side of each image sent to the VLM.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_names(cls, values: Any) -> Any:
+        """``max_answer_tokens`` (config files and environments written before ``max_tokens``)."""
+        if isinstance(values, dict) and "max_answer_tokens" in values:
+            values = dict(values)
+            values.setdefault("max_tokens", values.pop("max_answer_tokens"))
+        return values
 
 
 class ApiSettings(BaseModel):
@@ -229,8 +247,8 @@ SHORTCUTS: dict[str, tuple[str, str]] = {
         f"generator_{name}": ("generator", name)
         for name in ("model", "base_url", "api_key", "timeout", "retries")
     },
-    "max_answer_tokens": ("generator", "max_answer_tokens"),
-    "temperature": ("generator", "temperature"),
+    "max_answer_tokens": ("generator", "max_tokens"),
+    **{name: ("generator", name) for name in ("max_tokens", "temperature", "top_p", "seed")},
     **{f"ask_{name}": ("generator", name) for name in ("max_images", "max_chars", "image_side")},
     **{
         name: ("api", name)

@@ -33,7 +33,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from spyglass.api.auth import role
-from spyglass.api.schemas import MAX_ID, FilterBody
+from spyglass.api.schemas import MAX_ID, FilterBody, GenerationBody
+from spyglass.generator.backends import GenerationParamsError
+from spyglass.generator.prompt import PromptOptions
 from spyglass.indexer.walk import confined
 from spyglass.retriever import Query, RankingOptions
 
@@ -109,15 +111,24 @@ def build_server(engine: Engine, *, confine: Sequence[Path] | None = None) -> MC
     def ask(
         question: Annotated[str, Field(min_length=1, max_length=2000)],
         filters: FILTERS = None,
+        generation: GenerationBody | None = None,
     ) -> dict:
         """Answer a question from the collection, grounded in retrieved pictures and passages.
 
         Returns ``answer`` with numbered markers [1], [2], ``supported`` (false: the collection
         did not hold an answer) and ``citations``: for each number the item it cites
         (``item_id``, ``path``, ``page``, a ``label`` such as "page 4 of paper.pdf", and the
-        quoted ``text``). Tell the user which items support the answer.
+        quoted ``text``). Tell the user which items support the answer. ``generation`` sets
+        max_tokens, temperature, top_p, n (candidate answers, returned as ``candidates``), stop
+        and seed for this question.
         """
-        return engine.ask(question, filters=(filters or FilterBody()).to_filters()).public()
+        options = PromptOptions(generation=(generation or GenerationBody()).controls())
+        try:
+            return engine.ask(
+                question, filters=(filters or FilterBody()).to_filters(), options=options
+            ).public()
+        except GenerationParamsError as exc:  # the agent can fix its call: say what is wrong
+            raise ToolError(str(exc)) from None
 
     @server.tool(annotations=READ_ONLY)
     def get_item(item_id: ITEM, picture: bool = True) -> list:

@@ -67,7 +67,35 @@ class SearchBody(BaseModel):
         )
 
 
-class AskBody(BaseModel):
+class GenerationBody(BaseModel):
+    """This request's generation controls, named and bounded as in the chat-completions API; an absent
+    one keeps the server's setting (the `generator` section). The extractive backend (no model)
+    honours `max_tokens` (as words) and `stop`, ignores `temperature`, `top_p` and `seed`, and refuses
+    `n` > 1."""
+
+    max_tokens: int | None = Field(None, ge=1, description="Most tokens an answer may have.")
+    temperature: float | None = Field(None, ge=0, le=2, description="Sampling temperature (0: greedy).")
+    top_p: float | None = Field(None, gt=0, le=1, description="Nucleus sampling: in (0, 1].")
+    n: int | None = Field(
+        None,
+        ge=1,
+        description="Candidate answers, each checked and cited (at most generator.max_n; not streamed).",
+    )
+    stop: list[Annotated[str, Field(min_length=1)]] | None = Field(
+        None, max_length=4, description="Up to 4 strings that end an answer."
+    )
+    seed: int | None = Field(None, description="Seed for sampling, for answers that repeat.")
+
+    def controls(self) -> dict:
+        """The controls given, as ``PromptOptions.generation`` takes them."""
+        return {
+            name: getattr(self, name)
+            for name in GenerationBody.model_fields
+            if getattr(self, name) is not None
+        }
+
+
+class AskBody(GenerationBody):
     question: str = Field(..., min_length=1, max_length=4000)
     filters: FilterBody = Field(default_factory=FilterBody)
     step_by_step: bool = False

@@ -178,29 +178,51 @@ def ask(
         bool, typer.Option("--stream/--no-stream", help="Print the answer as it is generated.")
     ] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    max_tokens: Annotated[int | None, typer.Option("--max-tokens", help="Most tokens in the answer.")] = None,
+    temperature: Annotated[float | None, typer.Option("--temperature", help="0: greedy.")] = None,
+    top_p: Annotated[float | None, typer.Option("--top-p", help="Nucleus sampling, in (0, 1].")] = None,
+    n: Annotated[
+        int | None, typer.Option("--n", "-n", help="Candidate answers, each checked (not streamed).")
+    ] = None,
+    stop: Annotated[
+        list[str] | None, typer.Option("--stop", help="A string that ends the answer (up to 4).")
+    ] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Seed for sampling.")] = None,
 ) -> None:
-    """Answer a question from your files, citing the images, pages and passages used."""
+    """Answer a question from your files, citing the images, pages and passages used.
+
+    --max-tokens, --temperature, --top-p, -n, --stop and --seed override the generator settings for
+    this question; the extractive backend honours --max-tokens (as words) and --stop only."""
     from spyglass.generator import Answer, PromptOptions
 
     filters = filters_of(filter_)
-    options = PromptOptions(step_by_step=step_by_step, few_shot=few_shot)
+    controls = dict(max_tokens=max_tokens, temperature=temperature, top_p=top_p, n=n, stop=stop, seed=seed)
+    options = PromptOptions(step_by_step=step_by_step, few_shot=few_shot, generation=controls)
+    stream = stream and (n or 1) == 1  # several candidates come whole
     with engine_of(ctx) as engine:
-        events = engine.ask_stream(
-            question, images=list(image or []), filters=filters, options=options, look=look
-        )
-        answer = None
-        for event in events:
-            if isinstance(event, Answer):
-                answer = event
-            elif stream and not as_json:
-                console.file.write(event)
-                console.file.flush()
+        kwargs = dict(images=list(image or []), filters=filters, options=options, look=look)
+        if not stream:
+            answer = engine.ask(question, **kwargs)
+        else:
+            for event in engine.ask_stream(question, **kwargs):
+                if isinstance(event, Answer):
+                    answer = event
+                elif not as_json:
+                    console.file.write(event)
+                    console.file.flush()
     if as_json:
         typer.echo(json.dumps(answer.public(), indent=2))
         return
     if stream:
         console.print()
-    if not stream or not answer.supported or answer.invalid_citations or answer.renumbered:
+    for number, candidate in enumerate(answer.candidates or [answer], start=1):
+        if answer.candidates:
+            console.print(f"[bold]candidate {number}[/bold]")
+        _print_answer(candidate, streamed=stream)
+
+
+def _print_answer(answer, *, streamed: bool) -> None:
+    if not streamed or not answer.supported or answer.invalid_citations or answer.renumbered:
         console.print(
             answer.text, highlight=False, markup=False
         )  # the checked text, when it differs from the stream

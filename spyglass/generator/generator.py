@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
-from spyglass.generator.backends import Backend, GenerationParams, Request
+from spyglass.generator.backends import Backend, GenerationParams, GenerationParamsError, Request
 from spyglass.generator.citations import parse_citations, renumber
 from spyglass.generator.evidence import Evidence, image_evidence, select_evidence
 from spyglass.generator.prompt import PromptOptions, build_messages
@@ -32,9 +32,10 @@ class Answer:
     raw: str = ""
     backend: str = ""
     renumbered: bool = False  # the text's citation numbers differ from the ones the model wrote
+    candidates: list[Answer] = field(default_factory=list)  # with n > 1: all n, this one first
 
     def public(self) -> dict:
-        return {
+        shown = {
             "question": self.question,
             "answer": self.text,
             "supported": self.supported,
@@ -43,6 +44,9 @@ class Answer:
             "invalid_citations": self.invalid_citations,
             "backend": self.backend,
         }
+        if self.candidates:
+            shown["candidates"] = [candidate.public() for candidate in self.candidates]
+        return shown
 
 
 class Generator:
@@ -55,10 +59,14 @@ class Generator:
         max_chars: int = 6000,
         image_side: int = 768,
         params: GenerationParams | None = None,
+        max_n: int = 4,
     ) -> None:
+        """``params``: the settings' generation controls, which a request may override; ``max_n``: the
+        most candidate answers one request may ask for (the backend may allow fewer)."""
         self.retriever, self.backend = retriever, backend
         self.max_images, self.max_chars, self.image_side = max_images, max_chars, image_side
         self.params = params or GenerationParams()
+        self.max_n = min(max_n, backend.max_n or max_n)
 
     def prepare(
         self,
@@ -69,6 +77,7 @@ class Generator:
         options: PromptOptions | None = None,
     ) -> Request:
         """Retrieve evidence (the question's text, plus the user's images if given) and build the prompt."""
+        params = self._params(options)  # a bad control is refused before anything is searched
         query = Query(text=question, images=list(images or []))
         response = self.retriever.search(
             query, filters, k=k, options=RankingOptions(relevance_floor=not images)
@@ -85,22 +94,31 @@ class Generator:
             for piece in evidence:
                 piece.number += len(mine)
             evidence = mine + evidence
-        return Request(question, evidence, build_messages(question, evidence, options), self.params)
+        return Request(question, evidence, build_messages(question, evidence, options), params)
 
     def look(self, question: str, images: list[ImageSource], options: PromptOptions | None = None) -> Request:
         """'Look at this image': the user's images only, no retrieval."""
+        params = self._params(options)
         evidence = image_evidence([self._picture(source) for source in images])
         return Request(
-            question, evidence, build_messages(question, evidence, options, retrieval=False), self.params
+            question, evidence, build_messages(question, evidence, options, retrieval=False), params
         )
 
     def answer(self, request: Request, *, retrieval: bool = True) -> Answer:
-        return self._finish(
-            request, self.backend.generate(request) if request.evidence or not retrieval else "", retrieval
-        )
+        """The checked answer; with ``n`` > 1, each candidate checked and cited on its own, the first in front."""
+        if not (request.evidence or not retrieval):
+            return self._finish(request, "", retrieval)
+        texts = self.backend.candidates(request) if request.params.n > 1 else [self.backend.generate(request)]
+        answers = [self._finish(request, text, retrieval) for text in texts]
+        return replace(answers[0], candidates=answers if len(answers) > 1 else [])
 
     def stream(self, request: Request, *, retrieval: bool = True) -> Iterator[str | Answer]:
         """Text pieces as they are generated, then the checked :class:`Answer` (with citations) last."""
+        if request.params.n > 1:
+            raise GenerationParamsError("n", "several answers cannot be streamed; ask without streaming")
+        return self._stream(request, retrieval)
+
+    def _stream(self, request: Request, retrieval: bool) -> Iterator[str | Answer]:
         pieces = []
         if request.evidence or not retrieval:
             for piece in self.backend.stream(request):
@@ -110,15 +128,16 @@ class Generator:
 
     def _finish(self, request: Request, raw: str, retrieval: bool) -> Answer:
         if not retrieval:
+            text = request.params.until_stop(raw).strip()
             return Answer(
                 request.question,
-                raw.strip(),
-                bool(raw.strip()),
+                text,
+                bool(text),
                 raw=raw,
                 backend=self.backend.name,
                 uncited=request.evidence,
             )
-        parsed = parse_citations(raw, len(request.evidence))
+        parsed = parse_citations(request.params.until_stop(raw), len(request.evidence))
         # Numbers a reader sees run 1, 2, 3 in reading order: the cited evidence first, as first cited.
         by_number = {e.number: e for e in request.evidence}
         order = parsed.cited + [e.number for e in request.evidence if e.number not in parsed.cited]
@@ -138,6 +157,11 @@ class Generator:
             self.backend.name,
             renumbered,
         )
+
+    def _params(self, options: PromptOptions | None) -> GenerationParams:
+        params = self.params.override(options.generation if options else {})
+        params.check(self.max_n)
+        return params
 
     def _picture(self, source: ImageSource):
         """A user's image, capped to ``image_side`` like every image a model is shown."""

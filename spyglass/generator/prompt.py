@@ -6,7 +6,8 @@ backend sends as is and the transformers backend maps onto a processor's chat te
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from spyglass.generator.evidence import Evidence
 
@@ -30,8 +31,12 @@ FEW_SHOT = [
 
 @dataclass
 class PromptOptions:
+    """How a question is put to the model: the prompt's extras, and this request's generation
+    controls (``GenerationParams`` fields; None or absent keeps the setting)."""
+
     step_by_step: bool = False
     few_shot: bool = False
+    generation: dict[str, Any] = field(default_factory=dict)
 
 
 def build_messages(

@@ -173,7 +173,14 @@ class CollectionState:
         from spyglass.generator.backends import GenerationParams, make_backend
 
         settings = self.settings.generator
-        params = GenerationParams(max_tokens=settings.max_answer_tokens, temperature=settings.temperature)
+        params = GenerationParams(
+            max_tokens=settings.max_tokens,
+            temperature=settings.temperature,
+            top_p=settings.top_p,
+            n=settings.n,
+            stop=list(settings.stop) or None,
+            seed=settings.seed,
+        )
         return Generator(
             self.retriever.get(),
             make_backend(settings, text_space=self.text_space_encoder),
@@ -181,6 +188,7 @@ class CollectionState:
             max_chars=settings.max_chars,
             image_side=settings.image_side,
             params=params,
+            max_n=settings.max_n,
         )
 
     def status(self) -> dict:

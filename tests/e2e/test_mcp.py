@@ -74,6 +74,16 @@ def test_stdio_lists_tools_searches_asks_and_shows_an_item(collection):
             answer = structured(await client.call_tool("ask", {"question": "When was the lamp cleaned?"}))
             assert "Tuesday" in answer["answer"] and answer["supported"]
             assert any(Path(c["path"]).name == "notes.md" for c in answer["citations"])
+            brief = structured(
+                await client.call_tool(
+                    "ask", {"question": "When was the lamp cleaned?", "generation": {"max_tokens": 3}}
+                )
+            )
+            assert len(brief["answer"].split()) <= 3 or not brief["supported"]
+            several = await client.call_tool(
+                "ask", {"question": "When was it cleaned?", "generation": {"n": 2}}
+            )
+            assert several.is_error and "invalid n" in several.content[0].text  # extractive: one answer
 
             item = await client.call_tool("get_item", {"item_id": top["item_id"]})
             described = json.loads(item.content[0].text)

@@ -2,6 +2,7 @@
 
 It records every request (headers and JSON body) and answers from a script: a list
 of (status, reply text, extra headers) entries consumed in order, the last repeated.
+A request for ``n`` > 1 answers gets the first ``n`` of ``choices`` when they are set.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ class ChatServer:
         self.requests: list[dict] = []
         self.script: list[tuple[int, str, dict]] = [(200, "ok [1]", {})]
         self.delay = 0.0
+        self.choices: list[str] | None = None
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -40,11 +42,12 @@ class ChatServer:
                         self.wfile.flush()
                     self.wfile.write(b"data: [DONE]\n\n")
                 else:
-                    self._send(
-                        200,
-                        {"choices": [{"index": 0, "message": {"role": "assistant", "content": text}}]},
-                        {},
-                    )
+                    texts = (server.choices or [text])[: body.get("n", 1)]
+                    choices = [
+                        {"index": i, "message": {"role": "assistant", "content": reply}}
+                        for i, reply in enumerate(texts)
+                    ]
+                    self._send(200, {"choices": choices}, {})
 
             def _send(self, status: int, payload: dict, headers: dict) -> None:
                 data = json.dumps(payload).encode()

@@ -27,7 +27,9 @@ router = APIRouter(
 )
 async def ask(body: AskBody, request: Request, stream: bool = Param(False, description="Server-sent events")):
     engine = request.app.state.engine
-    options = PromptOptions(step_by_step=body.step_by_step, few_shot=body.few_shot)
+    options = PromptOptions(
+        step_by_step=body.step_by_step, few_shot=body.few_shot, generation=body.controls()
+    )
     filters = body.filters.to_filters()
     if not stream:
         answer = await run_in_threadpool(engine.ask, body.question, filters=filters, options=options)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 
-from spyglass.generator.backends.base import Backend, GenerationParams, Request
+from spyglass.generator.backends.base import Backend, GenerationParams, GenerationParamsError, Request
 from spyglass.generator.backends.extractive import TextSpaceModel
 from spyglass.settings import GeneratorSettings
 
-__all__ = ["Backend", "GenerationParams", "Request", "make_backend"]
+__all__ = ["Backend", "GenerationParams", "GenerationParamsError", "Request", "make_backend"]
 
 
 def make_backend(settings: GeneratorSettings, *, text_space: TextSpaceModel | None = None) -> Backend:

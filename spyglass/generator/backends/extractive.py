@@ -45,7 +45,11 @@ def sentences(text: str) -> list[str]:
 
 
 class ExtractiveBackend(Backend):
+    """Honours ``max_tokens`` (as words; ``stop`` the generator applies to every backend's answer);
+    ``temperature``, ``top_p`` and ``seed`` mean nothing to a quotation, and it has one answer (``n`` = 1)."""
+
     name = "extractive"
+    max_n = 1
 
     def __init__(
         self, max_sentences: int = 2, max_images: int = 2, *, text_space: TextSpaceModel | None = None
@@ -66,7 +70,7 @@ class ExtractiveBackend(Backend):
             )
         if not lines:
             return "I could not find the answer in the collection."
-        return " ".join(lines)
+        return " ".join(" ".join(lines).split()[: request.params.max_tokens])
 
     def best_sentences(self, request: Request) -> list[tuple[str, int]]:
         """Up to ``max_sentences`` (sentence, evidence number), best first."""

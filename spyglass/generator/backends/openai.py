@@ -58,6 +58,8 @@ class OpenAIBackend(Backend):
             "top_p": params.top_p,
             "stream": stream,
         }
+        if params.n > 1:  # sent only when asked: some servers refuse the field
+            body["n"] = params.n
         if params.stop:
             body["stop"] = params.stop
         if params.seed is not None:
@@ -65,9 +67,13 @@ class OpenAIBackend(Backend):
         return body
 
     def generate(self, request: Request) -> str:
+        return self.candidates(request)[0]
+
+    def candidates(self, request: Request) -> list[str]:
         response = self._send(self._body(request, stream=False))
         try:
-            return response.json()["choices"][0]["message"]["content"] or ""
+            choices = sorted(response.json()["choices"], key=lambda choice: choice.get("index", 0))
+            return [choice["message"]["content"] or "" for choice in choices] or [""]
         except (ValueError, KeyError, IndexError, TypeError) as exc:
             raise GenerationError(f"unexpected reply from {self.url}: {exc}") from None
 

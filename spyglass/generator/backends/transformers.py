@@ -11,6 +11,7 @@ import base64
 import io
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -21,7 +22,12 @@ from spyglass.encoders import hub
 from spyglass.generator.backends.base import Backend, Request
 
 ensure_torchvision_importable()
-from transformers import AutoModelForImageTextToText, AutoProcessor, TextIteratorStreamer  # noqa: E402
+from transformers import (  # noqa: E402
+    AutoModelForImageTextToText,
+    AutoProcessor,
+    StopStringCriteria,
+    TextIteratorStreamer,
+)
 
 
 class TransformersBackend(Backend):
@@ -55,36 +61,64 @@ class TransformersBackend(Backend):
         return inputs.to(self.device)
 
     def _generate_kwargs(self, request: Request) -> dict:
+        """The chat-completions controls as ``generate`` takes them: sampling when the temperature is
+        above 0, ``num_return_sequences`` for ``n`` (as beams when greedy), ``stop_strings``."""
         params = request.params
         kwargs = {"max_new_tokens": params.max_tokens, "do_sample": params.temperature > 0}
         if params.temperature > 0:
             kwargs.update(temperature=params.temperature, top_p=params.top_p)
-        if params.stop:
-            kwargs["stop_strings"] = params.stop
+        if params.n > 1:
+            kwargs["num_return_sequences"] = params.n
+            if params.temperature == 0:  # greedy search has one answer; beam search has n
+                kwargs["num_beams"] = params.n
+        if params.stop and _maps_stop_strings(self.processor.tokenizer, params.stop):
+            kwargs["stop_strings"] = params.stop  # stops early; the generator cuts the answer at them
             kwargs["tokenizer"] = self.processor.tokenizer
         return kwargs
 
     def generate(self, request: Request) -> str:
+        return self.candidates(request)[0]
+
+    def candidates(self, request: Request) -> list[str]:
         inputs = self._inputs(request)
-        if request.params.seed is not None:
-            torch.manual_seed(request.params.seed)
-        with torch.inference_mode():
+        with torch.inference_mode(), _seeded(request.params.seed):
             output = self.model.generate(**inputs, **self._generate_kwargs(request))
         new_tokens = output[:, inputs["input_ids"].shape[1] :]
-        return self.processor.batch_decode(new_tokens, skip_special_tokens=True)[0].strip()
+        return [text.strip() for text in self.processor.batch_decode(new_tokens, skip_special_tokens=True)]
 
     def stream(self, request: Request) -> Iterator[str]:
         inputs = self._inputs(request)
         streamer = TextIteratorStreamer(self.processor.tokenizer, skip_prompt=True, skip_special_tokens=True)
 
         def run() -> None:
-            with torch.inference_mode():
+            with torch.inference_mode(), _seeded(request.params.seed):
                 self.model.generate(**inputs, **self._generate_kwargs(request), streamer=streamer)
 
         worker = threading.Thread(target=run, daemon=True)
         worker.start()
         yield from (piece for piece in streamer if piece)
         worker.join()
+
+
+def _maps_stop_strings(tokenizer, stop: list[str]) -> bool:
+    """Whether transformers can watch for ``stop`` with this tokenizer (a word-level one it cannot map:
+    then the answer runs to ``max_tokens`` and is cut at the stop string after)."""
+    try:
+        StopStringCriteria(tokenizer, stop)
+    except ValueError:
+        return False
+    return True
+
+
+@contextmanager
+def _seeded(seed: int | None) -> Iterator[None]:
+    """Sampling from a generator seeded for this request (torch's global one, restored after)."""
+    if seed is None:
+        yield
+        return
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        yield
 
 
 def to_template_messages(messages: list[dict]) -> tuple[list[dict], list[Image.Image]]:
