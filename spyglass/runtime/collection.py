@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from spyglass.errors import SpyglassError, WeightsUnavailableError
@@ -21,8 +21,6 @@ from spyglass.settings import Settings
 from spyglass.store import Store
 
 if TYPE_CHECKING:
-    import numpy as np
-
     from spyglass.encoders.sentence_onnx import OnnxSentenceEncoder
     from spyglass.generator import Generator
     from spyglass.indexer import IndexReport
@@ -81,10 +79,6 @@ class CollectionState:
         except WeightsUnavailableError as exc:
             log.warning("searching without the text space: %s", exc)
             return None
-
-    def text_space_encoder(self) -> Callable[[Sequence[str]], np.ndarray] | None:
-        space = self.text_space()
-        return None if space is None else space[1].encode_texts
 
     def _stages(self) -> list[ItemStage]:
         """The item stages the settings enable, in order; the text space's embedding comes last."""
@@ -170,7 +164,7 @@ class CollectionState:
 
     def _generator(self) -> Generator:
         from spyglass.generator import Generator
-        from spyglass.generator.backends import GenerationParams, make_backend
+        from spyglass.generator.backends import GenerationParams
 
         settings = self.settings.generator
         params = GenerationParams(
@@ -183,7 +177,7 @@ class CollectionState:
         )
         return Generator(
             self.retriever.get(),
-            make_backend(settings, text_space=self.text_space_encoder),
+            self.models.backend.get(),
             max_images=settings.max_images,
             max_chars=settings.max_chars,
             image_side=settings.image_side,

@@ -10,24 +10,29 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from spyglass.errors import ModelSpecError
+from spyglass.errors import ModelSpecError, WeightsUnavailableError
 from spyglass.runtime.lazy import Lazy
 from spyglass.settings import Settings
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from spyglass.encoders import Encoder
     from spyglass.encoders.query import QueryEncoder
     from spyglass.encoders.sentence import SentenceEncoder
     from spyglass.encoders.sentence_onnx import OnnxSentenceEncoder
+    from spyglass.generator.backends import Backend
     from spyglass.indexer.ocr.reader import OcrReader
 
 log = logging.getLogger(__name__)
 
 
 class Models:
-    """The CLIP model of ``spec``, its query tower, the text space's model and the OCR reader."""
+    """The CLIP model of ``spec``, its query tower, the text space's model, the OCR reader and the
+    answer backend."""
 
     def __init__(self, settings: Settings, spec: str, *, encoder: Encoder | None = None) -> None:
         self.settings, self.spec = settings, spec
@@ -39,12 +44,14 @@ class Models:
         self.text_encoder: Lazy[SentenceEncoder] = Lazy(self._text_encoder)
         self.text_query_encoder: Lazy[SentenceEncoder | OnnxSentenceEncoder] = Lazy(self._text_query_encoder)
         self.ocr_reader: Lazy[OcrReader] = Lazy(self._ocr_reader)
+        self.backend: Lazy[Backend] = Lazy(self._backend)
 
     def switched(self, spec: str, encoder: Encoder | None = None) -> Models:
-        """Models for another CLIP model, sharing this one's text space model and OCR reader."""
+        """Models for another CLIP model, sharing this one's text space model, OCR reader and answer backend."""
         models = Models(self.settings, spec, encoder=encoder)
         models.text_model_id, models.text_encoder = self.text_model_id, self.text_encoder
         models.text_query_encoder, models.ocr_reader = self.text_query_encoder, self.ocr_reader
+        models.backend = self.backend
         return models
 
     @property
@@ -113,6 +120,22 @@ class Models:
 
         cache = self.settings.encoder.cache_dir
         return OnnxSentenceEncoder.open(cache, self.text_model_id.get()) or self.text_encoder.get()
+
+    def _backend(self) -> Backend:
+        """The answer backend the settings name (a VLM's weights load here, once for every collection)."""
+        from spyglass.generator.backends import make_backend
+
+        return make_backend(self.settings.generator, text_space=self.sentence_embedder)
+
+    def sentence_embedder(self) -> Callable[[Sequence[str]], np.ndarray] | None:
+        """The text space's model as a function of texts, None when the space is off or its model absent;
+        the extractive backend ranks the sentences it quotes with it."""
+        if self.text_model_id.get() is None:
+            return None
+        try:
+            return self.text_query_encoder.get().encode_texts
+        except WeightsUnavailableError:
+            return None
 
     def _ocr_reader(self) -> OcrReader:
         """The OCR models, loaded when the first image with text needs them."""
