@@ -109,13 +109,13 @@ class FullText(CatalogBase):
         kinds: Sequence[str] | None,
         allow: Sequence[int] | None,
     ) -> list[tuple[int, float]]:
-        """Tier 1 from the postings when they are current and the query is single words; else FTS5."""
+        """Tier 1 from the postings when they are current (a quoted phrase scored by FTS5 and added);
+        else FTS5 alone."""
         postings = self._postings
         if postings is not None and postings.version == structure(conn):
-            tokens = self._query_tokens.single(terms)
-            if tokens is not None:  # a quoted phrase needs FTS5's positions
-                return postings.top(tokens, k, kinds, allow)
-        elif self._searched and not self._reading.locked() and time.monotonic() >= self._next_read:
+            singles, phrases = self._query_tokens.split(terms)
+            return postings.top(singles, k, kinds, allow, _phrases(conn, phrases))
+        if self._searched and not self._reading.locked() and time.monotonic() >= self._next_read:
             threading.Thread(target=self._read_quietly, name="spyglass-postings", daemon=True).start()
         self._searched = True
         return _match(conn, "items_fts", terms, where, params, k)
@@ -153,6 +153,15 @@ def _match(
     )
     match = " OR ".join(f'"{term}"' for term in terms)
     return [(int(r[0]), float(r[1])) for r in conn.execute(text(sql), {**params, "q": match, "k": k})]
+
+
+def _phrases(conn: Connection, phrases: Sequence[str]) -> dict[int, float]:
+    """Every row holding any of ``phrases``, with their BM25 (phrases are rare: no limit needed)."""
+    if not phrases:
+        return {}
+    match = " OR ".join(f'"{phrase}"' for phrase in phrases)
+    sql = "SELECT rowid, -bm25(items_fts) FROM items_fts WHERE items_fts MATCH :q"
+    return {int(row): float(score) for row, score in conn.execute(text(sql), {"q": match})}
 
 
 def _near(

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -97,17 +97,25 @@ class Postings:
         )
 
     def top(
-        self, tokens: Sequence[str], k: int, kinds: Sequence[str] | None, allow: Sequence[int] | None
+        self,
+        tokens: Sequence[str],
+        k: int,
+        kinds: Sequence[str] | None,
+        allow: Sequence[int] | None,
+        phrases: Mapping[int, float] | None = None,
     ) -> list[tuple[int, float]]:
-        """Best ``k`` (item id, BM25 score) for rows holding any of ``tokens``; a repeated token counts again, as in FTS5."""
+        """Best ``k`` (item id, BM25 score) for rows holding any of ``tokens``; a repeated token counts
+        again, as in FTS5. ``phrases``: item id -> the BM25 of the query's phrases (FTS5 scored them;
+        BM25 is a sum over a query's phrases, so the two add up to the whole query's score)."""
         wanted = [self.terms[token] for token in tokens if token in self.terms]
-        if not wanted:
-            return []
         slices = [slice(self.starts[t], self.starts[t + 1]) for t in wanted]
-        rows = np.concatenate([self.rows[s] for s in slices])
-        scores = np.bincount(
-            rows, weights=np.concatenate([self.weights[s] for s in slices]), minlength=len(self.ids)
-        )
+        rows = np.concatenate([self.rows[s] for s in slices] + [np.zeros(0, np.int64)])
+        weights = np.concatenate([self.weights[s] for s in slices] + [np.zeros(0)])
+        if phrases:
+            held = np.fromiter(phrases, np.int64, len(phrases))
+            rows = np.concatenate([rows, np.searchsorted(self.ids, held)])
+            weights = np.concatenate([weights, np.fromiter(phrases.values(), np.float64, len(phrases))])
+        scores = np.bincount(rows, weights=weights, minlength=len(self.ids))
         found = np.flatnonzero(scores)  # every weight is positive
         if kinds is not None:
             codes = [
@@ -131,15 +139,15 @@ class QueryTokens:
         self._db.execute("CREATE VIRTUAL TABLE tokens USING fts5vocab(words, instance)")
         self._lock = threading.Lock()
 
-    def single(self, words: Sequence[str]) -> list[str] | None:
-        """The token of each word, or None when a word is not exactly one token (then it is a phrase)."""
+    def split(self, terms: Sequence[str]) -> tuple[list[str], list[str]]:
+        """(the tokens of the terms that are one token, the terms that are several: phrases, which need
+        FTS5's positions); a term of no token is dropped, as FTS5 drops it."""
         with self._lock:
-            self._db.executemany("INSERT INTO words (rowid, word) VALUES (?, ?)", enumerate(words, 1))
-            found = self._db.execute("SELECT doc, term FROM tokens").fetchall()
+            self._db.executemany("INSERT INTO words (rowid, word) VALUES (?, ?)", enumerate(terms))
+            found = self._db.execute("SELECT doc, term FROM tokens ORDER BY doc, offset").fetchall()
             self._db.execute("DELETE FROM words")
-        by_word: dict[int, list[str]] = {}
-        for doc, term in found:
-            by_word.setdefault(doc, []).append(term)
-        if len(by_word) != len(words) or any(len(tokens) != 1 for tokens in by_word.values()):
-            return None
-        return [by_word[position][0] for position in range(1, len(words) + 1)]
+        by_term: dict[int, list[str]] = {}
+        for position, token in found:
+            by_term.setdefault(position, []).append(token)
+        singles = [tokens[0] for tokens in by_term.values() if len(tokens) == 1]
+        return singles, [terms[position] for position, tokens in by_term.items() if len(tokens) > 1]
