@@ -42,7 +42,7 @@ class Postings:
     version: bytes | None
     terms: dict[str, int]  # stemmed token -> its slice of ``starts``
     starts: np.ndarray  # term t's postings are rows[starts[t]:starts[t + 1]]
-    rows: np.ndarray  # positions in ``ids``
+    rows: np.ndarray  # positions in ``ids`` (int32)
     weights: np.ndarray  # idf(t) * tf (k1 + 1) / (tf + k1 (1 - b + b |row| / avg |row|))
     ids: np.ndarray  # item id of each row
     kind_names: tuple[str, ...]
@@ -89,7 +89,7 @@ class Postings:
             version,
             {term: position for position, (term, _) in enumerate(vocabulary)},
             np.concatenate([[0], np.cumsum(hits)]),
-            rows,
+            rows.astype(np.int32),  # 12 bytes a posting with its weight: 18 MB at 100k items
             weights,
             ids,
             tuple(str(name) for name in kind_names),
@@ -109,7 +109,7 @@ class Postings:
         BM25 is a sum over a query's phrases, so the two add up to the whole query's score)."""
         wanted = [self.terms[token] for token in tokens if token in self.terms]
         slices = [slice(self.starts[t], self.starts[t + 1]) for t in wanted]
-        rows = np.concatenate([self.rows[s] for s in slices] + [np.zeros(0, np.int64)])
+        rows = np.concatenate([self.rows[s] for s in slices] + [np.zeros(0, np.int32)])
         weights = np.concatenate([self.weights[s] for s in slices] + [np.zeros(0)])
         if phrases:
             held = np.fromiter(phrases, np.int64, len(phrases))
