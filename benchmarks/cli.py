@@ -46,7 +46,7 @@ LOAD = (
 
 def lay_out_weights(root: Path) -> Path:
     """Random ViT-B-32 weights where open_clip's default tag resolves to, in a hub cache; returns HF_HOME."""
-    from real_layouts import place_in_hub_cache, tag_location, write_random_vitb32
+    from support.real_layouts import place_in_hub_cache, tag_location, write_random_vitb32
 
     weights, config = write_random_vitb32(root / "weights")
     repo, filename = tag_location("ViT-B-32", "laion2b_s34b_b79k")

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from store_helpers import clustered
+from support.store_helpers import clustered
 
 from spyglass.store.index import create_index
 
