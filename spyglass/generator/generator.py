@@ -106,10 +106,9 @@ class Generator:
 
     def answer(self, request: Request, *, retrieval: bool = True) -> Answer:
         """The checked answer; with ``n`` > 1, each candidate checked and cited on its own, the first in front."""
-        if not (request.evidence or not retrieval):
+        if retrieval and not request.evidence:
             return self._finish(request, "", retrieval)
-        texts = self.backend.candidates(request) if request.params.n > 1 else [self.backend.generate(request)]
-        answers = [self._finish(request, text, retrieval) for text in texts]
+        answers = [self._finish(request, text, retrieval) for text in self.backend.candidates(request)]
         return replace(answers[0], candidates=answers if len(answers) > 1 else [])
 
     def stream(self, request: Request, *, retrieval: bool = True) -> Iterator[str | Answer]:

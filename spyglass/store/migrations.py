@@ -149,6 +149,8 @@ CREATE INDEX jobs_state ON jobs(state);
 # described as (on a document's lead item, see spyglass/words.py); ``ocr``: text read in its pixels.
 # BM25 covers all three columns; a second, trigram index finds substrings (``RE16`` in ``ARE160``).
 _WORD_COLUMNS = "text, names, ocr"
+# How BM25's words are split and stemmed; queries are tokenized the same way (catalog/postings.py).
+WORD_TOKENIZER = "porter unicode61 remove_diacritics 2"
 # An update trigger's body: the row's old words out of both indexes, its new words in.
 _REINDEX_WORDS = f"""    INSERT INTO items_fts (items_fts, rowid, {_WORD_COLUMNS}) SELECT 'delete', old.id, old.text, old.names, old.ocr
         WHERE coalesce(old.text, old.names, old.ocr) IS NOT NULL;
@@ -166,7 +168,7 @@ DROP TRIGGER items_fts_insert;
 DROP TRIGGER items_fts_delete;
 DROP TRIGGER items_fts_update;
 DROP TABLE items_fts;
-CREATE VIRTUAL TABLE items_fts USING fts5({_WORD_COLUMNS}, content='items', content_rowid='id', tokenize='porter unicode61 remove_diacritics 2');
+CREATE VIRTUAL TABLE items_fts USING fts5({_WORD_COLUMNS}, content='items', content_rowid='id', tokenize='{WORD_TOKENIZER}');
 CREATE VIRTUAL TABLE items_grams USING fts5({_WORD_COLUMNS}, content='items', content_rowid='id', tokenize='trigram');
 INSERT INTO items_fts (items_fts) VALUES ('rebuild');
 INSERT INTO items_grams (items_grams) VALUES ('rebuild');

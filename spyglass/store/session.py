@@ -57,10 +57,10 @@ class Transaction(DocumentWrites, StageWrites, ModelVersionWrites, Snapshot):
     ) -> None:
         """Vectors for items; refused unless ``model_id`` is the store's (vectors of models never mix)."""
         self._check_vectors(matrix, model_id)
-        VectorRecords(self.conn).add_vectors(model_id, item_ids, matrix, self._vector_dtype, replace=replace)
+        VectorRecords(self._conn).add_vectors(model_id, item_ids, matrix, self._vector_dtype, replace=replace)
 
     def delete_vectors(self, model_id: str) -> int:
         """Drop every vector of another model (pruning); returns how many."""
         if model_id == self.model_id:
             raise ValueError("a store does not drop the vectors it searches")
-        return VectorRecords(self.conn).delete_vectors(model_id)
+        return VectorRecords(self._conn).delete_vectors(model_id)

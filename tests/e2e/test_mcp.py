@@ -79,7 +79,7 @@ def test_stdio_lists_tools_searches_asks_and_shows_an_item(collection):
                     "ask", {"question": "When was the lamp cleaned?", "generation": {"max_tokens": 3}}
                 )
             )
-            assert len(brief["answer"].split()) <= 3 or not brief["supported"]
+            assert brief["answer"] != answer["answer"]  # cut at 3 words: the control reached the backend
             several = await client.call_tool(
                 "ask", {"question": "When was it cleaned?", "generation": {"n": 2}}
             )

@@ -8,6 +8,7 @@ offline rules: local caches first, one clear error when weights are missing offl
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import threading
 from collections.abc import Iterator
@@ -101,10 +102,16 @@ class TransformersBackend(Backend):
 
 
 def _maps_stop_strings(tokenizer, stop: list[str]) -> bool:
+    return _can_map(tokenizer, tuple(stop))
+
+
+@functools.lru_cache(maxsize=64)
+def _can_map(tokenizer, stop: tuple[str, ...]) -> bool:
     """Whether transformers can watch for ``stop`` with this tokenizer (a word-level one it cannot map:
-    then the answer runs to ``max_tokens`` and is cut at the stop string after)."""
+    then the answer runs to ``max_tokens`` and is cut at the stop string after). It scans the whole
+    vocabulary, so it is asked once per tokenizer and stop strings, not per answer."""
     try:
-        StopStringCriteria(tokenizer, stop)
+        StopStringCriteria(tokenizer, list(stop))
     except ValueError:
         return False
     return True

@@ -113,14 +113,16 @@ def read_item(reader: OcrReader, max_pixels: int, row: dict) -> dict | None:
     blank one, {"error": why}."""
     kind = ItemKind(row["kind"])
     try:
-        # A look at a small render first (a photo decoded small, a page rendered small): a blank page
-        # costs milliseconds, and a photo the gate stops is decoded no further.
-        small = item_image(row, max_side=2 * GATE_SIDE)
-        if is_blank(small):
+        # Photos and pages get a small look first (decoded small, rendered small): a blank page costs
+        # milliseconds, and a photo the gate stops is decoded no further. Figures and keyframes are
+        # decoded once: the gate below needs their whole picture anyway.
+        look_first = kind in (ItemKind.IMAGE, ItemKind.PAGE)
+        look = item_image(row, max_side=2 * GATE_SIDE if look_first else None)
+        if is_blank(look):
             return {"skipped": "blank"}
-        if kind is ItemKind.IMAGE and not reader.has_text(small):
+        if kind is ItemKind.IMAGE and not reader.has_text(look):
             return None
-        image = item_image(row, max_side=None)
+        image = item_image(row, max_side=None) if look_first else look
     except ImageLoadError as exc:
         return {"error": str(exc)}
     image, shrink = _capped(image, max_pixels)

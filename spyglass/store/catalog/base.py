@@ -13,17 +13,17 @@ class Records:
     """Reads and writes bound to one connection: one snapshot or one transaction.
 
     Each table group's module has such classes (``DocumentReads``, ``DocumentWrites``, ...);
-    the store's sessions are made of them, so they hand out no connection and forward nothing.
+    the store's sessions are made of them, so they forward nothing and hand out no connection.
     """
 
     def __init__(self, conn: Connection) -> None:
-        self.conn = conn
+        self._conn = conn
 
     def get_meta(self, key: str) -> str | None:
-        return self.conn.execute(select(meta.c.value).where(meta.c.key == key)).scalar()
+        return self._conn.execute(select(meta.c.value).where(meta.c.key == key)).scalar()
 
     def set_meta(self, key: str, value: str) -> None:
-        self.conn.execute(
+        self._conn.execute(
             text("INSERT OR REPLACE INTO meta (key, value) VALUES (:k, :v)"), {"k": key, "v": value}
         )
 

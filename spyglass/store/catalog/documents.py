@@ -42,39 +42,39 @@ class DocumentReads(Records):
 
     def documents_of(self, source_id: int) -> dict[str, dict]:
         """A source's documents keyed by path."""
-        rows = self.conn.execute(select(documents).where(documents.c.source_id == source_id)).mappings()
+        rows = self._conn.execute(select(documents).where(documents.c.source_id == source_id)).mappings()
         return {row["path"]: dict(row) for row in rows}
 
     def document_items(self, document_id: int) -> list[dict]:
         columns = [c for c in items.c if c.name != "thumbnail"]
-        rows = self.conn.execute(
+        rows = self._conn.execute(
             select(*columns).where(items.c.document_id == document_id).order_by(items.c.id)
         )
         return [dict(row) for row in rows.mappings()]
 
     def documents_by_hash(self, content_hash: str, status: str = "indexed") -> list[dict]:
-        rows = self.conn.execute(
+        rows = self._conn.execute(
             select(documents).where(documents.c.content_hash == content_hash, documents.c.status == status)
         ).mappings()
         return [dict(row) for row in rows]
 
     def document(self, document_id: int) -> dict | None:
-        row = self.conn.execute(select(documents).where(documents.c.id == document_id)).mappings().first()
+        row = self._conn.execute(select(documents).where(documents.c.id == document_id)).mappings().first()
         return dict(row) if row else None
 
     def document_id(self, source_id: int, path: str) -> int | None:
-        return self.conn.execute(
+        return self._conn.execute(
             select(documents.c.id).where(documents.c.source_id == source_id, documents.c.path == path)
         ).scalar()
 
     def documents_under(self, path: str) -> list[int]:
         """Ids of documents at ``path`` or inside it (a folder), any source."""
-        rows = self.conn.execute(select(documents.c.id).where(at_or_inside(path)))
+        rows = self._conn.execute(select(documents.c.id).where(at_or_inside(path)))
         return [int(r[0]) for r in rows]
 
     def lacking_vectors(self, model_id: str) -> set[int]:
         """Documents with items embedded by another model but not by ``model_id`` (need re-embedding)."""
-        rows = self.conn.execute(
+        rows = self._conn.execute(
             text(
                 "SELECT DISTINCT i.document_id FROM items i JOIN vectors v ON v.item_id = i.id "
                 "WHERE v.model_id != :m AND v.model_id NOT LIKE :text_space AND NOT EXISTS (SELECT 1 FROM vectors w WHERE w.item_id = i.id AND w.model_id = :m)"
@@ -88,11 +88,11 @@ class DocumentWrites(DocumentReads):
     """Writes of sources, documents, items, metadata and tags inside one transaction."""
 
     def ensure_source(self, kind: str, uri: str) -> int:
-        found = self.conn.execute(select(sources.c.id).where(sources.c.uri == uri)).scalar()
+        found = self._conn.execute(select(sources.c.id).where(sources.c.uri == uri)).scalar()
         if found is not None:
             return int(found)
         return int(
-            self.conn.execute(
+            self._conn.execute(
                 insert(sources).values(kind=kind, uri=uri, created_at=time.time())
             ).inserted_primary_key[0]
         )
@@ -102,49 +102,49 @@ class DocumentWrites(DocumentReads):
         found = self.document_id(source_id, path)
         fields.setdefault("status", "pending")
         if found is not None:
-            self.conn.execute(update(documents).where(documents.c.id == found).values(**fields))
+            self._conn.execute(update(documents).where(documents.c.id == found).values(**fields))
             return int(found)
         return int(
-            self.conn.execute(
+            self._conn.execute(
                 insert(documents).values(source_id=source_id, path=path, **fields)
             ).inserted_primary_key[0]
         )
 
     def update_document(self, document_id: int, **fields: Any) -> None:
-        self.conn.execute(update(documents).where(documents.c.id == document_id).values(**fields))
+        self._conn.execute(update(documents).where(documents.c.id == document_id).values(**fields))
         if "path" in fields:  # a renamed file is found by its new name, and no longer by its old one
             self.name_document(document_id)
 
     def name_document(self, document_id: int) -> None:
         """Put the document's path words and descriptive metadata on its lead (first) item's ``names``."""
-        path = self.conn.execute(select(documents.c.path).where(documents.c.id == document_id)).scalar()
-        lead = self.conn.execute(
+        path = self._conn.execute(select(documents.c.path).where(documents.c.id == document_id)).scalar()
+        lead = self._conn.execute(
             select(func.min(items.c.id)).where(items.c.document_id == document_id)
         ).scalar()
         if path is None or lead is None:
             return
         metadata = dict(
-            self.conn.execute(
+            self._conn.execute(
                 select(item_metadata.c.key, item_metadata.c.value).where(
                     item_metadata.c.document_id == document_id
                 )
             ).all()
         )
-        self.conn.execute(
+        self._conn.execute(
             update(items).where(items.c.id == lead).values(names=document_names(path, metadata))
         )
 
     def set_ocr(self, texts: Mapping[int, str | None]) -> None:
         """The text read in each item's pixels (None: none found); BM25 follows through triggers."""
         if texts:
-            self.conn.execute(
+            self._conn.execute(
                 text("UPDATE items SET ocr = :t WHERE id = :i"),
                 [{"i": int(i), "t": t} for i, t in texts.items()],
             )
 
     def delete_document(self, document_id: int) -> None:
         """Delete a document; items, metadata, tags and vectors go with it (cascades, logged for the index)."""
-        self.conn.execute(delete(documents).where(documents.c.id == document_id))
+        self._conn.execute(delete(documents).where(documents.c.id == document_id))
 
     def add_items(self, document_id: int, rows: Sequence[Mapping[str, Any]]) -> list[int]:
         """Insert items of one document; ``bbox`` may be a sequence (stored as JSON).
@@ -160,7 +160,7 @@ class DocumentWrites(DocumentReads):
                 values["bbox"] = json.dumps([round(float(v), 2) for v in values["bbox"]])
             ids.append(
                 int(
-                    self.conn.execute(
+                    self._conn.execute(
                         insert(items).values(document_id=document_id, **values)
                     ).inserted_primary_key[0]
                 )
@@ -170,14 +170,14 @@ class DocumentWrites(DocumentReads):
     def clear_document(self, document_id: int) -> None:
         """Remove a document's items (and so their vectors), extracted metadata and automatic tags;
         a person's tags stay."""
-        self.conn.execute(delete(items).where(items.c.document_id == document_id))
-        self.conn.execute(delete(item_metadata).where(item_metadata.c.document_id == document_id))
-        self.conn.execute(delete(tags).where(tags.c.document_id == document_id, tags.c.origin != PERSON))
+        self._conn.execute(delete(items).where(items.c.document_id == document_id))
+        self._conn.execute(delete(item_metadata).where(item_metadata.c.document_id == document_id))
+        self._conn.execute(delete(tags).where(tags.c.document_id == document_id, tags.c.origin != PERSON))
 
     def copy_items(self, from_document: int, to_document: int) -> int:
         """Copy items, metadata and vectors of identical content to another document (no re-encoding)."""
         old = (
-            self.conn.execute(select(items).where(items.c.document_id == from_document).order_by(items.c.id))
+            self._conn.execute(select(items).where(items.c.document_id == from_document).order_by(items.c.id))
             .mappings()
             .all()
         )
@@ -186,35 +186,35 @@ class DocumentWrites(DocumentReads):
             values = {key: row[key] for key in ITEM_FIELDS}
             values["parent_id"] = mapping.get(row["parent_id"]) if row["parent_id"] is not None else None
             mapping[row["id"]] = int(
-                self.conn.execute(
+                self._conn.execute(
                     insert(items).values(document_id=to_document, **values)
                 ).inserted_primary_key[0]
             )
         # Every space's vectors, and what later stages made of identical content, hold for the copy too.
         if mapping:
             pairs = [{"new": new_id, "old": old_id} for old_id, new_id in mapping.items()]
-            self.conn.execute(
+            self._conn.execute(
                 text(
                     "INSERT INTO vectors (item_id, model_id, dtype, data) "
                     "SELECT :new, model_id, dtype, data FROM vectors WHERE item_id = :old"
                 ),
                 pairs,
             )
-            self.conn.execute(
+            self._conn.execute(
                 text(
                     "INSERT OR REPLACE INTO stage_runs (item_id, stage, version, output, ran_at) "
                     "SELECT :new, stage, version, output, ran_at FROM stage_runs WHERE item_id = :old"
                 ),
                 pairs,
             )
-        self.conn.execute(
+        self._conn.execute(
             text(
                 "INSERT OR REPLACE INTO metadata (document_id, key, value, number) "
                 "SELECT :to, key, value, number FROM metadata WHERE document_id = :from"
             ),
             {"to": to_document, "from": from_document},
         )
-        self.conn.execute(  # the labels its items earned, as their stage runs were copied
+        self._conn.execute(  # the labels its items earned, as their stage runs were copied
             text(
                 "INSERT OR IGNORE INTO tags (document_id, tag, origin, probability) "
                 "SELECT :to, tag, origin, probability FROM tags WHERE document_id = :from AND origin != :person"
@@ -224,13 +224,13 @@ class DocumentWrites(DocumentReads):
         return len(mapping)
 
     def delete_items(self, item_ids: Iterable[int]) -> None:
-        self.conn.execute(delete(items).where(items.c.id.in_(list(item_ids))))
+        self._conn.execute(delete(items).where(items.c.id.in_(list(item_ids))))
 
     def set_metadata(self, document_id: int, values: Mapping[str, Any]) -> None:
         """Store metadata; numbers (and dates as epoch seconds) also go to ``number`` for range filters."""
         for key, value in values.items():
             number = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-            self.conn.execute(
+            self._conn.execute(
                 text(
                     "INSERT INTO metadata (document_id, key, value, number) VALUES (:d, :k, :v, :n) "
                     "ON CONFLICT (document_id, key) DO UPDATE SET value = excluded.value, number = excluded.number"
@@ -241,7 +241,7 @@ class DocumentWrites(DocumentReads):
     def add_tags(self, document_id: int, names: Iterable[str]) -> None:
         """A person's tags; one a labeller had set becomes the person's (and is kept from then on)."""
         for name in names:
-            self.conn.execute(
+            self._conn.execute(
                 text(
                     "INSERT INTO tags (document_id, tag, origin) VALUES (:d, :t, :person) "
                     "ON CONFLICT (document_id, tag) DO UPDATE SET origin = :person, probability = NULL"
@@ -257,11 +257,11 @@ class DocumentWrites(DocumentReads):
         a person's tag of the same name wins over a label.
         """
         for document_id, scores in labels.items():
-            self.conn.execute(
+            self._conn.execute(
                 delete(tags).where(tags.c.document_id == document_id, tags.c.origin.not_in([PERSON, origin]))
             )
             if scores:
-                self.conn.execute(
+                self._conn.execute(
                     text(
                         "INSERT INTO tags (document_id, tag, origin, probability) VALUES (:d, :t, :o, :p) "
                         "ON CONFLICT (document_id, tag) DO UPDATE SET probability = max(probability, excluded.probability) "

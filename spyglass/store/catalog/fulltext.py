@@ -51,9 +51,8 @@ class FullText(CatalogBase):
         try:
             with self.engine.connect() as conn:
                 postings = Postings.read(conn)
-                if (
-                    structure(conn) == postings.version
-                ):  # else a write landed mid-read; a later search retries
+                # a write that landed mid-read leaves them unused: a later search reads again
+                if structure(conn) == postings.version:
                     self._postings = postings
         finally:
             self._next_read = time.monotonic() + READ_SPACING * (time.monotonic() - started)

@@ -25,9 +25,10 @@ from dataclasses import dataclass
 import numpy as np
 from sqlalchemy import Connection, text
 
+from spyglass.store.migrations import WORD_TOKENIZER
+
 K1, B = 1.2, 0.75  # FTS5's bm25() constants
 IDF_FLOOR = 1e-6  # FTS5 gives a word in more than half the rows this idf, not a negative one
-TOKENIZER = "porter unicode61 remove_diacritics 2"  # items_fts's, as schema v6 created it
 
 
 def structure(conn: Connection, table: str = "items_fts") -> bytes | None:
@@ -118,9 +119,8 @@ class Postings:
         scores = np.bincount(rows, weights=weights, minlength=len(self.ids))
         found = np.flatnonzero(scores)  # every weight is positive
         if kinds is not None:
-            codes = [
-                code for code, name in enumerate(self.kind_names) if name in {str(kind) for kind in kinds}
-            ]
+            wanted_kinds = {str(kind) for kind in kinds}
+            codes = [code for code, name in enumerate(self.kind_names) if name in wanted_kinds]
             found = found[np.isin(self.kinds[found], codes)]
         if allow is not None:
             found = found[np.isin(self.ids[found], np.asarray(allow, dtype=np.int64))]
@@ -133,7 +133,7 @@ class Postings:
 class QueryTokens:
     """A query's words split and stemmed by the index's own tokenizer (a private in-memory FTS5 table)."""
 
-    def __init__(self, tokenizer: str = TOKENIZER) -> None:
+    def __init__(self, tokenizer: str = WORD_TOKENIZER) -> None:
         self._db = sqlite3.connect(":memory:", check_same_thread=False)
         self._db.execute(f"CREATE VIRTUAL TABLE words USING fts5(word, tokenize='{tokenizer}')")
         self._db.execute("CREATE VIRTUAL TABLE tokens USING fts5vocab(words, instance)")

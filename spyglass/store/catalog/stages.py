@@ -46,7 +46,7 @@ class StageReads(Records):
         )
         if under is not None:
             query = query.where(at_or_inside(under))
-        return [dict(row) for row in self.conn.execute(query).mappings()]
+        return [dict(row) for row in self._conn.execute(query).mappings()]
 
 
 class StageWrites(StageReads):
@@ -55,7 +55,7 @@ class StageWrites(StageReads):
     def rerun_stages(self, item_ids: Sequence[int], keep: str) -> None:
         """Forget every stage run on these items but ``keep``'s: their input changed, those stages run again."""
         if item_ids:
-            self.conn.execute(
+            self._conn.execute(
                 stage_runs.delete().where(
                     stage_runs.c.item_id.in_([int(i) for i in item_ids]), stage_runs.c.stage != keep
                 )
@@ -66,7 +66,7 @@ class StageWrites(StageReads):
         if not results:
             return
         now = time.time()
-        self.conn.execute(
+        self._conn.execute(
             text(
                 "INSERT OR REPLACE INTO stage_runs (item_id, stage, version, output, ran_at) "
                 "SELECT :i, :s, :v, :o, :t WHERE EXISTS (SELECT 1 FROM items WHERE id = :i)"
@@ -86,8 +86,8 @@ class StageWrites(StageReads):
     def save_job(self, job: Mapping[str, Any]) -> None:
         """Insert or replace a job; ``options`` and ``report`` are stored as JSON."""
         row = {**job, **{key: _json(job.get(key)) for key in ("options", "report")}}
-        self.conn.execute(jobs.delete().where(jobs.c.id == row["id"]))
-        self.conn.execute(jobs.insert().values(**{c.name: row.get(c.name) for c in jobs.columns}))
+        self._conn.execute(jobs.delete().where(jobs.c.id == row["id"]))
+        self._conn.execute(jobs.insert().values(**{c.name: row.get(c.name) for c in jobs.columns}))
 
 
 class Stages(CatalogBase):

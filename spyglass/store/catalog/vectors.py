@@ -35,13 +35,13 @@ class VectorRecords(Records):
         if len(item_ids) != len(matrix):
             raise ValueError(f"{len(item_ids)} item ids for {len(matrix)} vectors")
         if replace:  # a delete and an insert, so the log tells the index about both
-            self.conn.execute(
+            self._conn.execute(
                 delete(vectors).where(
                     vectors.c.model_id == model_id, vectors.c.item_id.in_([int(i) for i in item_ids])
                 )
             )
         blobs = np.ascontiguousarray(matrix, dtype=VECTOR_DTYPES[dtype])
-        self.conn.execute(
+        self._conn.execute(
             insert(vectors),
             [
                 {"item_id": int(i), "model_id": model_id, "dtype": dtype, "data": row.tobytes()}
@@ -57,11 +57,11 @@ class VectorRecords(Records):
                 select(text("value")).select_from(func.json_each(json.dumps(list(map(int, item_ids)))))
             ),
         )
-        return _stack(self.conn.execute(query).all())
+        return _stack(self._conn.execute(query).all())
 
     def iter_vectors(self, model_id: str, batch: int = 50_000) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """All vectors of ``model_id`` in id order, in batches, within the caller's transaction."""
-        result = self.conn.execute(
+        result = self._conn.execute(
             select(vectors.c.item_id, vectors.c.dtype, vectors.c.data)
             .where(vectors.c.model_id == model_id)
             .order_by(vectors.c.item_id)
@@ -71,9 +71,9 @@ class VectorRecords(Records):
 
     def delete_vectors(self, model_id: str) -> int:
         """Forget one model: its vectors, its log and its index's saved position; returns how many vectors."""
-        count = self.conn.execute(delete(vectors).where(vectors.c.model_id == model_id)).rowcount
-        self.conn.execute(delete(vector_log).where(vector_log.c.model_id == model_id))
-        self.conn.execute(delete(meta).where(meta.c.key == f"index_seq:{model_id}"))
+        count = self._conn.execute(delete(vectors).where(vectors.c.model_id == model_id)).rowcount
+        self._conn.execute(delete(vector_log).where(vector_log.c.model_id == model_id))
+        self._conn.execute(delete(meta).where(meta.c.key == f"index_seq:{model_id}"))
         return count
 
 
@@ -84,7 +84,7 @@ class ModelVersionWrites(Records):
         """Set (or, with None, clear) version records by role: ``active``, ``previous``, ``switch``."""
         for role, record in records.items():
             if record is None:
-                self.conn.execute(delete(meta).where(meta.c.key == f"model:{role}"))
+                self._conn.execute(delete(meta).where(meta.c.key == f"model:{role}"))
             else:
                 self.set_meta(f"model:{role}", json.dumps(dict(record)))
 

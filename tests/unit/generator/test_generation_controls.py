@@ -130,11 +130,19 @@ def test_the_extractive_backend_honours_max_tokens_and_refuses_n(tmp_path, shape
             assert reply.status_code == 422 and "invalid n" in reply.json()["error"]["message"]
 
 
-def test_the_cli_flags_reach_the_answer(tmp_path, shapes, shapes_encoder):
+def test_the_cli_flags_reach_the_model_and_refuse_bad_values(tmp_path, shapes, shapes_encoder, chat):
     data = tmp_path / "data"
     with Engine(Settings(data_dir=data), encoder=shapes_encoder) as engine:
         engine.index(shapes, progress=False)
-    env = {**os.environ, "SPYGLASS_DATA_DIR": str(data), "SPYGLASS_MODEL": "builtin:shapes", "COLUMNS": "400"}
+    env = {
+        **os.environ,
+        "SPYGLASS_DATA_DIR": str(data),
+        "SPYGLASS_MODEL": "builtin:shapes",
+        "SPYGLASS_GENERATOR": "openai",
+        "SPYGLASS_GENERATOR_MODEL": "vlm",
+        "SPYGLASS_GENERATOR_BASE_URL": chat.url,
+        "COLUMNS": "400",
+    }
     exe = str(Path(sys.executable).with_name("spyglass"))
 
     def ask(*flags: str) -> subprocess.CompletedProcess:
@@ -142,11 +150,18 @@ def test_the_cli_flags_reach_the_answer(tmp_path, shapes, shapes_encoder):
             [exe, "ask", QUESTION, "--json", *flags], capture_output=True, text=True, env=env, timeout=300
         )
 
-    short = ask("--max-tokens", "3", "--temperature", "0.5", "--top-p", "0.9", "--seed", "1")
-    assert short.returncode == 0, short.stderr[-2000:]
-    assert len(json.loads(short.stdout)["answer"].split()) <= 3 or not json.loads(short.stdout)["supported"]
-    refused = ask("-n", "2")
+    chat.script, chat.choices = [(200, "The first picture [1].", {})], ["Red [1].", "A circle [1]."]
+    flags = ["--max-tokens", "3", "--temperature", "0.5", "--top-p", "0.9", "--stop", "END", "--seed", "1"]
+    done = ask(*flags, "-n", "2")
+    assert done.returncode == 0, done.stderr[-2000:]
+    body = chat.requests[-1]["body"]
+    sent = (body["max_tokens"], body["temperature"], body["top_p"], body["stop"], body["seed"], body["n"])
+    assert sent == (3, 0.5, 0.9, ["END"], 1, 2)
+    assert [c["answer"] for c in json.loads(done.stdout)["candidates"]] == ["Red [1].", "A circle [1]."]
+    before = len(chat.requests)
+    refused = ask("-n", "5")  # above generator.max_n
     assert refused.returncode != 0 and "invalid n" in refused.stderr + refused.stdout
+    assert len(chat.requests) == before
 
 
 def _request(params: GenerationParams) -> Request:
