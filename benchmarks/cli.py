@@ -54,6 +54,22 @@ def lay_out_weights(root: Path) -> Path:
     return root / "hf"
 
 
+def archived_code(rev: str, scratch: Path) -> Path:
+    """The ``spyglass`` package as commit ``rev`` had it, extracted under ``scratch``: run it with
+    ``PYTHONPATH`` set to the returned folder (and from it, since ``python -c`` puts the working
+    directory first) to measure an earlier version in the same run."""
+    import tarfile
+    from io import BytesIO
+
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", rev, "spyglass"], capture_output=True, check=True
+    )
+    code = scratch / f"code-{rev}"
+    with tarfile.open(fileobj=BytesIO(archive.stdout)) as tar:
+        tar.extractall(code, filter="data")
+    return code
+
+
 def user_env(root: Path, data_dir: Path) -> dict:
     """A user's environment: the default model's weights in their hub cache (under ``root``), offline."""
     env = {

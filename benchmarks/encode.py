@@ -21,7 +21,7 @@ ensure_torchvision_importable()
 import open_clip  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
-from spyglass.encoders.openclip import OpenClipEncoder  # noqa: E402
+from spyglass.encoders.clip.openclip import OpenClipEncoder  # noqa: E402
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 CAPTIONS = [

@@ -28,7 +28,7 @@ from spyglass._compat import ensure_torchvision_importable
 ensure_torchvision_importable()
 import open_clip  # noqa: E402
 
-from spyglass.encoders.openclip import OpenClipEncoder  # noqa: E402
+from spyglass.encoders.clip.openclip import OpenClipEncoder  # noqa: E402
 from spyglass.encoders.precision import resolve_dtype  # noqa: E402
 from spyglass.retriever import Query, RankingOptions, Retriever  # noqa: E402
 from spyglass.store import Store  # noqa: E402

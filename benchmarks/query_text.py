@@ -26,13 +26,12 @@ import os
 import shutil
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
-from io import BytesIO
 from pathlib import Path
 
 import numpy as np
+from cli import archived_code
 
 ROOT = Path(__file__).resolve().parents[1]
 CISI = ROOT.parent / "shared" / "data" / "cisi"
@@ -106,12 +105,7 @@ def measure_all(scratch: Path, tag: str, model: str, repeats: int, scale: int | 
 
 def baseline(rev: str, scratch: Path, model: str, repeats: int, scale: int | None) -> list[dict]:
     """The same measurements with the code of ``rev``, in a subprocess over its own indexes."""
-    archive = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", rev, "spyglass"], capture_output=True, check=True
-    )
-    code = scratch / f"code-{rev}"
-    with tarfile.open(fileobj=BytesIO(archive.stdout)) as tar:
-        tar.extractall(code, filter="data")
+    code = archived_code(rev, scratch)
     script = (
         f"import json, sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
         "from pathlib import Path; from query_text import measure_all; "

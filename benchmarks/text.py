@@ -22,8 +22,8 @@ from pathlib import Path
 
 from spyglass import Engine, Settings
 from spyglass.defaults import DEFAULT_TEXT_MODEL
-from spyglass.encoders.sentence import SentenceEncoder, weights_present
-from spyglass.encoders.sentence_onnx import export_sentence_model
+from spyglass.encoders.fast.sentence import export_sentence_model
+from spyglass.encoders.sentence.model import SentenceEncoder, weights_present
 from spyglass.indexer.chunking import passages
 
 WIKI = Path(__file__).resolve().parents[2] / "shared" / "data" / "wiki100"

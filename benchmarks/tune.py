@@ -24,7 +24,7 @@ ensure_torchvision_importable()
 import open_clip  # noqa: E402
 
 from spyglass.encoders import load_encoder  # noqa: E402
-from spyglass.encoders.openclip import save_local_dir  # noqa: E402
+from spyglass.encoders.clip.openclip import save_local_dir  # noqa: E402
 from spyglass.retriever.evaluation import Dataset, load_dataset  # noqa: E402
 from spyglass.settings import EncoderSettings  # noqa: E402
 from spyglass.training.tune import TuneOptions, tune  # noqa: E402

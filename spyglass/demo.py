@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from spyglass.encoders import shapes
 from spyglass.encoders.availability import describe_models
+from spyglass.encoders.clip import shapes
 from spyglass.engine import Engine
 from spyglass.retriever import Query
 from spyglass.settings import Settings

@@ -90,3 +90,24 @@ def space_of(model_id: str) -> str:
 def item_kind(name: str) -> ItemKind:
     """An item kind from a user's word for it (``photo``, ``pages`` ...); ValueError for unknown words."""
     return KIND_ALIASES.get(name) or ItemKind(name)
+
+
+# A model's vectors made in a precision other than its own (see ``encoders.fast.image_tower``) are a
+# space of their own: the precision is part of their model id, so they are never compared silently.
+_SPACE_PRECISIONS = ("int8",)
+
+
+def space_id(model_id: str, precision: str) -> str:
+    """The model id vectors of ``model_id`` made in ``precision`` are stored under."""
+    return f"{model_id}#{precision}" if precision in _SPACE_PRECISIONS else model_id
+
+
+def precision_of(space: str) -> str:
+    """The precision a space id records: ``int8``, or ``fp32`` for the model's own vectors."""
+    model_id, _, precision = space.rpartition("#")
+    return precision if model_id and precision in _SPACE_PRECISIONS else "fp32"
+
+
+def base_model_id(space: str) -> str:
+    """The model a space id belongs to."""
+    return space.rpartition("#")[0] if precision_of(space) != "fp32" else space

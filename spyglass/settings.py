@@ -42,11 +42,15 @@ class EncoderSettings(BaseModel):
         DEFAULT_MODEL, description="Model spec: open_clip:ARCH/TAG, hf:ORG/NAME, a path, builtin:shapes."
     )
     device: Literal["auto", "cpu", "cuda", "mps"] = Field("auto", description="Where the encoder runs.")
-    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
-        "auto", description="Encoder weight precision; auto picks bf16 where it is fast, else fp32."
+    precision: Literal["auto", "fp32", "int8", "bf16", "fp16"] = Field(
+        "auto",
+        description="Image encoder precision. On the CPU, auto is the fastest of the ONNX exports that "
+        "passed their checks here (fp32, int8); int8 vectors form their own space, and a collection "
+        "keeps the precision it was indexed in until `spyglass models use` switches it. bf16 and fp16 "
+        "run the torch model (auto means bf16 on GPUs).",
     )
     batch_size: int = Field(64, ge=1, description="Images or texts per encoder call.")
-    threads: int = Field(0, ge=0, description="Torch CPU threads; 0 keeps torch's default.")
+    threads: int = Field(0, ge=0, description="CPU threads for the encoders; 0 keeps the runtime's default.")
     prompt_ensemble: bool = Field(False, description="Average text queries over prompt templates.")
     fast_text: bool = Field(
         True,
@@ -55,9 +59,9 @@ class EncoderSettings(BaseModel):
     )
     fast_load: bool = Field(
         True,
-        description="Load the model for ingest and serve from a frozen export (TorchScript image tower "
-        "plus the text-tower export), made once per model and precision after its first ingest and "
-        "cached: no open_clip, torchvision or transformers import.",
+        description="Ingest and serve with the model's ONNX exports (image tower in fp32 and, where "
+        "its check passes, int8; text tower), made once per model on its first use and cached: no "
+        "torch, open_clip or transformers import.",
     )
     cache_dir: Path = Field(
         default_factory=default_cache_dir,

@@ -29,7 +29,7 @@ def pytest_sessionstart(session) -> None:
     Training is never inside a test's timeout: on a busy machine it takes longer, and no
     per-test budget should include it.
     """
-    from spyglass.encoders.builtin import ensure_shapes_model
+    from spyglass.encoders.clip.builtin import ensure_shapes_model
     from spyglass.settings import EncoderSettings
 
     ensure_shapes_model(EncoderSettings().models_dir)
@@ -54,7 +54,7 @@ def imported(importtime_stderr: str) -> set[str]:
 
 def write_shapes(folder: Path, count: int, seed: int, note: str | None = None) -> Path:
     """Generated shape images named ``colour-shape-NN.png`` (the truth is in the name), plus an optional note."""
-    from spyglass.encoders import shapes
+    from spyglass.encoders.clip import shapes
 
     folder.mkdir(parents=True, exist_ok=True)
     for n, sample in enumerate(shapes.generate(count, seed=seed)):
@@ -71,14 +71,14 @@ def formats_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_open_clip_dir(tmp_path_factory) -> Path:
-    from spyglass.encoders.tiny import write_tiny_open_clip
+    from spyglass.encoders.clip.tiny import write_tiny_open_clip
 
     return write_tiny_open_clip(tmp_path_factory.mktemp("tiny-open-clip"))
 
 
 @pytest.fixture(scope="session")
 def tiny_hf_dir(tmp_path_factory) -> Path:
-    from spyglass.encoders.tiny import write_tiny_hf_clip
+    from spyglass.encoders.clip.tiny import write_tiny_hf_clip
 
     return write_tiny_hf_clip(
         tmp_path_factory.mktemp("tiny-hf-clip"), shared_path("models", "clip-tokenizer")
@@ -113,7 +113,7 @@ def real_layout_home(tmp_path_factory) -> dict:
         write_random_vitb32,
     )
 
-    from spyglass.encoders.tiny import write_tiny_hf_siglip
+    from spyglass.encoders.clip.tiny import write_tiny_hf_siglip
 
     root = tmp_path_factory.mktemp("real-layouts")
     hf_home = root / "hf"

@@ -10,6 +10,7 @@ Importing this package is cheap (no torch): the specs, the weight lookup and the
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from spyglass.encoders.prompts import PROMPT_TEMPLATES
@@ -18,6 +19,7 @@ from spyglass.settings import EncoderSettings
 
 if TYPE_CHECKING:
     from spyglass.encoders.base import Encoder
+    from spyglass.encoders.fast.image_tower import FastEncoder
 
 __all__ = ["PROMPT_TEMPLATES", "Encoder", "ModelSpec", "load_encoder", "parse_spec"]
 
@@ -31,19 +33,46 @@ def __getattr__(name: str):
 
 
 def load_encoder(
-    spec: str | ModelSpec | None = None, settings: EncoderSettings | None = None, *, frozen: bool = False
-) -> Encoder:
+    spec: str | ModelSpec | None = None,
+    settings: EncoderSettings | None = None,
+    *,
+    frozen: bool = False,
+    keep: str | None = None,
+) -> Encoder | FastEncoder:
     """Load the encoder named by ``spec`` (default: ``settings.model``).
 
-    ``frozen``: for ingest and serve, which only run the model forward, take its frozen export
-    when there is one (``settings.fast_load``; see ``frozen``): the same vectors, loaded in a
-    fraction of the time. Without it the full model is built, as tuning and exports need.
+    ``frozen``: for ingest and serve, which only run the model forward, take its fast form (the
+    ONNX exports, no torch; ``encoders.fast``) when there is one and ``settings.fast_load`` allows:
+    the image tower in ``keep`` (the precision a collection's vectors were made in), else in the
+    configured precision. Without it, or without an export, the full model is built, as tuning and
+    exports need.
     """
-    from spyglass.encoders.precision import resolve_device, resolve_dtype
     from spyglass.encoders.spec import model_id_of
 
     settings = settings or EncoderSettings()
     parsed = spec if isinstance(spec, ModelSpec) else parse_spec(spec or settings.model)
+    if parsed.backend == "builtin":
+        from spyglass.encoders.clip.builtin import ensure_shapes_model
+
+        directory = ensure_shapes_model(settings.models_dir)
+        model_id = model_id_of(parsed, directory)
+        parsed = ModelSpec("open_clip", str(directory), local=directory)
+    elif parsed.backend == "open_clip":
+        model_id = model_id_of(parsed)
+    if frozen and parsed.backend == "open_clip" and fast_allowed(settings, cpu_device(settings.device)):
+        from spyglass.encoders.fast.choice import precision_for
+        from spyglass.encoders.fast.image_tower import FastEncoder
+
+        precision = precision_for(
+            settings.cache_dir, model_id, keep or settings.precision, threads=settings.threads
+        )
+        found = FastEncoder.open(
+            settings.cache_dir, model_id, precision, batch_size=settings.batch_size, threads=settings.threads
+        )
+        if found is not None:
+            return found
+    from spyglass.encoders.precision import resolve_device, resolve_dtype
+
     device = resolve_device(settings.device)
     options = {
         "device": device,
@@ -51,31 +80,22 @@ def load_encoder(
         "batch_size": settings.batch_size,
     }
     if parsed.backend == "hf":
-        from spyglass.encoders.hf import HFEncoder
+        from spyglass.encoders.clip.hf import HFEncoder
 
         return HFEncoder.load(parsed, **options)
-    if parsed.backend == "builtin":
-        from spyglass.encoders.builtin import ensure_shapes_model
-
-        directory = ensure_shapes_model(settings.models_dir)
-        model_id = model_id_of(parsed, directory)
-        parsed = ModelSpec("open_clip", str(directory), local=directory)
-    else:
-        model_id = model_id_of(parsed)
-    if frozen and settings.fast_load and device.type == "cpu":
-        from spyglass.encoders.frozen import FrozenEncoder
-
-        found = FrozenEncoder.open(
-            settings.cache_dir,
-            model_id,
-            dtype=options["dtype"],
-            batch_size=settings.batch_size,
-            threads=settings.threads,
-        )
-        if found is not None:
-            return found
-    from spyglass.encoders.openclip import OpenClipEncoder
+    from spyglass.encoders.clip.openclip import OpenClipEncoder
 
     encoder = OpenClipEncoder.load(parsed, **options)
     encoder.model_id = model_id  # builtin:shapes is named by its spec, not by its directory
     return encoder
+
+
+def fast_allowed(settings: EncoderSettings, on_cpu: bool) -> bool:
+    """Whether ingest and serve may run the model's ONNX exports: on the CPU, in a precision they have."""
+    return settings.fast_load and on_cpu and settings.precision in ("auto", "fp32", "int8")
+
+
+def cpu_device(setting: str) -> bool:
+    """Whether ``device`` means the CPU, known without importing torch: ``auto`` means a GPU only
+    where an NVIDIA driver is loaded (torch then decides, as before)."""
+    return setting == "cpu" or (setting == "auto" and not Path("/proc/driver/nvidia/version").exists())

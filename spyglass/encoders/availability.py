@@ -24,7 +24,7 @@ def describe_text_model(spec: str) -> list[dict]:
     """The text space's model as a row like ``describe_models``' (none when the text space is off)."""
     if not spec:
         return []
-    from spyglass.encoders.sentence import local_path
+    from spyglass.encoders.sentence.model import local_path
 
     local = local_path(spec)
     found = (
@@ -56,7 +56,7 @@ def _describe(spec_text: str, role: str, settings: EncoderSettings) -> dict:
 
 def _locate(spec: ModelSpec, settings: EncoderSettings) -> tuple[bool, str]:
     if spec.backend == "builtin":
-        from spyglass.encoders.builtin import shapes_model_dir, trained_model_dir
+        from spyglass.encoders.clip.builtin import shapes_model_dir, trained_model_dir
 
         if trained := trained_model_dir(settings.models_dir):
             return True, str(trained)
@@ -70,7 +70,7 @@ def _locate(spec: ModelSpec, settings: EncoderSettings) -> tuple[bool, str]:
 
 
 def _locate_open_clip(spec: ModelSpec) -> tuple[bool, str]:
-    from spyglass.encoders.openclip_tags import pretrained_cfg
+    from spyglass.encoders.clip.openclip_tags import pretrained_cfg
 
     if spec.name.startswith("hf-hub:"):
         found = hub.cached_file(

@@ -106,11 +106,15 @@ class Encoder(ABC):
                 out.append(_normalise(self._embed_pixels(batch)))
         return _to_numpy(out, self.dim)
 
+    def encode_preprocessed(self, pixels: Sequence[torch.Tensor]) -> np.ndarray:
+        """Embed a list of ``preprocess`` outputs (the indexer's batches)."""
+        if not pixels:
+            return np.zeros((0, self.dim), np.float32)
+        return self.encode_pixels(torch.stack(list(pixels)))
+
     def encode_images(self, images: Sequence[Image.Image]) -> np.ndarray:
         """Embed RGB images; returns float32 (N, dim), rows of unit length."""
-        if not images:
-            return np.zeros((0, self.dim), np.float32)
-        return self.encode_pixels(torch.stack([self.preprocess(image) for image in images]))
+        return self.encode_preprocessed([self.preprocess(image) for image in images])
 
     def encode_texts(self, texts: Sequence[str], *, ensemble: bool = False) -> np.ndarray:
         """Embed texts; with ``ensemble`` each text is averaged over the prompt templates."""

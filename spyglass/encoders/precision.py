@@ -53,6 +53,10 @@ def resolve_device(setting: str) -> torch.device:
 
 
 def resolve_dtype(setting: str, device: torch.device) -> torch.dtype:
+    """The torch weight dtype for a precision setting (int8 exists only as an ONNX export, whose
+    full model is fp32)."""
+    if setting == "int8":
+        return torch.float32
     if setting == "auto":
         if device.type == "cuda":
             return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16

@@ -1,5 +1,5 @@
 """What a search needs from a model: text through the exported text tower, images through the
-engine's model (the frozen one where there is one)."""
+engine's model (its ONNX export where there is one)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from PIL import Image
 
     from spyglass.encoders.base import Encoder
-    from spyglass.encoders.text_tower import TextTower
+    from spyglass.encoders.fast.text_tower import TextTower
 
 
 class QueryEncoder:
@@ -21,9 +21,9 @@ class QueryEncoder:
     Both halves belong to one ``model_id``, so their vectors share one space.
     """
 
-    def __init__(self, text: TextTower, full: Callable[[], Encoder]) -> None:
+    def __init__(self, text: TextTower, full: Callable[[], Encoder], space: str) -> None:
         self.text, self._full = text, full
-        self.model_id, self.dim = text.model_id, text.dim
+        self.model_id, self.dim = space, text.dim  # the space: the image tower's precision is in it
 
     def encode_texts(self, texts: Sequence[str], *, ensemble: bool = False) -> np.ndarray:
         return self.text.encode_texts(list(texts), ensemble=ensemble)

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from spyglass.encoders import Encoder
 from spyglass.indexer.loaders import LoadOptions, load
 from spyglass.indexer.pipeline import Digest, Outcome, run_pipeline
 from spyglass.indexer.plan import Plan, make_plan
@@ -28,6 +27,7 @@ from spyglass.paths import path_text
 from spyglass.store import Store, Transaction
 
 if TYPE_CHECKING:
+    from spyglass.encoders import Encoder
     from spyglass.indexer.ray_executor import RayExecutor
 
 

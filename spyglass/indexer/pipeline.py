@@ -16,13 +16,14 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 import numpy as np
-import torch
 
-from spyglass.encoders import Encoder
 from spyglass.indexer.loaders import ItemDraft, LoadedDocument, LoadError
+
+if TYPE_CHECKING:
+    from spyglass.encoders import Encoder
 
 log = logging.getLogger(__name__)
 Job = TypeVar("Job")
@@ -62,7 +63,7 @@ def run_pipeline(
         def digest(items: list[ItemDraft]) -> None:
             held.extend(preprocess(items, encoder))
             if len(held) >= encoder.batch_size:
-                vectors = encoder.encode_pixels(torch.stack([item.pixels for item in held]))
+                vectors = encoder.encode_preprocessed([item.pixels for item in held])
                 for item, vector in zip(held, vectors):
                     item.vector, item.pixels = vector, None
                 held.clear()
@@ -120,7 +121,7 @@ def failure(exc: Exception, job: object) -> str:
 def preprocess(items: list[ItemDraft], encoder: Encoder) -> list[ItemDraft]:
     """Run the encoder's transform on the items' images; returns the items that now hold pixels.
 
-    Only the tensor is kept, so memory stays proportional to the batch, not to the pictures.
+    Only the pixels are kept, so memory stays proportional to the batch, not to the pictures.
     """
     done = []
     for item in items:
@@ -144,7 +145,7 @@ def embed(group: list[Outcome], encoder: Encoder) -> None:
                 pixels.append(item.pixels)
             elif item.embed_text is not None:
                 texts.append(item.embed_text)
-    image_vectors = iter(encoder.encode_pixels(torch.stack(pixels)) if pixels else [])
+    image_vectors = iter(encoder.encode_preprocessed(pixels) if pixels else [])
     text_vectors = iter(encoder.encode_texts(texts) if texts else [])
     for outcome in group:
         if outcome.document is None:

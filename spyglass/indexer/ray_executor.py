@@ -26,17 +26,19 @@ import pickle
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from spyglass.encoders import Encoder
 from spyglass.errors import SpyglassError
 from spyglass.indexer.loaders import LoadedDocument, LoadOptions, load
 from spyglass.indexer.pipeline import Outcome, embed, failure, preprocess
 from spyglass.indexer.stages import ItemStage, StageReport
 from spyglass.settings import EncoderSettings, RaySettings, Settings
 from spyglass.store import Store
+
+if TYPE_CHECKING:
+    from spyglass.encoders import Encoder
 
 log = logging.getLogger(__name__)
 WRITE_GROUP = 16  # documents per catalog transaction on the driver
@@ -192,8 +194,10 @@ class _Embedder:
 
     def __init__(self, spec: str, settings: dict, model_id: str) -> None:
         from spyglass.encoders import load_encoder
+        from spyglass.kinds import precision_of
 
-        self.encoder = load_encoder(spec, settings=EncoderSettings(**settings), frozen=True)
+        keep = precision_of(model_id)  # the driver's space: its precision too
+        self.encoder = load_encoder(spec, settings=EncoderSettings(**settings), frozen=True, keep=keep)
         if self.encoder.model_id != model_id:
             raise SpyglassError(
                 f"a Ray worker loaded {spec} as {self.encoder.model_id}, not the driver's {model_id}: "

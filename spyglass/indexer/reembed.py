@@ -18,13 +18,16 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
-from spyglass.encoders import Encoder
 from spyglass.indexer.loaders import LoadedDocument, LoadOptions, load
 from spyglass.indexer.pipeline import Digest, Outcome, run_pipeline
 from spyglass.indexer.progress import IndexProgress
 from spyglass.paths import real_path
 from spyglass.store import Store, Transaction
+
+if TYPE_CHECKING:
+    from spyglass.encoders import Encoder
 
 BATCH_DOCUMENTS = 256  # documents planned per round: a round's list is small, and rounds resume
 

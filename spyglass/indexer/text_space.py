@@ -18,14 +18,16 @@ index), in the same transaction that records the batch as done.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from spyglass.encoders.sentence import SentenceEncoder
 from spyglass.indexer.stages import ItemStage
 from spyglass.kinds import MEANING_KINDS, ItemKind
 from spyglass.store import Store
+
+if TYPE_CHECKING:
+    from spyglass.encoders.sentence.model import SentenceEncoder
 
 
 class TextSpaceStage(ItemStage):
@@ -78,6 +80,8 @@ class TextWorker:
     """The embedding half of the stage, where the sentence model is loaded once (a Ray actor)."""
 
     def __init__(self, spec: str, **options: Any) -> None:
+        from spyglass.encoders.sentence.model import SentenceEncoder
+
         self.encoder = SentenceEncoder.load(spec, **options)
 
     def __call__(self, rows: list[dict]) -> dict[int, Any]:

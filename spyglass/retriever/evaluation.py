@@ -19,9 +19,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-import torch
 
 from spyglass.encoders import Encoder
 from spyglass.errors import SpyglassError
@@ -124,7 +124,7 @@ def load_dataset(path: Path) -> Dataset:
     )
 
 
-def image_pixels(encoder: Encoder, path: Path, *, max_pixels: int, use: str) -> torch.Tensor:
+def image_pixels(encoder: Encoder, path: Path, *, max_pixels: int, use: str) -> Any:
     """One image file through the model's own transform; a bad file is named, with what it was for."""
     try:
         return encoder.preprocess(open_image(path, min_side=encoder.image_size, max_pixels=max_pixels))
@@ -152,7 +152,7 @@ def evaluate(
         batches = []
         for start in range(0, len(data.images), encoder.batch_size):
             tensors = list(pool.map(pixels, data.images[start : start + encoder.batch_size]))
-            batches.append(encoder.encode_pixels(torch.stack(tensors)))
+            batches.append(encoder.encode_preprocessed(tensors))
     image_vectors = np.concatenate(batches)
     caption_vectors = encoder.encode_texts(data.captions, ensemble=ensemble)
     metrics = retrieval_metrics(caption_vectors @ image_vectors.T, data.caption_image)

@@ -29,7 +29,7 @@ from spyglass.words import query_terms
 if TYPE_CHECKING:
     from spyglass.encoders import Encoder
     from spyglass.encoders.query import QueryEncoder
-    from spyglass.encoders.sentence import SentenceEncoder
+    from spyglass.encoders.sentence.model import SentenceEncoder
 
 EMPTY_INDEX = (
     "The index is empty: add your files with `spyglass index PATH` "

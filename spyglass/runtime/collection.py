@@ -21,7 +21,7 @@ from spyglass.settings import Settings
 from spyglass.store import Store
 
 if TYPE_CHECKING:
-    from spyglass.encoders.sentence_onnx import OnnxSentenceEncoder
+    from spyglass.encoders.fast.sentence import OnnxSentenceEncoder
     from spyglass.generator import Generator
     from spyglass.indexer import IndexReport
     from spyglass.retriever import Retriever

@@ -2,14 +2,13 @@
 
 Everything here is loaded when first needed (``Lazy``) and holds no collection state, so
 collections that use the same spec can share one ``Models``: one copy of the weights in memory.
-Searches prefer the exported query towers (no torch); ingest loads the full models and then
-exports them once for later starts (``export_after_ingest``).
+Ingest, searches and serve use the models' ONNX exports (no torch). A CLIP model is exported on
+its first use (``encoders.fast.export``); the text space's model after its first ingest.
 """
 
 from __future__ import annotations
 
 import logging
-import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -21,9 +20,9 @@ if TYPE_CHECKING:
     import numpy as np
 
     from spyglass.encoders import Encoder
+    from spyglass.encoders.fast.sentence import OnnxSentenceEncoder
     from spyglass.encoders.query import QueryEncoder
-    from spyglass.encoders.sentence import SentenceEncoder
-    from spyglass.encoders.sentence_onnx import OnnxSentenceEncoder
+    from spyglass.encoders.sentence.model import SentenceEncoder
     from spyglass.generator.backends import Backend
     from spyglass.indexer.ocr.reader import OcrReader
 
@@ -37,7 +36,7 @@ class Models:
     def __init__(self, settings: Settings, spec: str, *, encoder: Encoder | None = None) -> None:
         self.settings, self.spec = settings, spec
         self.encoder: Lazy[Encoder] = (
-            Lazy.of(encoder) if encoder else Lazy(lambda: load_encoder(settings, spec))
+            Lazy.of(encoder) if encoder else Lazy(lambda: load_encoder(settings, spec, self.kept_precision()))
         )
         self.query_encoder: Lazy[Encoder | QueryEncoder] = Lazy(self._query_encoder)
         self.text_model_id: Lazy[str | None] = Lazy(self._text_model_id)
@@ -61,17 +60,31 @@ class Models:
         return self.query_encoder.loaded or self.encoder.loaded
 
     def _query_encoder(self) -> Encoder | QueryEncoder:
-        """The exported text tower when this model has one, so a text query never loads torch;
-        the full model when it is already loaded or no export exists."""
+        """The exported text tower when this model has one, so a text query never loads an image
+        tower; the model when it is already loaded or no export exists."""
         settings = self.settings.encoder
         if self.encoder.loaded or not settings.fast_text:
             return self.encoder.get()
+        from spyglass.encoders.fast.choice import precision_for
+        from spyglass.encoders.fast.text_tower import TextTower
         from spyglass.encoders.query import QueryEncoder
-        from spyglass.encoders.text_tower import TextTower
+        from spyglass.kinds import space_id
 
         model_id = self.configured_model_id()
         tower = TextTower.open(settings.cache_dir, model_id, threads=settings.threads) if model_id else None
-        return self.encoder.get() if tower is None else QueryEncoder(tower, self.encoder.get)
+        if tower is None:
+            return self.encoder.get()
+        wanted = self.kept_precision() or settings.precision
+        precision = precision_for(settings.cache_dir, model_id, wanted, threads=settings.threads)
+        return QueryEncoder(tower, self.encoder.get, space_id(model_id, precision))
+
+    def kept_precision(self) -> str | None:
+        """The precision this model's vectors in the collection were made in (None: it has none yet);
+        a collection keeps it whatever the setting says, until ``models use`` switches it."""
+        from spyglass.store import Store
+
+        model_id = self.configured_model_id()
+        return None if model_id is None else Store.recorded_precision(self.settings.data_dir, model_id)
 
     def configured_model_id(self) -> str | None:
         """The CLIP model's id without loading it (None: a builtin model not trained yet)."""
@@ -81,7 +94,7 @@ class Models:
 
         spec = parse_spec(self.spec)
         if spec.backend == "builtin":
-            from spyglass.encoders.builtin import trained_model_dir
+            from spyglass.encoders.clip.builtin import trained_model_dir
 
             directory = trained_model_dir(self.settings.encoder.models_dir)
             return model_id_of(spec, directory) if directory else None
@@ -92,7 +105,7 @@ class Models:
 
     def _text_model_id(self) -> str | None:
         """The text space's model id (None: off), worked out once: for a local model it reads its files."""
-        from spyglass.encoders.sentence import text_model_id
+        from spyglass.encoders.sentence.model import text_model_id
 
         return text_model_id(self.settings.text.model) if self.settings.text.model else None
 
@@ -108,15 +121,18 @@ class Models:
 
     def _text_encoder(self) -> SentenceEncoder:
         """The sentence-embedding model (raises WeightsUnavailableError when it is not here)."""
-        from spyglass.encoders.sentence import SentenceEncoder
+        from spyglass.encoders.sentence.model import SentenceEncoder
 
         return SentenceEncoder.load(**self.text_load_options())
 
     def _text_query_encoder(self) -> SentenceEncoder | OnnxSentenceEncoder:
-        """What questions are embedded with: the model's ONNX export when there is one (no torch)."""
+        """What questions are embedded with: the model's ONNX export when there is one (no torch).
+
+        Passages are embedded by the model itself: on a 2-core AMX Xeon, onnxruntime ran MiniLM 1.5x
+        slower than torch in fp32 (11.2 against 7.7 s for the same 134 wiki passages)."""
         if self.text_encoder.loaded or not self.settings.encoder.fast_text:
             return self.text_encoder.get()
-        from spyglass.encoders.sentence_onnx import OnnxSentenceEncoder
+        from spyglass.encoders.fast.sentence import OnnxSentenceEncoder
 
         cache = self.settings.encoder.cache_dir
         return OnnxSentenceEncoder.open(cache, self.text_model_id.get()) or self.text_encoder.get()
@@ -145,52 +161,52 @@ class Models:
         return OcrReader(settings.encoder.models_dir, settings.ocr.language, settings.ocr.threads)
 
     def export_after_ingest(self, progress: bool) -> None:
-        """After an ingest the full models are loaded anyway: export what later starts and searches
-        need, once per model. An optional speed-up: a failure is logged, never raised."""
-        self._export_clip(progress)
+        """After an ingest that ran a full model (the text space's, or a CLIP model kept on torch by
+        its precision), export what later searches need, once per model."""
+        settings = self.settings.encoder
+        if settings.fast_text and self.encoder.loaded:
+            from spyglass.encoders.fast.export import export_clip
+            from spyglass.retriever.calibration import nonsense_queries
+
+            export_clip(
+                self.encoder.get(),
+                settings.cache_dir,
+                remember=nonsense_queries(),
+                images=False,
+                progress=progress,
+            )
         self._export_sentence_model()
 
     def _export_sentence_model(self) -> None:
         if not (self.settings.encoder.fast_text and self.text_encoder.loaded):
             return
-        from spyglass.encoders.sentence_onnx import export_sentence_model
+        from spyglass.encoders.fast.sentence import export_sentence_model
 
         try:
             export_sentence_model(self.text_encoder.get(), self.settings.encoder.cache_dir)
         except Exception as exc:  # noqa: BLE001 - an optional speed-up must never fail an ingest
             log.warning("text-space model export failed, searches will load the full model: %s", exc)
 
-    def _export_clip(self, progress: bool) -> None:
-        """The text tower for searches (``text_tower``), then the rest for ingest and serve (``frozen``)."""
-        from spyglass.encoders.frozen import frozen_exported
-        from spyglass.encoders.text_tower import exported
 
-        settings, encoder = self.settings.encoder, self.encoder.get()
-        if not ((settings.fast_text or settings.fast_load) and encoder.text_exportable):
-            return  # a frozen model is not text_exportable: it is the export
-        text_missing = not exported(settings.cache_dir, encoder.model_id)
-        frozen_missing = settings.fast_load and not frozen_exported(settings.cache_dir, encoder)
-        if not (text_missing or frozen_missing):
-            return
-        from spyglass.encoders.frozen_export import export_frozen
-        from spyglass.encoders.text_export import export_text_tower
+def load_encoder(settings: Settings, spec: str, keep: str | None = None) -> Encoder:
+    """The CLIP model of ``spec`` for ingest and serve: its ONNX exports in the collection's precision
+    (``keep``) or the configured one, exported first on the model's first use (see module docstring)."""
+    from spyglass.encoders import fast_allowed
+    from spyglass.encoders import load_encoder as load
+
+    options = settings.encoder
+    encoder = load(spec, settings=options, frozen=True, keep=keep)
+    if not encoder.text_exportable:  # the ONNX exports, or a model that has none
+        return encoder
+    if fast_allowed(options, encoder.device.type == "cpu"):
+        from spyglass.encoders.fast.export import export_clip
         from spyglass.retriever.calibration import nonsense_queries
 
-        if progress:
-            print("preparing fast starts for this model (once per model)", file=sys.stderr)
-        try:
-            if text_missing:
-                export_text_tower(encoder, settings.cache_dir, remember=nonsense_queries())
-            if frozen_missing:
-                export_frozen(encoder, settings.cache_dir)
-        except Exception as exc:  # noqa: BLE001 - an optional speed-up must never fail an ingest
-            log.warning("model export failed, later starts will load the full model: %s", exc)
-
-
-def load_encoder(settings: Settings, spec: str) -> Encoder:
-    """The CLIP model of ``spec``, with the configured threads and precision, frozen for inference."""
-    from spyglass.encoders import load_encoder as load
+        export_clip(encoder, options.cache_dir, remember=nonsense_queries(), images=True, progress=True)
+        fast = load(spec, settings=options, frozen=True, keep=keep)
+        if not fast.text_exportable:  # exported: the full model is dropped
+            return fast
     from spyglass.encoders.precision import set_threads
 
-    set_threads(settings.encoder.threads)
-    return load(spec, settings=settings.encoder, frozen=True)
+    set_threads(options.threads)
+    return encoder

@@ -61,13 +61,14 @@ def use(
 def rollback(state: CollectionState) -> CollectionState:
     """Record the previous model as active again and return its state; items indexed since the
     switch still need ``reembed`` into it."""
+    from spyglass.kinds import precision_of
     from spyglass.versions import Version
 
     records = state.store.get().model_versions()
     previous, active = Version.of(records.get("previous")), Version.of(records.get("active"))
     if previous is None or active is None:
         raise SpyglassError("there is no earlier model version to roll back to")
-    target = load_encoder(state.settings, previous.spec)
+    target = load_encoder(state.settings, previous.spec, precision_of(previous.model_id))
     if target.model_id != previous.model_id:
         raise SpyglassError(
             f"{previous.spec} now loads other weights ({target.model_id}) than the version kept "

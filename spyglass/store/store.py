@@ -19,18 +19,18 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from sqlalchemy import text
 
 from spyglass.errors import ModelMismatchError, ReindexRequiredError, SpyglassError
 from spyglass.filters import Filters
-from spyglass.kinds import TEXT_SPACE_PREFIX, space_of
+from spyglass.kinds import TEXT_SPACE_PREFIX, base_model_id, precision_of, space_id, space_of
 from spyglass.store.catalog import Catalog, VectorRecords
 from spyglass.store.db import open_engine, writable
 from spyglass.store.filters import allowed_items
@@ -41,6 +41,7 @@ from spyglass.store.rwlock import RWLock
 from spyglass.store.session import Snapshot, Transaction
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Below this many allowed ids, filtered search scores them exactly from SQLite: an
 # ANN index probing a few cells or graph neighbours would miss most of a tiny allow-list.
@@ -294,14 +295,20 @@ class Store(IndexMirror):
     @staticmethod
     def recorded_models(data_dir: Path) -> dict[str, dict]:
         """``model_versions()`` without opening a store (no model needed); {} for a new data directory."""
-        path = Path(data_dir) / "catalog.sqlite3"
-        if not path.is_file():
-            return {}
-        catalog = Catalog(open_engine(path, read_only=not writable(path)))
-        try:
-            return catalog.model_versions()
-        finally:
-            catalog.engine.dispose()
+        return _read_catalog(data_dir, lambda catalog: catalog.model_versions(), {})
+
+    @staticmethod
+    def recorded_precision(data_dir: Path, model_id: str) -> str | None:
+        """The precision ``model_id``'s vectors here were made in (``spec.space_id``): the active
+        version's when it is this model, else the one that has vectors; None when none has."""
+
+        def read(catalog: Catalog) -> str | None:
+            active = (catalog.model_versions().get("active") or {}).get("model_id", "")
+            if base_model_id(active) == model_id:
+                return precision_of(active)
+            return next((p for p in ("int8", "fp32") if catalog.has_vectors(space_id(model_id, p))), None)
+
+        return _read_catalog(data_dir, read, None)
 
     # --- state ----------------------------------------------------------------------------
     @property
@@ -415,3 +422,15 @@ def _catalog_status(catalog: Catalog, model_id: str | None) -> dict:
         # (items with a CLIP vector, those the model being switched to has embedded)
         "switch_progress": catalog.embedded_items(switch["model_id"]) if switch else None,
     }
+
+
+def _read_catalog(data_dir: Path, read: Callable[[Catalog], T], default: T) -> T:
+    """``read`` over a data directory's catalog without opening a store; ``default`` when it has none."""
+    path = Path(data_dir) / "catalog.sqlite3"
+    if not path.is_file():
+        return default
+    catalog = Catalog(open_engine(path, read_only=not writable(path)))
+    try:
+        return read(catalog)
+    finally:
+        catalog.engine.dispose()

@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from spyglass.encoders import Encoder
-from spyglass.encoders.contrastive import clip_loss
+from spyglass.encoders.clip.contrastive import clip_loss
 from spyglass.encoders.spec import model_id_of, parse_spec
 from spyglass.errors import SpyglassError
 from spyglass.retriever.evaluation import (

@@ -13,7 +13,7 @@ from PIL import Image
 from support.live_server import wait
 
 from spyglass.api import create_app
-from spyglass.encoders import shapes
+from spyglass.encoders.clip import shapes
 from spyglass.engine import Engine
 from spyglass.settings import Settings
 

@@ -59,7 +59,7 @@ def test_models_with_local_model_dir(tiny_open_clip_dir, tmp_path):
 
 
 def test_encode_finds_the_matching_shape(data_dir, shapes_encoder, tmp_path):
-    from spyglass.encoders import shapes
+    from spyglass.encoders.clip import shapes
 
     samples = shapes.generate(6, seed=5)
     red_circle, green_square = samples[0], samples[5]
@@ -193,7 +193,7 @@ def test_a_filter_whose_matches_are_all_below_the_floor_says_so(shapes_encoder, 
 
 
 def test_index_watch_picks_up_new_files(data_dir, shapes_encoder, tmp_path):
-    from spyglass.encoders import shapes
+    from spyglass.encoders.clip import shapes
 
     env_dir = tmp_path / "data"
     folder = tmp_path / "watched"

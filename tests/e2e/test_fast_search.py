@@ -24,9 +24,10 @@ from spyglass import discovery
 
 @pytest.fixture(scope="module")
 def indexed(tmp_path_factory) -> Path:
-    """A shapes collection indexed by the CLI, which exports the text tower as a user's first index does."""
+    """A shapes collection indexed by the CLI, which exports the model as a user's first index does;
+    in fp32, so that the full model (which has no int8) searches the same space."""
     root = tmp_path_factory.mktemp("fast")
-    spyglass(root / "data", "index", str(write_shapes(root / "pics", 24, seed=21)))
+    spyglass(root / "data", "index", str(write_shapes(root / "pics", 24, seed=21)), SPYGLASS_PRECISION="fp32")
     return root / "data"
 
 
@@ -43,11 +44,12 @@ def test_a_text_search_does_not_import_torch(indexed):
     )
     runs = {}
     for fast in ("true", "false"):
+        exports = {"SPYGLASS_ENCODER__FAST_TEXT": fast, "SPYGLASS_ENCODER__FAST_LOAD": fast}
         result = subprocess.run(
             [sys.executable, "-c", probe],
             capture_output=True,
             text=True,
-            env=env_for(indexed, SPYGLASS_ENCODER__FAST_TEXT=fast),
+            env=env_for(indexed, **exports),
             timeout=300,
         )
         assert result.returncode == 0, result.stderr[-3000:]

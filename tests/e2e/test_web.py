@@ -10,7 +10,7 @@ from conftest import shared_path, write_shapes
 from support.live_server import LiveServer
 
 from spyglass.api import create_app
-from spyglass.encoders import shapes
+from spyglass.encoders.clip import shapes
 from spyglass.engine import Engine
 from spyglass.settings import Settings
 

@@ -120,7 +120,7 @@ def test_preprocess_is_the_models_own(tiny_open_clip_dir, tiny_hf_dir, tmp_path)
 
 def test_hf_siglip_pads_to_max_length_so_batch_mates_do_not_matter(tmp_path):
     """SigLIP pools without a causal mask, so padding must be the fixed length it was trained with."""
-    from spyglass.encoders.tiny import write_tiny_hf_siglip
+    from spyglass.encoders.clip.tiny import write_tiny_hf_siglip
 
     encoder = _load(write_tiny_hf_siglip(tmp_path / "siglip"), tmp_path)
     assert encoder.padding == "max_length" and encoder.model_id.startswith("hf:local/")

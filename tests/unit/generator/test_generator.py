@@ -17,7 +17,7 @@ from conftest import write_shapes
 from PIL import Image
 from support.chat_server import ChatServer
 
-from spyglass.encoders import shapes
+from spyglass.encoders.clip import shapes
 from spyglass.engine import Engine
 from spyglass.generator import NOT_FOUND, Generator, PromptOptions
 from spyglass.generator.backends import GenerationParams, Request

@@ -15,7 +15,7 @@ from conftest import shared_path
 from PIL import Image
 from support.bombs import png_header
 
-from spyglass.encoders import shapes
+from spyglass.encoders.clip import shapes
 from spyglass.indexer import Indexer
 from spyglass.indexer.loaders import LoadOptions
 from spyglass.store import Store
@@ -150,9 +150,9 @@ class CountingEncoder:
     def __getattr__(self, name):
         return getattr(self.inner, name)
 
-    def encode_pixels(self, pixels):
+    def encode_preprocessed(self, pixels):
         self.calls += len(pixels)
-        return self.inner.encode_pixels(pixels)
+        return self.inner.encode_preprocessed(pixels)
 
     def encode_texts(self, texts, **kwargs):
         self.calls += len(texts)

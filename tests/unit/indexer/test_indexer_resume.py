@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from spyglass.encoders import shapes
+from spyglass.encoders.clip import shapes
 from spyglass.indexer import Indexer
 from spyglass.store import Store
 

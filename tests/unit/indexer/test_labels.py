@@ -12,7 +12,7 @@ from conftest import write_shapes
 from support.live_server import LiveServer
 from support.serve_process import EXE, env_for, spyglass
 
-from spyglass.encoders import shapes
+from spyglass.encoders.clip import shapes
 from spyglass.engine import Engine
 from spyglass.filters import Filters
 from spyglass.retriever import RankingOptions

@@ -14,7 +14,8 @@ import torch
 from conftest import write_shapes
 from support.serve_process import spyglass
 
-from spyglass.encoders import load_encoder, shapes
+from spyglass.encoders import load_encoder
+from spyglass.encoders.clip import shapes
 from spyglass.engine import Engine
 from spyglass.errors import SpyglassError
 from spyglass.retriever.evaluation import evaluate, load_dataset

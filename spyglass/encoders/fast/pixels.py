@@ -1,11 +1,11 @@
 """open_clip's evaluation transform for PIL images, without torchvision.
 
-Importing torchvision imports ``torch._dynamo`` (its ``ops.roi_align`` does), a second
-that a frozen model (``frozen``) must not pay just to resize and normalise a picture.
+The fast image tower (``image_tower``) runs without torch, so its preprocessing must too:
+numpy arrays in, numpy arrays out.
 The two resize modes open_clip models use for evaluation are reproduced here with the
 same PIL calls and the same rounding as torchvision's ``Resize``, ``CenterCrop`` and
 ``ToTensor``; an export is used only after its pictures came out equal to the
-original transform's on probe images (``frozen_export``).
+original transform's on probe images (``image_export``).
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
-import torch
 from PIL import Image
 
 _RESAMPLING = {
@@ -26,7 +25,7 @@ _RESAMPLING = {
 
 @dataclass(frozen=True)
 class PixelTransform:
-    """Resize, centre-crop, RGB, scale to [0, 1], normalise: one image into a float32 CHW tensor."""
+    """Resize, centre-crop, RGB, scale to [0, 1], normalise: one image into a float32 CHW array."""
 
     size: int
     mean: tuple[float, float, float]
@@ -55,20 +54,23 @@ class PixelTransform:
             resize_mode=resize_mode,
         )
 
-    def __call__(self, image: Image.Image) -> torch.Tensor:
+    def __call__(self, image: Image.Image) -> np.ndarray:
         image = self._resize(image)
         if self.resize_mode == "shortest":
             left = round((image.width - self.size) / 2)
             top = round((image.height - self.size) / 2)
             image = image.crop((left, top, left + self.size, top + self.size))
-        pixels = torch.from_numpy(np.asarray(image.convert("RGB"), dtype=np.uint8).copy())
+        pixels = np.asarray(image.convert("RGB"), dtype=np.uint8).transpose(2, 0, 1)
         mean, std = self._normalisation
-        return (pixels.permute(2, 0, 1).float().div(255) - mean) / std
+        return (pixels.astype(np.float32) / np.float32(255) - mean) / std  # torchvision's float32 steps
 
     @cached_property
-    def _normalisation(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Mean and std as (3, 1, 1) tensors, made once rather than for every image."""
-        return torch.tensor(self.mean).view(3, 1, 1), torch.tensor(self.std).view(3, 1, 1)
+    def _normalisation(self) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and std as float32 (3, 1, 1) arrays, made once rather than for every image."""
+        return (
+            np.asarray(self.mean, np.float32).reshape(3, 1, 1),
+            np.asarray(self.std, np.float32).reshape(3, 1, 1),
+        )
 
     def _resize(self, image: Image.Image) -> Image.Image:
         width, height = image.size

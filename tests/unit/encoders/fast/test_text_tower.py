@@ -1,4 +1,4 @@
-"""The exported CLIP text tower (``encoders/text_tower.py``): it tokenizes and embeds like the model
+"""The exported CLIP text tower (``encoders/fast/text_tower.py``): it tokenizes and embeds like the model
 it came from, remembers the texts embedded at export, and is never used for another model."""
 
 from __future__ import annotations
@@ -9,7 +9,8 @@ import json
 import numpy as np
 import pytest
 
-from spyglass.encoders.text_tower import MANIFEST, TextTower, export_dir
+from spyglass.encoders.fast.cache import MANIFEST, export_dir
+from spyglass.encoders.fast.text_tower import KIND, TextTower
 
 TEXTS = [
     "a red circle",
@@ -23,7 +24,7 @@ TEXTS = [
 
 @pytest.fixture(scope="module")
 def tower(shapes_encoder, tmp_path_factory) -> TextTower:
-    from spyglass.encoders.text_export import export_text_tower
+    from spyglass.encoders.fast.text_export import export_text_tower
 
     cache = tmp_path_factory.mktemp("cache")
     assert export_text_tower(shapes_encoder, cache, remember=["remembered text"]) is not None
@@ -57,7 +58,7 @@ def test_remembered_texts_are_the_models_own(tower, shapes_encoder):
 
 
 def test_an_export_for_another_model_is_not_used(tower, tmp_path):
-    directory = export_dir(tmp_path, "open_clip:some/model")
+    directory = export_dir(tmp_path, "open_clip:some/model", KIND)
     directory.mkdir(parents=True)
     (directory / MANIFEST).write_text(json.dumps({**dataclasses.asdict(tower.manifest), "model_id": "other"}))
     assert TextTower.open(tmp_path, "open_clip:some/model") is None

@@ -15,98 +15,24 @@ written last, into a directory renamed into place: a half-written export is neve
 
 from __future__ import annotations
 
-import hashlib
 import html
 import json
-import os
 import re
-import shutil
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TypeVar
 
 import numpy as np
 
+from spyglass.encoders.fast.cache import MANIFEST, TOKENIZER, export_dir, read_manifest, reader_options
 from spyglass.encoders.prompts import ensemble as ensemble_of
 
-MIN_COSINE = 0.999
+KIND = "text-towers"
 FORMAT = 1
-MANIFEST = "manifest.json"
 GRAPH = "text.onnx"
 WEIGHTS = "text.onnx.data"
-TOKENIZER = "tokenizer.json"
 MEMO = "memo.npz"
 _WHITESPACE = re.compile(r"\s+")
-M = TypeVar("M")  # an export's manifest class (a dataclass with model_id and format)
-
-
-def export_dir(cache_dir: Path, model_id: str, kind: str = "text-towers") -> Path:
-    """Where the ``kind`` of export of ``model_id`` lives (model ids hold slashes and colons; the hash
-    does not)."""
-    return cache_dir / kind / hashlib.sha256(model_id.encode()).hexdigest()[:16]
-
-
-def exported(cache_dir: Path, model_id: str) -> bool:
-    """Whether a checked export of ``model_id`` has been published."""
-    return (export_dir(cache_dir, model_id) / MANIFEST).exists()
-
-
-def read_manifest(directory: Path, kind: type[M], model_id: str) -> M | None:
-    """The published manifest of ``model_id``'s export in ``directory``, if it is there and current."""
-    try:
-        manifest = kind(**json.loads((directory / MANIFEST).read_text()))
-    except (OSError, ValueError, TypeError):
-        return None
-    if manifest.model_id != model_id or manifest.format != kind.format:
-        return None
-    return manifest
-
-
-def publish(target: Path, write: Callable[[Path], object]) -> Path | None:
-    """Run ``write`` into a fresh work directory, then rename it to ``target`` if it succeeded.
-
-    ``write`` returns something true once the export is complete and checked. The rename is
-    the publication: a reader never sees a half-written export, and when two processes export
-    the same model at once, the first rename wins and the other's work is dropped.
-    """
-    if (target / MANIFEST).exists():
-        return target
-    work = target.with_name(f"{target.name}.tmp-{os.getpid()}")
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
-    try:
-        if not write(work):
-            return None
-        try:
-            work.rename(target)
-        except OSError:  # another process published the same export first
-            if not (target / MANIFEST).exists():
-                raise
-        return target
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-
-
-def save_optimised(raw: Path, graph: Path, weights: str) -> None:
-    """Let onnxruntime optimise the exported ``raw`` graph once and save it as ``graph``; ``raw`` is removed.
-
-    Readers then open it with optimisation off (it would cost every cold start), and the
-    weights go to the side file ``weights``, memory-mapped at load instead of parsed
-    out of the protobuf (0.1 s, not 0.5, for a CLIP text tower).
-    """
-    import onnxruntime
-
-    options = onnxruntime.SessionOptions()
-    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
-    options.optimized_model_filepath = str(graph)
-    options.add_session_config_entry("session.optimized_model_external_initializers_file_name", weights)
-    options.add_session_config_entry(
-        "session.optimized_model_external_initializers_min_size_in_bytes", "1024"
-    )
-    onnxruntime.InferenceSession(str(raw), options, providers=["CPUExecutionProvider"])
-    raw.unlink()
 
 
 @dataclass(frozen=True)
@@ -138,7 +64,7 @@ class TextTower:
     @classmethod
     def open(cls, cache_dir: Path, model_id: str, *, threads: int = 0) -> TextTower | None:
         """The checked export of ``model_id``, or None when there is none (yet)."""
-        directory = export_dir(cache_dir, model_id)
+        directory = export_dir(cache_dir, model_id, KIND)
         manifest = read_manifest(directory, Manifest, model_id)
         return None if manifest is None else cls(directory, manifest, threads=threads)
 
@@ -195,23 +121,6 @@ def _load(directory: Path, threads: int) -> tuple:
         str(directory / GRAPH), reader_options(threads), providers=["CPUExecutionProvider"]
     )
     return session, Tokenizer.from_file(str(directory / TOKENIZER))
-
-
-def reader_options(threads: int = 0):
-    """Session options for a published export that embeds queries.
-
-    The graph was optimised when it was exported; doing it again would cost every cold start.
-    The thread pool does not spin after a run: a query's embedding is one short run, and
-    spinning threads would hold the cores that the search's own SQLite and FAISS work needs
-    next (p50 of a CISI text query, 2 cores: 80 ms spinning, 52 ms not).
-    """
-    import onnxruntime
-
-    options = onnxruntime.SessionOptions()
-    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL
-    options.intra_op_num_threads = threads
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return options
 
 
 def _read_memo(path: Path) -> dict[str, np.ndarray]:

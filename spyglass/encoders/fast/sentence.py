@@ -3,7 +3,7 @@
 Importing sentence-transformers (and with it torch and transformers) takes 5-9 s here;
 a one-off ``spyglass search`` should not pay that to embed one sentence. After an
 ingest has loaded the model anyway, its transformer is exported once per model into
-the user cache (beside the CLIP text towers, ``text_tower.export_dir``), with its
+the user cache (its own folder, ``KIND``), with its
 ``tokenizers`` JSON, and optimised by onnxruntime once; pooling and normalisation run in numpy. An export is published only
 after it matched the model on probe texts (identical token ids, cosine >= ``MIN_COSINE``).
 
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from spyglass.encoders.text_tower import (
+from spyglass.encoders.fast.cache import (
     MANIFEST,
     MIN_COSINE,
     TOKENIZER,
@@ -36,6 +36,7 @@ from spyglass.encoders.text_tower import (
 
 log = logging.getLogger(__name__)
 
+KIND = "sentence-models"  # apart from CLIP's text towers: another kind of model
 FORMAT = 1
 GRAPH = "sentence.onnx"
 WEIGHTS = "sentence.onnx.data"
@@ -79,7 +80,7 @@ class OnnxSentenceEncoder:
     @classmethod
     def open(cls, cache_dir: Path, model_id: str, *, batch_size: int = 64) -> OnnxSentenceEncoder | None:
         """The checked export of ``model_id``, or None when there is none (yet)."""
-        directory = export_dir(cache_dir, model_id)
+        directory = export_dir(cache_dir, model_id, KIND)
         manifest = read_manifest(directory, Manifest, model_id)
         return None if manifest is None else cls(directory, manifest, batch_size=batch_size)
 
@@ -93,14 +94,20 @@ class OnnxSentenceEncoder:
         return {name: value for name, value in feeds.items() if name in self.inputs}
 
     def encode_texts(self, texts, *, ensemble: bool = False) -> np.ndarray:
-        """Embed texts (``ensemble`` is CLIP's prompt averaging and means nothing here)."""
+        """Embed texts (``ensemble`` is CLIP's prompt averaging and means nothing here).
+
+        Batched in order of length, as sentence-transformers does: a batch is padded to its longest
+        text, so mixing a title with a full passage would run the title at the passage's length.
+        """
         texts = list(texts)
-        rows = [np.zeros((0, self.dim), np.float32)]
-        for start in range(0, len(texts), self.batch_size):
-            feeds = self.tokenize(texts[start : start + self.batch_size])
+        order = sorted(range(len(texts)), key=lambda n: len(texts[n]))
+        out = np.zeros((len(texts), self.dim), np.float32)
+        for start in range(0, len(order), self.batch_size):
+            rows = order[start : start + self.batch_size]
+            feeds = self.tokenize([texts[n] for n in rows])
             (hidden,) = self.session.run(None, feeds)
-            rows.append(pool(hidden, feeds["attention_mask"], self.manifest))
-        return np.concatenate(rows)
+            out[rows] = pool(hidden, feeds["attention_mask"], self.manifest)
+        return out
 
 
 def pool(hidden: np.ndarray, mask: np.ndarray, manifest: Manifest) -> np.ndarray:
@@ -121,7 +128,7 @@ def export_sentence_model(encoder, cache_dir: Path) -> Path | None:
     if shape is None:
         log.info("not exporting %s: its pipeline is not transformer, pooling, normalise", encoder.model_id)
         return None
-    return publish(export_dir(cache_dir, encoder.model_id), lambda work: _write(encoder, work, *shape))
+    return publish(export_dir(cache_dir, encoder.model_id, KIND), lambda work: _write(encoder, work, *shape))
 
 
 def _exportable(model) -> tuple[str, bool] | None:

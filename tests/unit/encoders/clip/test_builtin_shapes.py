@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from spyglass.encoders import shapes
-from spyglass.encoders.contrastive import clip_loss
+from spyglass.encoders.clip import shapes
+from spyglass.encoders.clip.contrastive import clip_loss
 
 
 def test_generated_data_is_deterministic_and_balanced():

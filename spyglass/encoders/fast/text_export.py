@@ -23,20 +23,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from spyglass.encoders.openclip import OpenClipEncoder, encode_text_columns, pooling
-from spyglass.encoders.text_tower import (
-    GRAPH,
-    MEMO,
-    MIN_COSINE,
-    TOKENIZER,
-    WEIGHTS,
-    Manifest,
-    TextTower,
-    export_dir,
-    exported,
-    publish,
-    save_optimised,
-)
+from spyglass.encoders.clip.openclip import OpenClipEncoder, encode_text_columns, pooling
+from spyglass.encoders.fast.cache import MIN_COSINE, TOKENIZER, export_dir, exported, publish, save_optimised
+from spyglass.encoders.fast.text_tower import GRAPH, KIND, MEMO, WEIGHTS, Manifest, TextTower
 
 log = logging.getLogger(__name__)
 
@@ -73,9 +62,11 @@ def export_text_tower(encoder: OpenClipEncoder, cache_dir: Path, remember: Seque
 
     ``remember``: texts whose embeddings (from the original model) ship with the export.
     """
-    if not encoder.text_exportable and not exported(cache_dir, encoder.model_id):
+    if not encoder.text_exportable and not exported(cache_dir, encoder.model_id, KIND):
         return None
-    return publish(export_dir(cache_dir, encoder.model_id), lambda work: _write(encoder, work, remember))
+    return publish(
+        export_dir(cache_dir, encoder.model_id, KIND), lambda work: _write(encoder, work, remember)
+    )
 
 
 def _write(encoder: OpenClipEncoder, work: Path, remember: Sequence[str]) -> Manifest | None:

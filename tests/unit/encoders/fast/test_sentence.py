@@ -1,4 +1,4 @@
-"""``encoders/sentence_onnx.py``: the text space's model exported to ONNX embeds like the model itself
+"""``encoders/fast/sentence.py``: the text space's model exported to ONNX embeds like the model itself
 (real all-MiniLM-L6-v2), is published once per model, and is never used for another model."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import json
 import numpy as np
 import pytest
 
-from spyglass.encoders.sentence_onnx import GRAPH, OnnxSentenceEncoder, export_sentence_model
-from spyglass.encoders.text_tower import MANIFEST, export_dir
+from spyglass.encoders.fast.cache import MANIFEST, export_dir
+from spyglass.encoders.fast.sentence import GRAPH, KIND, OnnxSentenceEncoder, export_sentence_model
 
 TEXTS = [
     "What is multi-head attention?",
@@ -29,7 +29,7 @@ def exported(minilm_hf_home, tmp_path_factory):
 
         patch.setenv("HF_HOME", str(minilm_hf_home))
         patch.setattr(constants, "HF_HUB_CACHE", str(minilm_hf_home / "hub"))
-        from spyglass.encoders.sentence import SentenceEncoder
+        from spyglass.encoders.sentence.model import SentenceEncoder
 
         model = SentenceEncoder.load("sentence-transformers/all-MiniLM-L6-v2", precision="fp32")
     cache = tmp_path_factory.mktemp("sentence-cache")
@@ -54,7 +54,7 @@ def test_the_export_embeds_like_the_model(exported):
 
 def test_the_export_is_made_once_per_model(exported):
     model, _, cache = exported
-    graph = export_dir(cache, model.model_id) / GRAPH
+    graph = export_dir(cache, model.model_id, KIND) / GRAPH
     before = graph.stat().st_mtime_ns
     assert export_sentence_model(model, cache) is not None
     assert graph.stat().st_mtime_ns == before
@@ -62,7 +62,7 @@ def test_the_export_is_made_once_per_model(exported):
 
 def test_an_export_of_another_model_is_not_used(exported, tmp_path):
     _, onnx, _ = exported
-    directory = export_dir(tmp_path, "sentence:some/model")
+    directory = export_dir(tmp_path, "sentence:some/model", KIND)
     directory.mkdir(parents=True)
     (directory / MANIFEST).write_text(json.dumps({**dataclasses.asdict(onnx.manifest), "model_id": "other"}))
     assert OnnxSentenceEncoder.open(tmp_path, "sentence:some/model") is None

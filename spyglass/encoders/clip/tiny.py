@@ -31,7 +31,7 @@ def build_open_clip(model_cfg: dict = TINY_OPEN_CLIP, seed: int = 0) -> torch.nn
 
 def save_open_clip_dir(model: torch.nn.Module, model_cfg: dict, directory: Path) -> Path:
     """Write open_clip's ``local-dir`` format (default preprocessing)."""
-    from spyglass.encoders.openclip import save_local_dir
+    from spyglass.encoders.clip.openclip import save_local_dir
 
     return save_local_dir(model, model_cfg, directory)
 

@@ -57,7 +57,7 @@ def ensure_shapes_model(models_dir: Path) -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if found := trained_model_dir(models_dir):  # another process finished meanwhile
             return found
-        from spyglass.encoders.tiny import save_open_clip_dir
+        from spyglass.encoders.clip.tiny import save_open_clip_dir
 
         log.warning("Training builtin:shapes once for this user (about 20 s); cached in %s", target)
         model = train_shapes_model(progress=sys.stderr.isatty())
@@ -82,10 +82,10 @@ def train_shapes_model(
     import open_clip
     from open_clip.transform import image_transform
 
-    from spyglass.encoders import shapes
-    from spyglass.encoders.contrastive import train_contrastive
-    from spyglass.encoders.openclip import encode_text_trimmed
-    from spyglass.encoders.tiny import build_open_clip
+    from spyglass.encoders.clip import shapes
+    from spyglass.encoders.clip.contrastive import train_contrastive
+    from spyglass.encoders.clip.openclip import encode_text_trimmed
+    from spyglass.encoders.clip.tiny import build_open_clip
 
     model = build_open_clip(SHAPES_CONFIG, seed)
     data = shapes.generate(samples, seed=seed + 1)

@@ -1,0 +1,95 @@
+"""Whole-process ``spyglass index`` of Flickr photos: this code against an earlier commit's, one run.
+
+What a user runs, timed from outside: ``cli.user_env`` lays out random ViT-B-32 weights where the
+default model resolves (offline), every setting at its default (OCR on, precision auto). For each
+side (this code, and ``--baseline REV`` through ``git archive``) with its own model cache:
+
+1. a setup ``index`` of --photos other photos (the model's first use: its exports are made);
+2. --runs timed ``index`` processes of --photos photos, each into a fresh data directory.
+
+Prints the median wall seconds and peak RSS of the timed runs, the ratio to the baseline, and what
+the export check decided (int8 published or refused). Peers (rclip, clip-retrieval) are not run here.
+
+    python benchmarks/index_process.py --baseline 034d3f0 [--photos 200] [--runs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from cli import ROOT, archived_code, cpu_name, user_env
+
+FLICKR = ROOT.parent / "shared" / "data" / "flickr8k-1k" / "images"
+TIME = "/usr/bin/time"
+
+
+def linked(folder: Path, photos: list[Path]) -> Path:
+    folder.mkdir(parents=True)
+    for photo in photos:
+        (folder / photo.name).symlink_to(photo)
+    return folder
+
+
+def index(code: Path, env: dict, folder: Path, data_dir: Path) -> tuple[float, float, str]:
+    """(wall seconds, peak RSS MB, stderr) of one ``spyglass index`` process of ``code``."""
+    env = {**env, "PYTHONPATH": str(code), "SPYGLASS_DATA_DIR": str(data_dir)}
+    command = [TIME, "-f", "%e %M", sys.executable, "-m", "spyglass", "index", str(folder), "--json"]
+    done = subprocess.run(command, env=env, cwd=code, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"index failed: {done.stderr[-2000:]}")
+    seconds, kilobytes = done.stderr.strip().splitlines()[-1].split()
+    return float(seconds), int(kilobytes) / 1024, done.stderr
+
+
+def side(name: str, code: Path, scratch: Path, setup: Path, timed: Path, runs: int) -> dict:
+    env = user_env(scratch / name, scratch / name / "unused")
+    _, _, stderr = index(code, env, setup, scratch / name / "setup-data")
+    verdict = next((line for line in stderr.splitlines() if line.startswith("int8 check")), "")
+    samples = [index(code, env, timed, scratch / name / f"data-{run}") for run in range(runs)]
+    return {
+        "seconds": statistics.median(s for s, _, _ in samples),
+        "peak_mb": max(m for _, m, _ in samples),
+        "int8": verdict,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--baseline", required=True, help="an earlier commit to time beside this code")
+    parser.add_argument("--photos", type=int, default=200)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    photos = sorted(FLICKR.glob("*.jpg"))
+    if len(photos) < 2 * args.photos:
+        raise SystemExit(f"{FLICKR} needs {2 * args.photos} photos (see ../shared/data/README.md)")
+    with tempfile.TemporaryDirectory(prefix="spyglass-index-bench-") as tmp:
+        scratch = Path(tmp)
+        setup = linked(scratch / "setup", photos[: args.photos])
+        timed = linked(scratch / "timed", photos[args.photos : 2 * args.photos])
+        rows = {
+            args.baseline: side(
+                "baseline", archived_code(args.baseline, scratch), scratch, setup, timed, args.runs
+            ),
+            "this code": side("current", ROOT, scratch, setup, timed, args.runs),
+        }
+    base = rows[args.baseline]["seconds"]
+    print(f"machine: {cpu_name()}, {os.cpu_count()} CPUs; {args.photos} photos, median of {args.runs} runs")
+    print(f"{'':12} {'seconds':>8} {'x base':>7} {'peak MB':>8}  export check")
+    for name, row in rows.items():
+        print(
+            f"{name:12} {row['seconds']:8.1f} {row['seconds'] / base:7.2f} {row['peak_mb']:8.0f}  {row['int8']}"
+        )
+    print(json.dumps(rows))
+
+
+if __name__ == "__main__":
+    main()

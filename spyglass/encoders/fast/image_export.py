@@ -1,0 +1,238 @@
+"""Write the image-tower export that ``image_tower.FastEncoder`` reads (see there for why).
+
+Runs where the full open_clip model is loaded (the first use of a model), once its text tower
+is exported. The image tower is copied in fp32 and exported with torch's dynamo ONNX exporter
+(batch size dynamic). int8 is made from that graph by onnxruntime's block quantizer: int8 weights
+in blocks of ``BLOCK`` with a scale each, and at run time activations quantized to int8 per block
+of each row (``accuracy_level`` 4), so the products run on the integer kernels of VNNI and AMX
+CPUs. Not onnxruntime's dynamic quantization: it quantizes a whole batch's activations with one
+scale, so a picture's vector would depend on the pictures batched with it (cosine 0.9998 between
+batch sizes 1 and 32 for ViT-B-32), and it moved more neighbours than the check allows.
+
+Nothing is published until, on probe images generated here (a user's machine has no
+reference photos: shapes, gradients, rendered text, noise, in several sizes and modes),
+
+- the numpy preprocessing gave exactly the model's own transform's pixels;
+- the fp32 graph, loaded back, gave the model's embeddings (cosine >= ``MIN_COSINE``);
+- and, for int8 to be published beside it, int8 embeddings were within ``INT8_MIN_COSINE``
+  of fp32 and each probe's ten nearest probes, as a set, were unchanged for at least
+  ``INT8_SAME_NEIGHBOURS`` of them. A failed int8 check is printed and recorded, and fp32
+  is used.
+
+The two graphs' speeds on this machine are measured on the same probes (``choice``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import logging
+import sys
+import time
+import warnings
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw, ImageFilter
+
+from spyglass.encoders.clip import shapes
+from spyglass.encoders.clip.openclip import OpenClipEncoder
+from spyglass.encoders.fast import choice
+from spyglass.encoders.fast.cache import MIN_COSINE, publish, save_optimised
+from spyglass.encoders.fast.image_tower import (
+    FastEncoder,
+    ImageManifest,
+    graph_name,
+    image_export_dir,
+)
+from spyglass.encoders.fast.pixels import PixelTransform
+from spyglass.encoders.fast.text_tower import TextTower
+
+log = logging.getLogger(__name__)
+
+INT8_MIN_COSINE = 0.99
+INT8_SAME_NEIGHBOURS = 0.95
+NEIGHBOURS = 10
+BLOCK = 32  # weights per int8 scale (and activations per block): the finest the kernels take
+# (width, height, mode): landscape, portrait, exact, smaller than the model's input, extreme, grey, alpha.
+SIZES = (
+    (640, 480, "RGB"),
+    (333, 500, "RGB"),
+    (224, 224, "RGB"),
+    (61, 97, "RGB"),
+    (900, 120, "L"),
+    (257, 256, "RGBA"),
+)
+
+
+def export_image_tower(encoder: OpenClipEncoder, cache_dir: Path) -> Path | None:
+    """Export ``encoder``'s image tower unless it is there; None when it cannot (not on CPU, no text
+    tower export, a preprocessing not reproduced) or its fp32 graph does not match the model."""
+    preprocess_cfg = getattr(encoder.model.visual, "preprocess_cfg", None)  # open_clip sets it on load
+    transform = PixelTransform.of(preprocess_cfg) if preprocess_cfg else None
+    if encoder.device.type != "cpu" or transform is None:
+        return None
+    text = TextTower.open(cache_dir, encoder.model_id)
+    if text is None:
+        return None
+    target = image_export_dir(cache_dir, encoder.model_id)
+    return publish(target, lambda work: _write(encoder, transform, text, work))
+
+
+def _write(encoder: OpenClipEncoder, transform: PixelTransform, text: TextTower, work: Path) -> bool:
+    images = probe_images()
+    if not all(np.array_equal(transform(image), encoder.preprocess(image).numpy()) for image in images):
+        log.warning("not exporting %s: its image preprocessing could not be reproduced", encoder.model_id)
+        return False
+    pixels = np.stack([transform(image) for image in images])
+    visual = copy.deepcopy(encoder.model.visual).float().eval()
+    with torch.inference_mode():
+        reference = _unit(visual(torch.from_numpy(pixels)).numpy())
+    _export_graphs(visual, pixels[:2], work)
+    manifest = ImageManifest(
+        model_id=encoder.model_id,
+        dim=encoder.dim,
+        image_size=encoder.image_size,
+        logit_scale=encoder.logit_scale,
+        transform=asdict(transform),
+        checks={},
+    )
+    fp32, fp32_seconds = _embed(FastEncoder(work, manifest, "fp32", text), pixels)
+    cosine = float((fp32 * reference).sum(axis=1).min())
+    if cosine < MIN_COSINE:
+        log.warning("not exporting %s: cosine %.5f < %s", encoder.model_id, cosine, MIN_COSINE)
+        return False
+    checks = {"fp32": {"min_cosine": round(cosine, 6)}}
+    refused = {}
+    int8, int8_seconds = _embed(FastEncoder(work, manifest, "int8", text), pixels)
+    check = int8_check(fp32, int8)
+    if check["passed"]:
+        checks["int8"] = check
+        choice.record(work, {"fp32": fp32_seconds, "int8": int8_seconds})
+    else:
+        refused["int8"] = check
+        for path in work.glob(graph_name("int8") + "*"):  # the graph and its weights
+            path.unlink()
+    print(f"int8 check for {encoder.model_id}: {describe(check)}", file=sys.stderr, flush=True)
+    ImageManifest(**{**asdict(manifest), "checks": checks, "refused": refused}).write(work)
+    return True
+
+
+def int8_check(fp32: np.ndarray, int8: np.ndarray) -> dict:
+    """How close int8 embeddings are to fp32's on the same probes: the lowest cosine, and the share
+    of probes whose ``NEIGHBOURS`` nearest other probes are the same set."""
+    cosine = float((fp32 * int8).sum(axis=1).min())
+    same = float(np.mean([a == b for a, b in zip(_neighbours(fp32), _neighbours(int8))]))
+    passed = cosine >= INT8_MIN_COSINE and same >= INT8_SAME_NEIGHBOURS
+    return {"min_cosine": round(cosine, 6), "same_neighbours": round(same, 4), "passed": passed}
+
+
+def describe(check: dict) -> str:
+    verdict = "passed" if check["passed"] else "failed, fp32 is used"
+    return (
+        f"{verdict} (lowest cosine to fp32 {check['min_cosine']:.4f}, needs {INT8_MIN_COSINE}; same "
+        f"{NEIGHBOURS} nearest neighbours for {check['same_neighbours']:.0%} of probes, needs "
+        f"{INT8_SAME_NEIGHBOURS:.0%})"
+    )
+
+
+def _neighbours(vectors: np.ndarray) -> list[frozenset[int]]:
+    similarity = vectors @ vectors.T
+    np.fill_diagonal(similarity, -np.inf)
+    return [frozenset(row) for row in np.argsort(-similarity, axis=1)[:, :NEIGHBOURS].tolist()]
+
+
+def _export_graphs(visual: torch.nn.Module, example: np.ndarray, work: Path) -> None:
+    """The fp32 graph (dynamic batch), its int8 quantization, both optimised once by onnxruntime."""
+    raw, quantized = work / "image.raw.onnx", work / "image.int8.raw.onnx"
+    with (
+        warnings.catch_warnings(),
+        contextlib.redirect_stdout(io.StringIO()),
+        torch.inference_mode(False),
+        torch.no_grad(),
+    ):
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            visual,
+            (torch.from_numpy(example),),
+            str(raw),
+            input_names=["pixels"],
+            output_names=["vectors"],
+            dynamic_shapes=({0: torch.export.Dim("batch")},),
+            dynamo=True,
+            external_data=False,
+            verbose=False,
+        )
+    _quantize(raw, quantized)
+    for precision, graph in (("int8", quantized), ("fp32", raw)):
+        save_optimised(graph, work / graph_name(precision), graph_name(precision) + ".data")
+
+
+def _quantize(raw: Path, quantized: Path) -> None:
+    """int8 weights in blocks, int8 products (see the module docstring); symmetric, so zero stays zero."""
+    import onnx
+    from onnxruntime.quantization.matmul_nbits_quantizer import (
+        DefaultWeightOnlyQuantConfig,
+        MatMulNBitsQuantizer,
+    )
+
+    config = DefaultWeightOnlyQuantConfig(block_size=BLOCK, is_symmetric=True, accuracy_level=4, bits=8)
+    quantizer = MatMulNBitsQuantizer(onnx.load(str(raw)), algo_config=config)
+    logging.getLogger().disabled, was = True, logging.getLogger().disabled  # it logs every node at INFO
+    try:
+        quantizer.process()
+    finally:
+        logging.getLogger().disabled = was
+    quantizer.model.save_model_to_file(str(quantized), use_external_data_format=False)
+
+
+def _embed(encoder: FastEncoder, pixels: np.ndarray) -> tuple[np.ndarray, float]:
+    """The embeddings of ``pixels`` and the seconds they took after one warm-up batch."""
+    encoder.encode_pixels(pixels[: encoder.batch_size])
+    started = time.perf_counter()
+    vectors = encoder.encode_pixels(pixels)
+    return vectors, time.perf_counter() - started
+
+
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+
+def probe_images(seed: int = 0) -> list[Image.Image]:
+    """96 pictures of the kinds people index: shapes, gradients, rendered text and noise, in the
+    ``SIZES`` sizes and modes, so every resize, crop and channel path is taken.
+
+    Each is drawn with its own colours, contrast and grain: the neighbour check compares which
+    probes are nearest, which is only defined where probes differ (96 copies of the same noise
+    would have nearest neighbours that any rounding reorders, in fp32 too).
+    """
+    rng = np.random.default_rng(seed)
+    images = []
+    for n in range(96):  # every kind in every size and mode
+        width, height, mode = SIZES[(n // 4) % len(SIZES)]
+        images.append(_probe(n % 4, width, height, rng).convert(mode))
+    return images
+
+
+def _probe(kind: int, width: int, height: int, rng: np.random.Generator) -> Image.Image:
+    if kind == 0:
+        sample = shapes.generate(1, seed=int(rng.integers(1 << 30)))[0]
+        return sample.image.resize((width, height))
+    if kind == 1:  # a two-colour ramp with grain
+        ramp = np.linspace(0, 1, width, dtype=np.float32)[None, :, None]
+        start, end = rng.uniform(0, 255, 3), rng.uniform(0, 255, 3)
+        grain = rng.normal(0, rng.uniform(2, 40), (height, width, 3))
+        return Image.fromarray(np.clip(start + (end - start) * ramp + grain, 0, 255).astype(np.uint8))
+    if kind == 2:
+        page = Image.new("RGB", (width, height), tuple(int(v) for v in rng.integers(150, 256, 3)))
+        draw = ImageDraw.Draw(page)
+        for line in range(0, height, int(rng.integers(10, 30))):
+            words = " ".join(str(int(w)) for w in rng.integers(0, 10**6, 6))
+            draw.text((4, line), f"invoice {words}", fill=tuple(int(v) for v in rng.integers(0, 100, 3)))
+        return page
+    noise = rng.normal(rng.uniform(0, 255, 3), rng.uniform(5, 80), (height, width, 3))
+    blurred = Image.fromarray(np.clip(noise, 0, 255).astype(np.uint8))
+    return blurred.filter(ImageFilter.GaussianBlur(float(rng.uniform(0, 6))))

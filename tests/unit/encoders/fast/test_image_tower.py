@@ -1,0 +1,187 @@
+"""The image tower on ONNX Runtime (``spyglass.encoders.fast.image_tower``): the model's vectors
+without torch, in fp32 and, where its check passes, int8.
+
+Real components throughout: an open_clip model directory loaded through the normal path, its
+real ONNX exports in a temporary cache, the trained ``builtin:shapes`` model for retrieval, and
+CLI processes whose imports are listed by ``python -X importtime``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import imported, write_shapes
+from PIL import Image
+
+from spyglass.encoders import load_encoder
+from spyglass.encoders.clip.openclip import OpenClipEncoder
+from spyglass.encoders.fast.cache import MANIFEST
+from spyglass.encoders.fast.image_export import export_image_tower, int8_check, probe_images
+from spyglass.encoders.fast.image_tower import FastEncoder, graph_name, image_export_dir
+from spyglass.encoders.fast.pixels import PixelTransform
+from spyglass.encoders.fast.text_export import export_text_tower
+from spyglass.settings import EncoderSettings
+
+MEAN, STD = (0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)
+
+
+@pytest.mark.parametrize(
+    ("resize_mode", "interpolation"),
+    [("shortest", "bicubic"), ("squash", "bicubic"), ("shortest", "bilinear")],
+)
+def test_transform_gives_open_clips_pixels_exactly(resize_mode, interpolation):
+    from spyglass._compat import ensure_torchvision_importable
+
+    ensure_torchvision_importable()
+    from open_clip.transform import image_transform
+
+    theirs = image_transform(
+        224, is_train=False, mean=MEAN, std=STD, resize_mode=resize_mode, interpolation=interpolation
+    )
+    cfg = {
+        "size": (224, 224),
+        "mean": MEAN,
+        "std": STD,
+        "resize_mode": resize_mode,
+        "interpolation": interpolation,
+    }
+    ours = PixelTransform.of(cfg)
+    sizes = [(640, 480), (480, 640), (224, 224), (225, 224), (61, 97), (1000, 225), (7, 3)]
+    rng = np.random.default_rng(0)
+    for width, height in sizes:
+        for mode in ("RGB", "L", "RGBA", "P"):
+            image = Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8)).convert(mode)
+            assert np.array_equal(ours(image), theirs(image).numpy()), (width, height, mode)
+
+
+def test_transforms_it_cannot_reproduce_are_refused():
+    base = {"mean": MEAN, "std": STD}
+    assert PixelTransform.of({**base, "size": (224, 224), "resize_mode": "longest"}) is None
+    assert PixelTransform.of({**base, "size": (224, 320)}) is None
+    assert PixelTransform.of({**base, "size": 224, "interpolation": "lanczos"}) is None
+
+
+@pytest.fixture
+def exported_cache(tiny_open_clip_dir, tmp_path):
+    """A cache holding the tiny model's text-tower and image-tower exports; the full model."""
+    settings = EncoderSettings(precision="fp32", cache_dir=tmp_path, batch_size=4)
+    full = load_encoder(str(tiny_open_clip_dir), settings)
+    assert export_text_tower(full, tmp_path) is not None
+    assert export_image_tower(full, tmp_path) is not None
+    return settings, full
+
+
+def test_the_fp32_export_gives_the_full_models_vectors(tiny_open_clip_dir, exported_cache, tmp_path):
+    settings, full = exported_cache
+    fast = load_encoder(str(tiny_open_clip_dir), settings, frozen=True)
+    assert isinstance(fast, FastEncoder) and fast.precision == "fp32"
+    assert (fast.model_id, fast.dim, fast.image_size) == (full.model_id, full.dim, full.image_size)
+    assert fast.logit_scale == pytest.approx(full.logit_scale)
+    pictures = probe_images(seed=7)[:9] + [
+        Image.open(path) for path in sorted(write_shapes(tmp_path / "shapes", 5, seed=1).glob("*.png"))
+    ]
+    for batch in (pictures[:1], pictures[:3], pictures):  # one, less than and more than a batch
+        theirs, ours = full.encode_images(batch), fast.encode_images(batch)
+        assert ours.shape == theirs.shape
+        assert (ours * theirs).sum(axis=1).min() > 0.9999
+    texts = ["a red circle", "two dogs on a beach", "Ünïcode & entities &amp;"]
+    assert (fast.encode_texts(texts) * full.encode_texts(texts)).sum(axis=1).min() > 0.999
+    ensembled = fast.encode_texts(texts, ensemble=True) * full.encode_texts(texts, ensemble=True)
+    assert ensembled.sum(axis=1).min() > 0.999
+
+
+def test_the_full_model_is_loaded_unless_asked_for_and_allowed(tiny_open_clip_dir, exported_cache):
+    settings, _ = exported_cache
+    assert isinstance(load_encoder(str(tiny_open_clip_dir), settings), OpenClipEncoder)  # tuning, exports
+    off = settings.model_copy(update={"fast_load": False})
+    assert isinstance(load_encoder(str(tiny_open_clip_dir), off, frozen=True), OpenClipEncoder)
+    torch_precision = settings.model_copy(update={"precision": "bf16"})  # ONNX runs fp32 and int8 only
+    assert isinstance(load_encoder(str(tiny_open_clip_dir), torch_precision, frozen=True), OpenClipEncoder)
+
+
+def test_int8_is_published_only_with_a_passed_check(tiny_open_clip_dir, exported_cache):
+    """The manifest records the check either way; the int8 graph exists exactly when it passed,
+    and asking for int8 without it embeds in fp32 (the model's own space)."""
+    settings, full = exported_cache
+    directory = image_export_dir(settings.cache_dir, full.model_id)
+    manifest = json.loads((directory / MANIFEST).read_text())
+    check = manifest["checks"].get("int8") or manifest["refused"]["int8"]
+    assert check["passed"] == ("int8" in manifest["checks"])
+    assert (directory / graph_name("int8")).exists() == check["passed"]
+    asked = load_encoder(
+        str(tiny_open_clip_dir), settings.model_copy(update={"precision": "int8"}), frozen=True
+    )
+    if check["passed"]:
+        assert asked.precision == "int8" and asked.model_id == f"{full.model_id}#int8"
+    else:
+        assert asked.precision == "fp32" and asked.model_id == full.model_id
+
+
+def test_the_int8_check_fails_when_neighbours_change():
+    """A check that cannot fail would publish anything: rotate some vectors and it must refuse."""
+    rng = np.random.default_rng(0)
+    fp32 = rng.normal(size=(60, 32)).astype(np.float32)
+    fp32 /= np.linalg.norm(fp32, axis=1, keepdims=True)
+    assert int8_check(fp32, fp32)["passed"]
+    noisy = fp32 + rng.normal(0, 0.3, fp32.shape).astype(np.float32)
+    noisy /= np.linalg.norm(noisy, axis=1, keepdims=True)
+    check = int8_check(fp32, noisy)
+    assert not check["passed"] and check["same_neighbours"] < 0.95
+
+
+def test_a_broken_export_falls_back_to_the_full_model(tiny_open_clip_dir, exported_cache):
+    settings, full = exported_cache
+    directory = image_export_dir(settings.cache_dir, full.model_id)
+    manifest = json.loads((directory / MANIFEST).read_text())
+    (directory / MANIFEST).write_text(json.dumps({**manifest, "format": 1}))  # an older exporter's
+    assert isinstance(load_encoder(str(tiny_open_clip_dir), settings, frozen=True), OpenClipEncoder)
+
+
+def test_nothing_is_published_when_the_check_fails(tiny_open_clip_dir, tmp_path, caplog):
+    settings = EncoderSettings(precision="fp32", cache_dir=tmp_path)
+    full = load_encoder(str(tiny_open_clip_dir), settings)
+    assert export_image_tower(full, tmp_path) is None  # no text-tower export to pair with yet
+    export_text_tower(full, tmp_path)
+    original = full.transform
+    full.transform = lambda image: original(image.transpose(Image.Transpose.FLIP_LEFT_RIGHT))
+    with caplog.at_level(logging.WARNING):
+        assert export_image_tower(full, tmp_path) is None
+    assert "could not be reproduced" in caplog.text
+    assert not image_export_dir(tmp_path, full.model_id).exists()
+    assert not list((tmp_path / "image-towers").iterdir())  # no work directory left behind either
+
+
+def test_an_ingest_exports_the_model_and_the_next_one_and_a_search_never_import_torch(
+    tiny_open_clip_dir, tmp_path
+):
+    env = {
+        **os.environ,
+        "SPYGLASS_MODEL": str(tiny_open_clip_dir),
+        "SPYGLASS_DATA_DIR": str(tmp_path / "data"),
+        "SPYGLASS_ENCODER__CACHE_DIR": str(tmp_path / "cache"),
+    }
+
+    def run(*arguments: str, python: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+        command = [sys.executable, *python, "-m", "spyglass", *arguments]
+        result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+        assert result.returncode == 0, result.stderr[-3000:]
+        return result
+
+    first = run("index", str(write_shapes(tmp_path / "first", 4, seed=2)), "--json")
+    assert json.loads(first.stdout)["added"] == 4
+    assert list((tmp_path / "cache" / "image-towers").glob("*/" + MANIFEST))
+    assert "int8 check for" in first.stderr  # the check's verdict is printed
+    second = run(
+        "index", str(write_shapes(tmp_path / "second", 4, seed=5)), "--json", python=("-X", "importtime")
+    )
+    assert json.loads(second.stdout)["added"] == 4
+    assert not imported(second.stderr) & {"torch", "open_clip", "torchvision", "transformers"}
+    search = run("search", "a red circle", "--json", python=("-X", "importtime"))
+    assert json.loads(search.stdout)
+    assert "torch" not in imported(search.stderr)
