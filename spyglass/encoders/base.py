@@ -46,8 +46,7 @@ class Encoder(ABC):
         self.batch_size = batch_size
         self.model_id = model_id
         self.model = model.to(device=device, dtype=dtype).eval()
-        for parameter in self.model.parameters():  # not ``requires_grad_``: TorchScript modules lack it
-            parameter.requires_grad_(False)
+        self.model.requires_grad_(False)
 
     # --- what a backend implements -------------------------------------------------
     @abstractmethod

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-
-_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+if TYPE_CHECKING:  # torch is imported where a torch model is loaded: the CPU checks here need none
+    import torch
 
 
 @functools.cache
@@ -38,11 +38,15 @@ def fast_bf16(cpuinfo: str) -> bool:
 
 def set_threads(threads: int) -> None:
     """Torch's CPU thread count for this process (0 keeps torch's default); entry points call it once."""
+    import torch
+
     if threads:
         torch.set_num_threads(threads)
 
 
 def resolve_device(setting: str) -> torch.device:
+    import torch
+
     if setting == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
@@ -55,6 +59,8 @@ def resolve_device(setting: str) -> torch.device:
 def resolve_dtype(setting: str, device: torch.device) -> torch.dtype:
     """The torch weight dtype for a precision setting (int8 exists only as an ONNX export, whose
     full model is fp32)."""
+    import torch
+
     if setting == "int8":
         return torch.float32
     if setting == "auto":
@@ -65,4 +71,4 @@ def resolve_dtype(setting: str, device: torch.device) -> torch.dtype:
         return torch.float32
     if setting == "fp16" and device.type == "cpu":
         raise ValueError("precision=fp16 is not supported on CPU; use bf16 or fp32.")
-    return _DTYPES[setting]
+    return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[setting]

@@ -65,6 +65,7 @@ class Models:
         settings = self.settings.encoder
         if self.encoder.loaded or not settings.fast_text:
             return self.encoder.get()
+        from spyglass.encoders import cpu_device, fast_allowed
         from spyglass.encoders.fast.choice import precision_for
         from spyglass.encoders.fast.text_tower import TextTower
         from spyglass.encoders.query import QueryEncoder
@@ -74,8 +75,12 @@ class Models:
         tower = TextTower.open(settings.cache_dir, model_id, threads=settings.threads) if model_id else None
         if tower is None:
             return self.encoder.get()
-        wanted = self.kept_precision() or settings.precision
-        precision = precision_for(settings.cache_dir, model_id, wanted, threads=settings.threads)
+        kept = self.kept_precision()
+        precision = "fp32"  # the torch model's space, bf16 weights included
+        if fast_allowed(settings, cpu_device(settings.device), kept):
+            precision = precision_for(
+                settings.cache_dir, model_id, kept or settings.precision, threads=settings.threads
+            )
         return QueryEncoder(tower, self.encoder.get, space_id(model_id, precision))
 
     def kept_precision(self) -> str | None:
@@ -198,7 +203,7 @@ def load_encoder(settings: Settings, spec: str, keep: str | None = None) -> Enco
     encoder = load(spec, settings=options, frozen=True, keep=keep)
     if not encoder.text_exportable:  # the ONNX exports, or a model that has none
         return encoder
-    if fast_allowed(options, encoder.device.type == "cpu"):
+    if fast_allowed(options, encoder.device.type == "cpu", keep):
         from spyglass.encoders.fast.export import export_clip
         from spyglass.retriever.calibration import nonsense_queries
 

@@ -44,7 +44,11 @@ def test_a_text_search_does_not_import_torch(indexed):
     )
     runs = {}
     for fast in ("true", "false"):
-        exports = {"SPYGLASS_ENCODER__FAST_TEXT": fast, "SPYGLASS_ENCODER__FAST_LOAD": fast}
+        exports = {
+            "SPYGLASS_ENCODER__FAST_TEXT": fast,
+            "SPYGLASS_ENCODER__FAST_LOAD": fast,
+            "SPYGLASS_PRECISION": "fp32",
+        }
         result = subprocess.run(
             [sys.executable, "-c", probe],
             capture_output=True,

@@ -24,13 +24,10 @@ The two graphs' speeds on this machine are measured on the same probes (``choice
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import io
 import logging
 import sys
 import time
-import warnings
 from dataclasses import asdict
 from pathlib import Path
 
@@ -42,6 +39,7 @@ from spyglass.encoders.clip import shapes
 from spyglass.encoders.clip.openclip import OpenClipEncoder
 from spyglass.encoders.fast import choice
 from spyglass.encoders.fast.cache import MIN_COSINE, publish, save_optimised
+from spyglass.encoders.fast.dynamo import export_onnx
 from spyglass.encoders.fast.image_tower import (
     FastEncoder,
     ImageManifest,
@@ -148,24 +146,10 @@ def _neighbours(vectors: np.ndarray) -> list[frozenset[int]]:
 def _export_graphs(visual: torch.nn.Module, example: np.ndarray, work: Path) -> None:
     """The fp32 graph (dynamic batch), its int8 quantization, both optimised once by onnxruntime."""
     raw, quantized = work / "image.raw.onnx", work / "image.int8.raw.onnx"
-    with (
-        warnings.catch_warnings(),
-        contextlib.redirect_stdout(io.StringIO()),
-        torch.inference_mode(False),
-        torch.no_grad(),
-    ):
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            visual,
-            (torch.from_numpy(example),),
-            str(raw),
-            input_names=["pixels"],
-            output_names=["vectors"],
-            dynamic_shapes=({0: torch.export.Dim("batch")},),
-            dynamo=True,
-            external_data=False,
-            verbose=False,
-        )
+    dims = ({0: torch.export.Dim("batch")},)
+    export_onnx(
+        visual, (torch.from_numpy(example),), raw, inputs=["pixels"], outputs=["vectors"], dynamic_shapes=dims
+    )
     _quantize(raw, quantized)
     for precision, graph in (("int8", quantized), ("fp32", raw)):
         save_optimised(graph, work / graph_name(precision), graph_name(precision) + ".data")

@@ -13,11 +13,8 @@ are not exported; they are loaded through sentence-transformers as before.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import logging
-import warnings
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -154,6 +151,8 @@ def _write(encoder, work: Path, pooling: str, normalize: bool) -> bool:
 def _export_and_check(encoder, work: Path, manifest: Manifest) -> bool:
     import torch
 
+    from spyglass.encoders.fast.dynamo import export_onnx
+
     model = encoder.model
     transformer = model[0].auto_model.eval()
     example = model[0].tokenizer(list(PROBES[:2]), padding=True, return_tensors="pt")
@@ -168,19 +167,14 @@ def _export_and_check(encoder, work: Path, manifest: Manifest) -> bool:
         def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
             return self.transformer(**dict(zip(names, inputs))).last_hidden_state
 
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), torch.no_grad():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            Hidden(),
-            tuple(example[name] for name in names),
-            str(work / "raw.onnx"),
-            input_names=names,
-            output_names=["hidden"],
-            dynamic_shapes=(tuple(dims[name] for name in names),),  # one entry: the *inputs tuple
-            dynamo=True,
-            external_data=False,
-            verbose=False,
-        )
+    export_onnx(
+        Hidden(),
+        tuple(example[name] for name in names),
+        work / "raw.onnx",
+        inputs=names,
+        outputs=["hidden"],
+        dynamic_shapes=(tuple(dims[name] for name in names),),  # one entry: the *inputs tuple
+    )
     save_optimised(work / "raw.onnx", work / GRAPH, WEIGHTS)
     exported = OnnxSentenceEncoder(work, manifest)
     reference = model.preprocess(list(PROBES))["input_ids"].numpy()

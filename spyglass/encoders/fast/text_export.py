@@ -11,11 +11,8 @@ original model on probe texts.
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import io
 import logging
-import warnings
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -25,6 +22,7 @@ import torch
 
 from spyglass.encoders.clip.openclip import OpenClipEncoder, encode_text_columns, pooling
 from spyglass.encoders.fast.cache import MIN_COSINE, TOKENIZER, export_dir, exported, publish, save_optimised
+from spyglass.encoders.fast.dynamo import export_onnx
 from spyglass.encoders.fast.text_tower import GRAPH, KIND, MEMO, WEIGHTS, Manifest, TextTower
 
 log = logging.getLogger(__name__)
@@ -109,24 +107,7 @@ def _export_graph(encoder: OpenClipEncoder, path: Path, example: torch.Tensor) -
     example = example[:, : int((example != 0).sum(dim=1).max())]
     raw = path.with_suffix(".raw.onnx")
     dims = {0: torch.export.Dim("batch"), 1: torch.export.Dim("tokens", min=2, max=module.attn_mask.shape[0])}
-    with (
-        warnings.catch_warnings(),
-        contextlib.redirect_stdout(io.StringIO()),
-        torch.inference_mode(False),
-        torch.no_grad(),
-    ):
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            module,
-            (example,),
-            str(raw),
-            input_names=["tokens"],
-            output_names=["vectors"],
-            dynamic_shapes=(dims,),
-            dynamo=True,
-            external_data=False,
-            verbose=False,
-        )
+    export_onnx(module, (example,), raw, inputs=["tokens"], outputs=["vectors"], dynamic_shapes=(dims,))
     save_optimised(raw, path, WEIGHTS)
 
 

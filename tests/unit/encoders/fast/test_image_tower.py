@@ -165,6 +165,7 @@ def test_an_ingest_exports_the_model_and_the_next_one_and_a_search_never_import_
         "SPYGLASS_MODEL": str(tiny_open_clip_dir),
         "SPYGLASS_DATA_DIR": str(tmp_path / "data"),
         "SPYGLASS_ENCODER__CACHE_DIR": str(tmp_path / "cache"),
+        "SPYGLASS_PRECISION": "int8",  # auto keeps torch's bf16 on AMX CPUs; int8 falls back to fp32 if refused
     }
 
     def run(*arguments: str, python: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
@@ -185,3 +186,27 @@ def test_an_ingest_exports_the_model_and_the_next_one_and_a_search_never_import_
     search = run("search", "a red circle", "--json", python=("-X", "importtime"))
     assert json.loads(search.stdout)
     assert "torch" not in imported(search.stderr)
+
+
+def test_the_probe_check_gives_the_verdict_real_photos_give():
+    """The export checks int8 on generated probes (a user's machine has no reference photos); on
+    200 Flickr8k photos nobody here made, the same check must reach the same verdict."""
+    from conftest import shared_path
+
+    from spyglass.encoders.fast.image_tower import FastEncoder
+    from spyglass.images import open_image
+    from spyglass.runtime.models import load_encoder as load_for_ingest
+    from spyglass.settings import Settings
+
+    photos = sorted(shared_path("data", "flickr8k-1k", "images").glob("*.jpg"))[:200]
+    fp32 = load_for_ingest(Settings(encoder={"precision": "fp32"}), "builtin:shapes")  # exported if needed
+    manifest = fp32.manifest
+    probe_verdict = "int8" in manifest.checks
+    pictures = [open_image(path, min_side=fp32.image_size) for path in photos]
+    int8 = FastEncoder.open(Settings().encoder.cache_dir, manifest.model_id, "int8")
+    if int8 is None:  # refused at export on these probes: nothing was published to compare
+        assert not probe_verdict
+        return
+    on_photos = int8_check(fp32.encode_images(pictures), int8.encode_images(pictures))
+    print(f"int8 on probes: {manifest.checks['int8']}; on Flickr photos: {on_photos}")
+    assert on_photos["passed"] == probe_verdict
