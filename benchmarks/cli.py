@@ -11,8 +11,8 @@ times, as wall clock of whole processes, the median of --runs:
 - ``spyglass serve`` from process start until it answers (announces itself), once;
 - ``spyglass search`` while ``spyglass serve`` runs on the same data directory;
 - the model for ingest/serve (``Engine().encoder``, then one image and one text embedded)
-  from process start until ready, and until the process exited: from the frozen export (the
-  default) and built in full (exports off).
+  from process start until ready, and until the process exited: from the ONNX exports (int8
+  image tower, no torch) and built in full (exports off).
 
     python benchmarks/cli.py --data ../shared/data/formats --runs 5
 
@@ -164,7 +164,10 @@ def main() -> None:
             server.terminate()
             server.wait()
         load = [sys.executable, "-c", LOAD]
-        for name, extra in (("frozen", {}), ("full model (exports off)", EXPORTS_OFF)):
+        for name, extra in (
+            ("ONNX int8", {"SPYGLASS_PRECISION": "int8"}),
+            ("full model (exports off)", EXPORTS_OFF),
+        ):
             at_ready, at_exit = until_ready(load, {**env, **extra}, args.runs)
             figures[f"model ready for ingest/serve, {name}"] = at_ready
             figures[f"  (the same process, {name}, exited)"] = at_exit

@@ -10,7 +10,7 @@ side (this code, and ``--baseline REV`` through ``git archive``) with its own mo
 Prints the median wall seconds and peak RSS of the timed runs, the ratio to the baseline, and what
 the export check decided (int8 published or refused). Peers (rclip, clip-retrieval) are not run here.
 
-    python benchmarks/index_process.py --baseline 034d3f0 [--photos 200] [--runs 3]
+    python benchmarks/index_process.py --baseline 034d3f0 [--photos 200] [--runs 3] [--precision int8]
 """
 
 from __future__ import annotations
@@ -48,8 +48,8 @@ def index(code: Path, env: dict, folder: Path, data_dir: Path) -> tuple[float, f
     return float(seconds), int(kilobytes) / 1024, done.stderr
 
 
-def side(name: str, code: Path, scratch: Path, setup: Path, timed: Path, runs: int) -> dict:
-    env = user_env(scratch / name, scratch / name / "unused")
+def side(name: str, code: Path, scratch: Path, setup: Path, timed: Path, runs: int, extra: dict) -> dict:
+    env = {**user_env(scratch / name, scratch / name / "unused"), **extra}
     _, _, stderr = index(code, env, setup, scratch / name / "setup-data")
     verdict = next((line for line in stderr.splitlines() if line.startswith("int8 check")), "")
     samples = [index(code, env, timed, scratch / name / f"data-{run}") for run in range(runs)]
@@ -67,7 +67,9 @@ def main() -> None:
     parser.add_argument("--baseline", required=True, help="an earlier commit to time beside this code")
     parser.add_argument("--photos", type=int, default=200)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--precision", help="SPYGLASS_PRECISION for this code's side (default: auto)")
     args = parser.parse_args()
+    precision = {"SPYGLASS_PRECISION": args.precision} if args.precision else {}
     photos = sorted(FLICKR.glob("*.jpg"))
     if len(photos) < 2 * args.photos:
         raise SystemExit(f"{FLICKR} needs {2 * args.photos} photos (see ../shared/data/README.md)")
@@ -77,9 +79,9 @@ def main() -> None:
         timed = linked(scratch / "timed", photos[args.photos : 2 * args.photos])
         rows = {
             args.baseline: side(
-                "baseline", archived_code(args.baseline, scratch), scratch, setup, timed, args.runs
+                "baseline", archived_code(args.baseline, scratch), scratch, setup, timed, args.runs, {}
             ),
-            "this code": side("current", ROOT, scratch, setup, timed, args.runs),
+            "this code": side("current", ROOT, scratch, setup, timed, args.runs, precision),
         }
     base = rows[args.baseline]["seconds"]
     print(f"machine: {cpu_name()}, {os.cpu_count()} CPUs; {args.photos} photos, median of {args.runs} runs")

@@ -6,8 +6,8 @@ prints the peak resident set of each process, read from the kernel (GNU time's f
 that exits, ``VmHWM`` for ``serve`` while it runs):
 
 - ``spyglass index`` of --photos Flickr8k photos: the first run (a new model: it also exports
-  the text tower and the frozen model, in-process), then a second run over the same number of
-  other photos (the exports exist);
+  the model, in-process), then a second run over the same number of other photos (the exports
+  exist);
 - ``spyglass search`` cold (a text query, the exported text tower);
 - ``spyglass serve``: idle after start, after --seconds of text searches from four threads, and
   after one image query (the image tower);
@@ -17,7 +17,8 @@ that exits, ``VmHWM`` for ``serve`` while it runs):
     python benchmarks/memory.py --photos 1000 --pages 3000
 
 Budgets (runtime issue): ingest <= 800 MB, serve <= 600 MB idle and after an image query,
-a 3,000-page PDF <= 900 MB. Today every figure here is the torch path: it is the only one.
+a 3,000-page PDF <= 900 MB. Each figure is measured for the torch model (``fast_load`` off) and
+for the ONNX int8 image tower, side by side, each with its own data directory and model cache.
 """
 
 from __future__ import annotations
@@ -122,6 +123,54 @@ def searches(url: str, seconds: float, threads: int = 4) -> int:
     return len(done)
 
 
+PATHS = {  # what each column runs: the torch model, and the ONNX image tower (no torch)
+    "torch": {"SPYGLASS_ENCODER__FAST_LOAD": "false"},
+    "onnx int8": {"SPYGLASS_PRECISION": "int8"},
+}
+
+
+def measure(
+    root: Path, extra: dict, first: list[Path], second: list[Path], pages: int, seconds: float
+) -> dict:
+    """Peak MB of each process, in a fresh data directory and model cache under ``root``."""
+    env = {**user_env(root, root / "data"), **extra}
+    peaks = {
+        "index, first run (exports in-process)": peak_of_run(
+            [str(SPYGLASS), "index", str(photos(root / "photos-1", first))], env
+        ),
+        "index, second run": peak_of_run(
+            [str(SPYGLASS), "index", str(photos(root / "photos-2", second))], env
+        ),
+        "search, cold (text)": peak_of_run([str(SPYGLASS), "search", "a dog", "--json"], env),
+    }
+    server, _ = serving(env, root / "data")
+    try:
+        url = "http://127.0.0.1:8931"
+        peaks["serve, idle"] = high_water(server.pid)
+        answered = searches(url, seconds)
+        peaks["serve, after text searches"] = high_water(server.pid)
+        with open(first[0], "rb") as picture:
+            httpx.post(f"{url}/v1/search/image", files={"image": picture}, timeout=120).raise_for_status()
+        peaks["serve, after an image query"] = high_water(server.pid)
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    print(f"  ({answered} text searches answered)")
+    shutil.rmtree(root / "data")
+    (root / "pdf").mkdir()
+    pdf = scanned_pdf(root / "pdf" / "scans.pdf", pages)
+    peaks[f"index, a {pages}-page scanned PDF"] = peak_of_run([str(SPYGLASS), "index", str(pdf.parent)], env)
+    return peaks
+
+
+def budget(name: str) -> int | None:
+    if name.startswith("serve"):
+        return BUDGETS_MB["serve"]
+    if "PDF" in name:
+        return BUDGETS_MB["pdf"]
+    return BUDGETS_MB["index"] if name.startswith("index") else None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -138,63 +187,19 @@ def main() -> None:
         available[args.photos : 2 * args.photos] or available[: args.photos],
     )
     print(f"{cpu_name()}, {os.cpu_count()} CPUs; peak resident set of whole processes, MB")
-    rows = []
+    columns = {}
     with tempfile.TemporaryDirectory(prefix="spyglass-memory-") as scratch:
-        root = Path(scratch)
-        env = user_env(root, root / "data")
-        rows.append(
-            (
-                "index, first run (exports in-process)",
-                len(first),
-                peak_of_run([str(SPYGLASS), "index", str(photos(root / "photos-1", first))], env),
-                BUDGETS_MB["index"],
-            )
-        )
-        rows.append(
-            (
-                "index, second run",
-                len(second),
-                peak_of_run([str(SPYGLASS), "index", str(photos(root / "photos-2", second))], env),
-                BUDGETS_MB["index"],
-            )
-        )
-        rows.append(
-            (
-                "search, cold (text)",
-                None,
-                peak_of_run([str(SPYGLASS), "search", "a dog", "--json"], env),
-                None,
-            )
-        )
-        server, _ = serving(env, root / "data")
-        try:
-            url = "http://127.0.0.1:8931"
-            rows.append(("serve, idle", None, high_water(server.pid), BUDGETS_MB["serve"]))
-            answered = searches(url, args.seconds)
-            rows.append(
-                (f"serve, after {answered} text searches", None, high_water(server.pid), BUDGETS_MB["serve"])
-            )
-            with open(first[0], "rb") as picture:
-                httpx.post(f"{url}/v1/search/image", files={"image": picture}, timeout=120).raise_for_status()
-            rows.append(("serve, after an image query", None, high_water(server.pid), BUDGETS_MB["serve"]))
-        finally:
-            server.terminate()
-            server.wait(timeout=60)
-        shutil.rmtree(root / "data")
-        (root / "pdf").mkdir()
-        pdf = scanned_pdf(root / "pdf" / "scans.pdf", args.pages)
-        rows.append(
-            (
-                f"index, a {args.pages}-page scanned PDF",
-                args.pages,
-                peak_of_run([str(SPYGLASS), "index", str(pdf.parent)], env),
-                BUDGETS_MB["pdf"],
-            )
-        )
-    print("| process | inputs | peak RSS MB | budget MB |\n|---|---|---|---|")
-    for name, inputs, peak, budget in rows:
+        for name, extra in PATHS.items():
+            print(f"measuring the {name} path")
+            root = Path(scratch) / name.replace(" ", "-")
+            columns[name] = measure(root, extra, first, second, args.pages, args.seconds)
+    print("| process | " + " | ".join(f"{name} MB" for name in PATHS) + " | budget MB |")
+    print("|---|" + "---|" * (len(PATHS) + 1))
+    for row in columns["torch"]:
         print(
-            f"| {name} | {inputs or ''} | {peak:.0f} | {budget or ''}{' (over)' if budget and peak > budget else ''} |"
+            f"| {row} | "
+            + " | ".join(f"{columns[name][row]:.0f}" for name in PATHS)
+            + f" | {budget(row) or ''} |"
         )
 
 

@@ -56,8 +56,8 @@ def spyglass(
 ) -> subprocess.CompletedProcess:
     """The CLI (or ``python *python`` when given) as a user runs it, against the real-layout cache.
 
-    The text-tower export (made by every first index) is left on for the default spec only:
-    the others share its code and would each add a full-size export to the run.
+    The exports (made on a model's first use) are left on for the default spec only: the others
+    share their code and would each add a full-size export to the run.
     """
     command = [sys.executable, *python] if python else [str(EXE)]
     env = environment(layout, spec, data_dir, **extra)
@@ -79,6 +79,7 @@ def environment(layout: dict, spec: str, data_dir: Path, **extra: str) -> dict[s
         "SPYGLASS_PRECISION": "fp32",
         "SPYGLASS_ENCODER__CACHE_DIR": str(layout["hf_home"].parent / "spyglass-cache"),
         "SPYGLASS_ENCODER__FAST_TEXT": str(spec == DEFAULT_MODEL).lower(),
+        "SPYGLASS_ENCODER__FAST_LOAD": str(spec == DEFAULT_MODEL).lower(),
         "COLUMNS": "400",
         **extra,
     }
@@ -148,7 +149,7 @@ def test_default_spec_end_to_end_on_real_photos(real_layout_home, formats_dir, s
     assert scores.keys() == full_scores.keys()
     assert all(abs(scores[i] - full_scores[i]) < 1e-3 for i in scores)  # same vectors, up to float error
 
-    # The first index froze the model: the next ingest loads it without open_clip, to the same vectors.
+    # The first index exported the model: the next ingest runs it without open_clip, to the same vectors.
     more = spyglass(
         real_layout_home, DEFAULT_MODEL, tmp_path, "index", str(small_folder), "--json", python=TIMED
     )

@@ -54,7 +54,7 @@ log = logging.getLogger(__name__)
 INT8_MIN_COSINE = 0.99
 INT8_SAME_NEIGHBOURS = 0.95
 NEIGHBOURS = 10
-BLOCK = 32  # weights per int8 scale (and activations per block): the finest the kernels take
+BLOCK = 32  # weights (and activations) per int8 scale
 # (width, height, mode): landscape, portrait, exact, smaller than the model's input, extreme, grey, alpha.
 SIZES = (
     (640, 480, "RGB"),

@@ -1,16 +1,16 @@
 """A CLIP model's image tower on ONNX Runtime, with its text tower export: ingest and serve without torch.
 
-Importing torch and open_clip and building a ViT-B-32 costs seconds and over a gigabyte before
-the first picture is embedded, and on CPUs with integer dot-product instructions (VNNI, AMX)
-the image tower's matrix products run several times faster in int8 than in fp32. So after a
-model's first use its image tower is exported (``image_export``) in
+Importing torch and open_clip and building a ViT-B-32 costs seconds before the first picture
+is embedded, and on CPUs with integer dot-product instructions (VNNI, AMX) the image tower's
+matrix products can run in int8. So on a model's first use its image tower is exported
+(``image_export``) in
 
 - ``fp32``: the model's own vectors (cosine >= ``cache.MIN_COSINE`` on probe images);
-- ``int8``: weights quantized, activations quantized per batch, published only when its
-  check against fp32 passed (``image_export.INT8_MIN_COSINE`` and unchanged neighbours).
+- ``int8``: weights and activations quantized in blocks, published only when its check
+  against fp32 passed (``image_export.INT8_MIN_COSINE`` and unchanged neighbours).
 
 int8 vectors are close to fp32 but not the same, so they form their own space: the vectors
-record it in their model id (``spec.space_id``) and the two are never compared. The
+record it in their model id (``kinds.space_id``) and the two are never compared. The
 preprocessing is ``pixels``, in numpy; text goes through the exported text tower.
 """
 
