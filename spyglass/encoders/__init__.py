@@ -59,13 +59,10 @@ def load_encoder(
         parsed = ModelSpec("open_clip", str(directory), local=directory)
     elif parsed.backend == "open_clip":
         model_id = model_id_of(parsed)
-    if frozen and parsed.backend == "open_clip" and fast_allowed(settings, cpu_device(settings.device), keep):
-        from spyglass.encoders.fast.choice import precision_for
+    precision = fast_precision(settings, model_id, keep) if frozen and parsed.backend == "open_clip" else None
+    if precision is not None:
         from spyglass.encoders.fast.image_tower import FastEncoder
 
-        precision = precision_for(
-            settings.cache_dir, model_id, keep or settings.precision, threads=settings.threads
-        )
         found = FastEncoder.open(
             settings.cache_dir, model_id, precision, batch_size=settings.batch_size, threads=settings.threads
         )
@@ -105,6 +102,16 @@ def fast_allowed(settings: EncoderSettings, on_cpu: bool, keep: str | None = Non
     return settings.precision in ("fp32", "int8") or (
         settings.precision == "auto" and not cpu_has_fast_bf16()
     )
+
+
+def fast_precision(settings: EncoderSettings, model_id: str, keep: str | None) -> str | None:
+    """The precision of the ONNX image tower ingest and serve run (``fp32`` or ``int8``), or None
+    where they run the torch model. Searches ask it too: it names the space their vectors are in."""
+    if not fast_allowed(settings, cpu_device(settings.device), keep):
+        return None
+    from spyglass.encoders.fast.choice import precision_for
+
+    return precision_for(settings.cache_dir, model_id, keep or settings.precision, threads=settings.threads)
 
 
 def cpu_device(setting: str) -> bool:

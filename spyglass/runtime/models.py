@@ -2,8 +2,10 @@
 
 Everything here is loaded when first needed (``Lazy``) and holds no collection state, so
 collections that use the same spec can share one ``Models``: one copy of the weights in memory.
-Ingest, searches and serve use the models' ONNX exports (no torch). A CLIP model is exported on
-its first use (``encoders.fast.export``); the text space's model after its first ingest.
+Searches embed text through the models' ONNX exports; ingest and serve run the CLIP model's ONNX
+image tower where ``encoders.fast_precision`` allows (not with torch precisions, GPUs, or ``auto``
+on AMX CPUs). A CLIP model is exported on its first use (``encoders.fast.export``); the text
+space's model after its first ingest (its passages are embedded by the torch model).
 """
 
 from __future__ import annotations
@@ -65,8 +67,7 @@ class Models:
         settings = self.settings.encoder
         if self.encoder.loaded or not settings.fast_text:
             return self.encoder.get()
-        from spyglass.encoders import cpu_device, fast_allowed
-        from spyglass.encoders.fast.choice import precision_for
+        from spyglass.encoders import fast_precision
         from spyglass.encoders.fast.text_tower import TextTower
         from spyglass.encoders.query import QueryEncoder
         from spyglass.kinds import space_id
@@ -75,12 +76,8 @@ class Models:
         tower = TextTower.open(settings.cache_dir, model_id, threads=settings.threads) if model_id else None
         if tower is None:
             return self.encoder.get()
-        kept = self.kept_precision()
-        precision = "fp32"  # the torch model's space, bf16 weights included
-        if fast_allowed(settings, cpu_device(settings.device), kept):
-            precision = precision_for(
-                settings.cache_dir, model_id, kept or settings.precision, threads=settings.threads
-            )
+        # the ONNX tower's precision, or the torch model's space (bf16 weights included)
+        precision = fast_precision(settings, model_id, self.kept_precision()) or "fp32"
         return QueryEncoder(tower, self.encoder.get, space_id(model_id, precision))
 
     def kept_precision(self) -> str | None:

@@ -82,10 +82,12 @@ def export_image_tower(encoder: OpenClipEncoder, cache_dir: Path) -> Path | None
 
 def _write(encoder: OpenClipEncoder, transform: PixelTransform, text: TextTower, work: Path) -> bool:
     images = probe_images()
-    if not all(np.array_equal(transform(image), encoder.preprocess(image).numpy()) for image in images):
+    pixels = np.stack([transform(image) for image in images])
+    if not all(
+        np.array_equal(ours, encoder.preprocess(image).numpy()) for ours, image in zip(pixels, images)
+    ):
         log.warning("not exporting %s: its image preprocessing could not be reproduced", encoder.model_id)
         return False
-    pixels = np.stack([transform(image) for image in images])
     visual = copy.deepcopy(encoder.model.visual).float().eval()
     with torch.inference_mode():
         reference = _unit(visual(torch.from_numpy(pixels)).numpy())
