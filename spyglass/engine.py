@@ -116,9 +116,10 @@ class Engine:
 
         self._follow_active_model()
         options = LoadOptions.from_settings(self.settings.ingest)
+        encoder = self.encoder  # first: the store then takes its space from it (``CollectionState``)
         indexer = Indexer(
             self.store,
-            self.encoder,
+            encoder,
             options=options,
             stages=self.stages,
             executor=executor_for(

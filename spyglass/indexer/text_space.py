@@ -27,6 +27,7 @@ from spyglass.kinds import MEANING_KINDS, ItemKind
 from spyglass.store import Store
 
 if TYPE_CHECKING:
+    from spyglass.encoders.fast.sentence import OnnxSentenceEncoder
     from spyglass.encoders.sentence.model import SentenceEncoder
 
 
@@ -40,7 +41,7 @@ class TextSpaceStage(ItemStage):
     def __init__(
         self,
         model_id: str,
-        encoder: Callable[[], SentenceEncoder],
+        encoder: Callable[[], SentenceEncoder | OnnxSentenceEncoder],
         store: Callable[[], Store],
         load_options: dict | None = None,
     ):
@@ -88,7 +89,7 @@ class TextWorker:
         return embed_rows(self.encoder, rows)
 
 
-def embed_rows(encoder: SentenceEncoder, rows: list[dict]) -> dict[int, Any]:
+def embed_rows(encoder: SentenceEncoder | OnnxSentenceEncoder, rows: list[dict]) -> dict[int, Any]:
     """Each row's vector (rows with words only: see ``TextSpaceStage.split``)."""
     if not rows:
         return {}

@@ -21,7 +21,9 @@ from spyglass.settings import Settings
 from spyglass.store import Store
 
 if TYPE_CHECKING:
+    from spyglass.encoders import Encoder
     from spyglass.encoders.fast.sentence import OnnxSentenceEncoder
+    from spyglass.encoders.query import QueryEncoder
     from spyglass.generator import Generator
     from spyglass.indexer import IndexReport
     from spyglass.retriever import Retriever
@@ -33,9 +35,9 @@ class CollectionState:
     def __init__(self, settings: Settings, models: Models, *, store: Store | None = None) -> None:
         self.settings, self.models = settings, models
         self.store: Lazy[Store] = (
-            Lazy.of(store) if store else Lazy(lambda: self.open_store(models.query_encoder.get()))
+            Lazy.of(store) if store else Lazy(lambda: self.open_store(self._space_model()))
         )
-        self.text_store: Lazy[Store] = Lazy(lambda: self.open_store(models.text_query_encoder.get()))
+        self.text_store: Lazy[Store] = Lazy(lambda: self.open_store(models.text_fast_encoder.get()))
         self.stages: Lazy[list[ItemStage]] = Lazy(self._stages)
         self.retriever: Lazy[Retriever] = Lazy(self._retriever)
         self.generator: Lazy[Generator] = Lazy(self._generator)
@@ -50,6 +52,12 @@ class CollectionState:
     def ready(self) -> bool:
         """Whether a search answers without loading anything: the query model and the index are open."""
         return self.models.query_ready and self.store.loaded
+
+    def _space_model(self) -> Encoder | QueryEncoder:
+        """What names the CLIP space and its size: the model when an ingest loaded it, so that an
+        ingest does not also read the query tower (250 MB for ViT-B-32); else the query tower."""
+        models = self.models
+        return models.encoder.get() if models.encoder.loaded else models.query_encoder.get()
 
     def open_store(self, model) -> Store:
         """One space's store (its model's vectors and index) over the collection's catalog."""
@@ -70,12 +78,12 @@ class CollectionState:
         """
         models = self.models
         if self.text_store.loaded:
-            return self.text_store.get(), models.text_query_encoder.get()
+            return self.text_store.get(), models.text_fast_encoder.get()
         model_id = models.text_model_id.get()
         if model_id is None or not self.store.get().has_vectors(model_id):
             return None
         try:  # the ONNX export answers without the weights; only without both is the space unusable
-            return self.text_store.get(), models.text_query_encoder.get()
+            return self.text_store.get(), models.text_fast_encoder.get()
         except WeightsUnavailableError as exc:
             log.warning("searching without the text space: %s", exc)
             return None
@@ -94,7 +102,7 @@ class CollectionState:
 
             stages.append(
                 TextSpaceStage(
-                    text_model, models.text_encoder.get, self.text_store.get, models.text_load_options()
+                    text_model, models.text_fast_encoder.get, self.text_store.get, models.text_load_options()
                 )
             )
         return stages

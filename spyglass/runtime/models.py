@@ -5,7 +5,8 @@ collections that use the same spec can share one ``Models``: one copy of the wei
 Searches embed text through the models' ONNX exports; ingest and serve run the CLIP model's ONNX
 image tower where ``encoders.fast_precision`` allows (not with torch precisions, GPUs, or ``auto``
 on AMX CPUs). A CLIP model is exported on its first use (``encoders.fast.export``); the text
-space's model after its first ingest (its passages are embedded by the torch model).
+space's model after its first ingest (which embeds its passages with the torch model; later ones
+with the export).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from spyglass.errors import ModelSpecError, WeightsUnavailableError
+from spyglass.errors import WeightsUnavailableError
 from spyglass.runtime.lazy import Lazy
 from spyglass.settings import Settings
 
@@ -43,7 +44,7 @@ class Models:
         self.query_encoder: Lazy[Encoder | QueryEncoder] = Lazy(self._query_encoder)
         self.text_model_id: Lazy[str | None] = Lazy(self._text_model_id)
         self.text_encoder: Lazy[SentenceEncoder] = Lazy(self._text_encoder)
-        self.text_query_encoder: Lazy[SentenceEncoder | OnnxSentenceEncoder] = Lazy(self._text_query_encoder)
+        self.text_fast_encoder: Lazy[SentenceEncoder | OnnxSentenceEncoder] = Lazy(self._text_fast_encoder)
         self.ocr_reader: Lazy[OcrReader] = Lazy(self._ocr_reader)
         self.backend: Lazy[Backend] = Lazy(self._backend)
 
@@ -51,7 +52,7 @@ class Models:
         """Models for another CLIP model, sharing this one's text space model, OCR reader and answer backend."""
         models = Models(self.settings, spec, encoder=encoder)
         models.text_model_id, models.text_encoder = self.text_model_id, self.text_encoder
-        models.text_query_encoder, models.ocr_reader = self.text_query_encoder, self.ocr_reader
+        models.text_fast_encoder, models.ocr_reader = self.text_fast_encoder, self.ocr_reader
         models.backend = self.backend
         return models
 
@@ -92,18 +93,9 @@ class Models:
         """The CLIP model's id without loading it (None: a builtin model not trained yet)."""
         if (encoder := self.encoder.peek()) is not None:
             return encoder.model_id
-        from spyglass.encoders.spec import model_id_of, parse_spec
+        from spyglass.encoders import known_model_id
 
-        spec = parse_spec(self.spec)
-        if spec.backend == "builtin":
-            from spyglass.encoders.clip.builtin import trained_model_dir
-
-            directory = trained_model_dir(self.settings.encoder.models_dir)
-            return model_id_of(spec, directory) if directory else None
-        try:
-            return model_id_of(spec)
-        except ModelSpecError:
-            return None
+        return known_model_id(self.spec, self.settings.encoder)
 
     def _text_model_id(self) -> str | None:
         """The text space's model id (None: off), worked out once: for a local model it reads its files."""
@@ -127,17 +119,22 @@ class Models:
 
         return SentenceEncoder.load(**self.text_load_options())
 
-    def _text_query_encoder(self) -> SentenceEncoder | OnnxSentenceEncoder:
-        """What questions are embedded with: the model's ONNX export when there is one (no torch).
+    def _text_fast_encoder(self) -> SentenceEncoder | OnnxSentenceEncoder:
+        """What passages and questions are embedded with: the model's ONNX export when there is one.
 
-        Passages are embedded by the model itself: on a 2-core AMX Xeon, onnxruntime ran MiniLM 1.5x
-        slower than torch in fp32 (11.2 against 7.7 s for the same 134 wiki passages)."""
+        Without torch, an ingest's text space stage holds ~400 MB less (torch and the model). The
+        export is ~1.2x slower than torch on passages (a 2-core AMX Xeon: 9.4 s against 7.6 s for
+        300 wiki passages), and the same on a question, which is one short run.
+        """
         if self.text_encoder.loaded or not self.settings.encoder.fast_text:
             return self.text_encoder.get()
         from spyglass.encoders.fast.sentence import OnnxSentenceEncoder
 
         cache = self.settings.encoder.cache_dir
-        return OnnxSentenceEncoder.open(cache, self.text_model_id.get()) or self.text_encoder.get()
+        found = OnnxSentenceEncoder.open(
+            cache, self.text_model_id.get(), batch_size=self.settings.text.batch_size
+        )
+        return found or self.text_encoder.get()
 
     def _backend(self) -> Backend:
         """The answer backend the settings name (a VLM's weights load here, once for every collection)."""
@@ -151,7 +148,7 @@ class Models:
         if self.text_model_id.get() is None:
             return None
         try:
-            return self.text_query_encoder.get().encode_texts
+            return self.text_fast_encoder.get().encode_texts
         except WeightsUnavailableError:
             return None
 
@@ -192,23 +189,19 @@ class Models:
 
 def load_encoder(settings: Settings, spec: str, keep: str | None = None) -> Encoder:
     """The CLIP model of ``spec`` for ingest and serve: its ONNX exports in the collection's precision
-    (``keep``) or the configured one, exported first on the model's first use (see module docstring)."""
-    from spyglass.encoders import fast_allowed
+    (``keep``) or the configured one, exported first, in a child process, on the model's first use
+    (see module docstring); the torch model where they are not allowed or the export failed."""
+    from spyglass.encoders import cpu_device, fast_allowed
     from spyglass.encoders import load_encoder as load
 
     options = settings.encoder
+    if fast_allowed(options, cpu_device(options.device), keep):
+        from spyglass.encoders.fast.export import export_in_child
+
+        export_in_child(spec, options)
     encoder = load(spec, settings=options, frozen=True, keep=keep)
-    if not encoder.text_exportable:  # the ONNX exports, or a model that has none
-        return encoder
-    if fast_allowed(options, encoder.device.type == "cpu", keep):
-        from spyglass.encoders.fast.export import export_clip
-        from spyglass.retriever.calibration import nonsense_queries
+    if encoder.text_exportable:  # the torch model
+        from spyglass.encoders.precision import set_threads
 
-        export_clip(encoder, options.cache_dir, remember=nonsense_queries(), images=True, progress=True)
-        fast = load(spec, settings=options, frozen=True, keep=keep)
-        if not fast.text_exportable:  # exported: the full model is dropped
-            return fast
-    from spyglass.encoders.precision import set_threads
-
-    set_threads(options.threads)
+        set_threads(options.threads)
     return encoder

@@ -3,12 +3,21 @@
 A CLIP model gets its text tower (text queries) and then its image tower (ingest, image
 queries; fp32 and, when it passes its check, int8). Models that cannot be exported exactly (a
 ``hf:`` model, a tokenizer or preprocessing not reproduced) are used through torch as before.
+
+On a model's first use the export runs in a child process (``export_in_child``, this module's
+``__main__``): exporting holds the torch model, its traced graph and both ONNX graphs at once
+(~2.2 GB for ViT-B-32), and all of that is returned to the system when the child exits, so
+the ingest or server that asked never imports torch.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import resource
+import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,6 +28,7 @@ from spyglass.encoders.fast.text_tower import KIND as TEXT_KIND
 
 if TYPE_CHECKING:
     from spyglass.encoders.base import Encoder
+    from spyglass.settings import EncoderSettings
 
 log = logging.getLogger(__name__)
 
@@ -50,3 +60,61 @@ def export_clip(
             export_image_tower(encoder, cache_dir)
     except Exception as exc:  # noqa: BLE001 - an optional speed-up must never fail an ingest
         log.warning("model export failed, later starts will load the full model: %s", exc)
+
+
+def export_in_child(spec: str, settings: EncoderSettings) -> bool:
+    """Export ``spec``'s model in a child process when its exports are missing; whether it ran one.
+
+    A model that cannot be exported (``hf:``) is left alone. A failed child is only logged: the
+    caller then loads the torch model, which raises the clear error when its weights are absent.
+    """
+    from spyglass.encoders import known_model_id, parse_spec
+
+    if parse_spec(spec).backend == "hf":
+        return False
+    model_id = known_model_id(spec, settings)
+    if model_id is not None and not missing(settings.cache_dir, model_id, images=True):
+        return False
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", __name__, spec],
+        input=settings.model_dump_json(),
+        text=True,
+        stdout=subprocess.PIPE,
+        check=False,
+    )
+    model_id = known_model_id(spec, settings)  # a builtin model is named once the child trained it
+    if (
+        done.returncode == 0
+        and model_id is not None
+        and not missing(settings.cache_dir, model_id, images=True)
+    ):
+        seconds, peak = time.monotonic() - started, done.stdout.split()[-1]
+        print(f"prepared in {seconds:.0f} s by a child process (peak {peak} MB)", file=sys.stderr)
+    elif done.returncode != 3:
+        log.warning(
+            "the model could not be exported (exit %s); this run loads the full model", done.returncode
+        )
+    return True
+
+
+def main() -> None:
+    """The child: load ``argv[1]``'s full model with the encoder settings read from stdin, export what
+    it lacks, print this process's peak resident MB. Without the model's weights it exits quietly
+    (code 3): the parent's own load reports them missing, in its words."""
+    from spyglass.encoders import load_encoder
+    from spyglass.errors import SpyglassError
+    from spyglass.retriever.calibration import nonsense_queries
+    from spyglass.settings import EncoderSettings
+
+    settings = EncoderSettings(**json.loads(sys.stdin.read()))
+    try:
+        encoder = load_encoder(sys.argv[1], settings)
+    except SpyglassError:
+        raise SystemExit(3) from None
+    export_clip(encoder, settings.cache_dir, remember=nonsense_queries(), images=True, progress=True)
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+
+
+if __name__ == "__main__":
+    main()

@@ -89,10 +89,12 @@ class FastEncoder:
         self.model_id = space_id(manifest.model_id, precision)
         self.dim, self.image_size, self.batch_size = manifest.dim, manifest.image_size, batch_size
         self.transform = PixelTransform.of(manifest.transform)
+        options = reader_options(threads)
+        # A batch's activations are freed after its run instead of kept in onnxruntime's arena: on
+        # ViT-B-32 int8, batch 32, the arena held a 560 MB peak against 430 MB without, at no measured cost.
+        options.enable_cpu_mem_arena = options.enable_mem_pattern = False
         self.session = onnxruntime.InferenceSession(
-            str(directory / graph_name(precision)),
-            reader_options(threads),
-            providers=["CPUExecutionProvider"],
+            str(directory / graph_name(precision)), options, providers=["CPUExecutionProvider"]
         )
 
     @classmethod
@@ -101,7 +103,7 @@ class FastEncoder:
     ) -> FastEncoder | None:
         """``model_id``'s exports in ``precision``, or None when that precision was not published."""
         found = read_image_manifest(cache_dir, model_id)
-        text = TextTower.open(cache_dir, model_id, threads=threads)
+        text = TextTower.open(cache_dir, model_id, threads=threads, preload=False)
         if found is None or text is None or precision not in found[1].checks:
             return None
         return cls(*found, precision, text, batch_size=batch_size, threads=threads)

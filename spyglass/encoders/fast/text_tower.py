@@ -18,7 +18,8 @@ from __future__ import annotations
 import html
 import json
 import re
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -52,26 +53,42 @@ class Manifest:
 class TextTower:
     """Embeds texts like the model's own text tower: L2-normalised float32 rows in its CLIP space."""
 
-    def __init__(self, directory: Path, manifest: Manifest, *, threads: int = 0) -> None:
-        self.manifest = manifest
+    def __init__(
+        self, directory: Path, manifest: Manifest, *, threads: int = 0, preload: bool = True
+    ) -> None:
+        """``preload``: start reading the graph now, in a thread. Without it the graph (250 MB for
+        ViT-B-32) is read on the first text: an ingest that embeds only pictures never holds it."""
+        self.manifest, self._directory, self._threads = manifest, directory, threads
         self.model_id, self.dim = manifest.model_id, manifest.dim
         self._memo = _read_memo(directory / MEMO)
-        # onnxruntime reads the graph without holding the GIL: a cold CLI overlaps it with its imports.
-        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="text-tower")
-        self._loaded = pool.submit(_load, directory, threads)
-        pool.shutdown(wait=False)
+        self._lock = threading.Lock()
+        self._future: Future | None = None
+        if preload:
+            self._loaded()
+
+    def _loaded(self) -> Future:
+        """The session and tokenizer, being read: onnxruntime reads the graph without holding the
+        GIL, so a cold CLI overlaps it with its imports."""
+        with self._lock:
+            if self._future is None:
+                pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="text-tower")
+                self._future = pool.submit(_load, self._directory, self._threads)
+                pool.shutdown(wait=False)
+            return self._future
 
     @classmethod
-    def open(cls, cache_dir: Path, model_id: str, *, threads: int = 0) -> TextTower | None:
+    def open(
+        cls, cache_dir: Path, model_id: str, *, threads: int = 0, preload: bool = True
+    ) -> TextTower | None:
         """The checked export of ``model_id``, or None when there is none (yet)."""
         directory = export_dir(cache_dir, model_id, KIND)
         manifest = read_manifest(directory, Manifest, model_id)
-        return None if manifest is None else cls(directory, manifest, threads=threads)
+        return None if manifest is None else cls(directory, manifest, threads=threads, preload=preload)
 
     def tokenize(self, texts: list[str]) -> np.ndarray:
         """open_clip's token ids (SOT, BPE, EOT, truncated to the context length), padding trimmed."""
         limit = self.manifest.context_length - 2
-        tokenizer = self._loaded.result()[1]
+        tokenizer = self._loaded().result()[1]
         rows = [
             [self.manifest.sot, *encoding.ids[:limit], self.manifest.eot]
             for encoding in tokenizer.encode_batch([clean(text) for text in texts])
@@ -90,7 +107,7 @@ class TextTower:
         missing = sorted({text for text in texts if text not in known})
         for start in range(0, len(missing), 64):
             batch = missing[start : start + 64]
-            (vectors,) = self._loaded.result()[0].run(None, {"tokens": self.tokenize(batch)})
+            (vectors,) = self._loaded().result()[0].run(None, {"tokens": self.tokenize(batch)})
             vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
             known.update(zip(batch, vectors.astype(np.float32)))
         if not texts:

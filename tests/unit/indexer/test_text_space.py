@@ -81,15 +81,16 @@ def test_text_space_beats_clip_text_on_wiki_questions(tmp_path, shapes_encoder, 
     assert metrics["fused"]["MRR@10"] >= metrics["rrf"]["MRR@10"], metrics
 
 
-def test_ask_quotes_the_sentence_that_defines_multi_head_attention(tmp_path, minilm):
-    """As a user runs it, with the default text model resolved from the hub cache."""
+def test_ask_quotes_the_sentence_that_defines_multi_head_attention(tmp_path, minilm, notes):
+    """As a user runs it, with the default text model resolved from the hub cache; later runs use
+    its ONNX export, without torch (the CLIP model's image tower too: fp32, not auto's torch on AMX)."""
     assert DEFAULT_TEXT_MODEL == MINILM
     docs = shared_path("data", "docs")
     data_dir = tmp_path / "data"
     cache = tmp_path / "cache"  # a fresh cache, so this run exports the model; builtin:shapes is reused
     cache.mkdir()
     (cache / "models").symlink_to(EncoderSettings().models_dir)
-    env = {"SPYGLASS_ENCODER__CACHE_DIR": str(cache)}
+    env = {"SPYGLASS_ENCODER__CACHE_DIR": str(cache), "SPYGLASS_PRECISION": "fp32"}
     stage = f"embed:text:{MINILM}"
     assert stage in spyglass(data_dir, "index", str(docs), **env).stdout
     assert f"{stage} v1: 0 items waiting" in spyglass(data_dir, "status", **env).stdout
@@ -98,20 +99,29 @@ def test_ask_quotes_the_sentence_that_defines_multi_head_attention(tmp_path, min
     # the checked text comes last (printed again when its citations were renumbered in reading order)
     number = answer.rsplit(DEFINITION, 1)[1].split("[", 1)[1].split("]", 1)[0]
     assert f"[{number}] passage from attention.pdf, page 5" in answer, answer
+
     # A search afterwards embeds the question with the model's ONNX export: no torch, no sentence-transformers,
     # not even the weights (an empty hub cache).
-    search = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "spyglass", "search", "multi-head attention", "--json"],
-        capture_output=True,
-        text=True,
-        env=env_for(data_dir, **env, HF_HOME=str(tmp_path / "empty-hf")),
-        timeout=300,
-    )
-    assert search.returncode == 0, search.stderr[-3000:]
-    modules = imported(search.stderr)
+    def without_weights(*arguments: str) -> tuple[dict, set[str]]:
+        done = subprocess.run(
+            [sys.executable, "-X", "importtime", "-m", "spyglass", *arguments, "--json"],
+            capture_output=True,
+            text=True,
+            env=env_for(data_dir, **env, HF_HOME=str(tmp_path / "empty-hf")),
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        return json.loads(done.stdout), imported(done.stderr)
+
+    search, modules = without_weights("search", "multi-head attention")
     assert "torch" not in modules and "sentence_transformers" not in modules
-    passages = [r for r in json.loads(search.stdout)["results"] if r["semantic"] is not None]
+    passages = [r for r in search["results"] if r["semantic"] is not None]
     assert passages and passages[0]["path"].endswith("attention.pdf")
+    # A later ingest embeds its passages with the export too (the weights are not even here).
+    report, modules = without_weights("index", str(notes))
+    assert report["stages"][stage] == 6 and "torch" not in modules  # 3 chunks, 3 sections
+    search, _ = without_weights("search", "mending a punctured bicycle wheel")
+    assert search["results"][0]["path"].endswith("bikes.txt") and search["results"][0]["semantic"] is not None
 
 
 def test_turning_the_text_space_on_catches_up_on_an_existing_collection(
@@ -147,6 +157,7 @@ def test_without_its_weights_the_text_stage_waits_and_search_still_works(
     from huggingface_hub import constants
 
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setenv("SPYGLASS_ENCODER__CACHE_DIR", str(tmp_path / "no-exports"))  # nor its ONNX export
     with engine_for(tmp_path / "data", shapes_encoder) as engine:
         report = engine.index(notes, progress=False)
         stage = f"embed:text:{MINILM}"

@@ -26,7 +26,8 @@ from spyglass.encoders.fast.image_export import export_image_tower, int8_check, 
 from spyglass.encoders.fast.image_tower import FastEncoder, graph_name, image_export_dir
 from spyglass.encoders.fast.pixels import PixelTransform
 from spyglass.encoders.fast.text_export import export_text_tower
-from spyglass.settings import EncoderSettings
+from spyglass.runtime.models import load_encoder as runtime_load_encoder
+from spyglass.settings import EncoderSettings, Settings
 
 MEAN, STD = (0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)
 
@@ -157,9 +158,7 @@ def test_nothing_is_published_when_the_check_fails(tiny_open_clip_dir, tmp_path,
     assert not list((tmp_path / "image-towers").iterdir())  # no work directory left behind either
 
 
-def test_an_ingest_exports_the_model_and_the_next_one_and_a_search_never_import_torch(
-    tiny_open_clip_dir, tmp_path
-):
+def test_ingests_and_a_search_never_import_torch_the_export_runs_in_a_child(tiny_open_clip_dir, tmp_path):
     env = {
         **os.environ,
         "SPYGLASS_MODEL": str(tiny_open_clip_dir),
@@ -174,10 +173,14 @@ def test_an_ingest_exports_the_model_and_the_next_one_and_a_search_never_import_
         assert result.returncode == 0, result.stderr[-3000:]
         return result
 
-    first = run("index", str(write_shapes(tmp_path / "first", 4, seed=2)), "--json")
+    first = run(
+        "index", str(write_shapes(tmp_path / "first", 4, seed=2)), "--json", python=("-X", "importtime")
+    )
     assert json.loads(first.stdout)["added"] == 4
     assert list((tmp_path / "cache" / "image-towers").glob("*/" + MANIFEST))
     assert "int8 check for" in first.stderr  # the check's verdict is printed
+    assert "by a child process (peak " in first.stderr
+    assert not imported(first.stderr) & {"torch", "open_clip"}  # the export ran in the child
     second = run(
         "index", str(write_shapes(tmp_path / "second", 4, seed=5)), "--json", python=("-X", "importtime")
     )
@@ -210,3 +213,14 @@ def test_the_probe_check_gives_the_verdict_real_photos_give():
     on_photos = int8_check(fp32.encode_images(pictures), int8.encode_images(pictures))
     print(f"int8 on probes: {manifest.checks['int8']}; on Flickr photos: {on_photos}")
     assert on_photos["passed"] == probe_verdict
+
+
+def test_a_failed_export_in_the_child_leaves_the_full_model_in_use(tiny_open_clip_dir, tmp_path, caplog):
+    blocked = tmp_path / "cache"
+    blocked.write_text("a file where the export cache should be")
+    settings = Settings(model=str(tiny_open_clip_dir), encoder={"cache_dir": blocked, "precision": "fp32"})
+    with caplog.at_level(logging.WARNING):
+        encoder = runtime_load_encoder(settings, str(tiny_open_clip_dir))
+    assert isinstance(encoder, OpenClipEncoder)
+    assert "could not be exported" in caplog.text
+    assert blocked.read_text().startswith("a file")  # nothing written over it
