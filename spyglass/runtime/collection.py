@@ -204,7 +204,7 @@ class CollectionState:
         if (store := self.store.peek()) is not None:
             info = {**store.status(), "errors_list": store.errors(), "stages": store.stage_backlog(stages)}
         else:
-            info = Store.inspect(self.settings.data_dir, self.models.configured_model_id(), stages)
+            info = Store.inspect(self.settings.data_dir, self.models.configured_space_id(), stages)
         versions, progress = info.pop("model_versions"), info.pop("switch_progress")
         info["models"] = describe(versions, self.settings.encoder.model, progress)
         return {**info, "data_dir": str(self.settings.data_dir)}

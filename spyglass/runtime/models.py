@@ -97,6 +97,16 @@ class Models:
 
         return known_model_id(self.spec, self.settings.encoder)
 
+    def configured_space_id(self) -> str | None:
+        """The space this model's vectors are in here (``kinds.space_id``): its id, marked with the
+        precision the collection keeps; what ``status`` counts, without loading the model."""
+        if (encoder := self.encoder.peek()) is not None:
+            return encoder.model_id
+        from spyglass.kinds import space_id
+
+        model_id = self.configured_model_id()
+        return None if model_id is None else space_id(model_id, self.kept_precision() or "fp32")
+
     def _text_model_id(self) -> str | None:
         """The text space's model id (None: off), worked out once: for a local model it reads its files."""
         from spyglass.encoders.sentence.model import text_model_id

@@ -29,6 +29,8 @@ def test_a_collection_keeps_the_precision_it_was_indexed_in(tmp_path):
     assert Store.recorded_precision(tmp_path / "int8", space.removesuffix("#int8")) == "int8"
 
     with engine(tmp_path / "int8", "fp32") as later:  # the setting changed; the collection did not
+        status = later.status()  # read before anything is loaded
+        assert status["model_id"] == space and status["items_needing_reindex"] == 0, status
         assert later.encoder.model_id == space and later.store.model_id == space
         assert later.search("a red circle", k=3).results
     with engine(tmp_path / "fp32", "fp32") as other:  # a new collection follows the setting
@@ -36,3 +38,20 @@ def test_a_collection_keeps_the_precision_it_was_indexed_in(tmp_path):
         assert other.store.model_id == space.removesuffix("#int8")
         assert Store.recorded_precision(tmp_path / "fp32", other.store.model_id) == "fp32"
     assert Store.recorded_precision(tmp_path / "new", other.store.model_id) is None
+
+
+def test_models_use_switches_a_collections_precision_by_re_embedding(tmp_path):
+    folder = write_shapes(tmp_path / "pictures", 6, seed=4)
+    with engine(tmp_path / "data", "int8") as first:
+        if getattr(first.encoder, "precision", None) != "int8":
+            pytest.skip(f"int8 did not pass its export check on this CPU: {first.encoder.manifest.refused}")
+        first.index(folder, progress=False)
+        space = first.store.model_id
+    with engine(tmp_path / "data", "fp32") as switching:
+        report = switching.use_model("builtin:shapes")
+        assert report.items == 6 and not report.failed, report
+        assert switching.store.model_id == space.removesuffix("#int8")
+        assert switching.search("a red circle", k=3).results
+    assert Store.recorded_precision(tmp_path / "data", space.removesuffix("#int8")) == "fp32"
+    with engine(tmp_path / "data", "int8") as later:  # kept now in fp32, whatever the setting says
+        assert later.status()["model_id"] == space.removesuffix("#int8")
