@@ -73,6 +73,14 @@ def demo(
         engine.close()
 
 
+def compact(ctx: typer.Context) -> None:
+    """Clean the catalog up fully: deleted text merged out of the word indexes, free pages dropped."""
+    from spyglass.store import Store
+
+    before, after = Store.compact(settings_of(ctx).data_dir)
+    console.print(f"catalog compacted: {before / 1e6:.1f} MB -> {after / 1e6:.1f} MB")
+
+
 def status(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,

@@ -139,6 +139,7 @@ class Indexer:
                 self._copy_twins(tx, source_id, plan.later_copies, report)
         # Everything above is searchable now; the slower item stages catch up on it (and on older items).
         report.add_stages(run_stages(self.store, self.stages, runner=self.executor))
+        self.store.forget()  # files deleted or changed since the last run leave no words behind
         report.seconds = time.monotonic() - started
         return report
 

@@ -12,6 +12,8 @@ from collections.abc import Callable
 
 from spyglass.words import document_names
 
+FORGET_FLAG = "words_forgotten"  # meta key: deleted words may still sit in the FTS5 segments
+
 V1 = """
 CREATE TABLE sources (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -241,8 +243,22 @@ CREATE TRIGGER items_words_update AFTER UPDATE OF {_WORD_COLUMNS} ON items WHEN 
 {_REINDEX_WORDS}END;
 """
 
+# v10: forgetting. FTS5 keeps a deleted row's words in its segments until they are merged, so
+# every deletion or rewrite of an item's words raises a flag that ``FullText.forget_deleted_words``
+# answers by merging them out (see there).
+V10 = f"""
+CREATE TRIGGER items_words_forgotten AFTER DELETE ON items
+    WHEN coalesce(old.text, old.names, old.ocr) IS NOT NULL BEGIN
+    INSERT OR REPLACE INTO meta (key, value) VALUES ('{FORGET_FLAG}', '1');
+END;
+CREATE TRIGGER items_words_rewritten AFTER UPDATE OF {_WORD_COLUMNS} ON items
+    WHEN coalesce(old.text, old.names, old.ocr) IS NOT NULL BEGIN
+    INSERT OR REPLACE INTO meta (key, value) VALUES ('{FORGET_FLAG}', '1');
+END;
+"""
+
 Step = str | Callable[[sqlite3.Connection], None]
-MIGRATIONS: tuple[Step, ...] = (V1, V2, V3, V4, V5, V6, _name_documents, V8, V9)
+MIGRATIONS: tuple[Step, ...] = (V1, V2, V3, V4, V5, V6, _name_documents, V8, V9, V10)
 LATEST = len(MIGRATIONS)
 
 

@@ -131,8 +131,17 @@ class Store(IndexMirror):
             )
 
     def delete_document(self, document_id: int) -> None:
+        """Delete a document and every trace of it in the catalog (``forget``)."""
         with self.write() as tx:
             tx.delete_document(document_id)
+        self.forget()
+
+    def forget(self, *, always: bool = False) -> bool:
+        """Remove what deleted or rewritten items left behind in the live files (words in the
+        full-text indexes, pages in the WAL); whether there was any. ``always``: even unflagged
+        (``spyglass compact``)."""
+        with self._writer:
+            return self._catalog.forget_deleted_words(always=always)
 
     def tag(self, path: str, tags: Sequence[str]) -> int:
         """Tag the documents at ``path`` (a file, or every file under a folder); returns how many."""
@@ -327,6 +336,16 @@ class Store(IndexMirror):
     def stage_backlog(self, stages: Sequence[StageKey]) -> dict[str, dict]:
         """Per item stage (name, version, kinds): its version and how many items still wait for it."""
         return _stage_backlog(self._catalog, stages)
+
+    @staticmethod
+    def compact(data_dir: Path) -> tuple[int, int]:
+        """``Catalog.compact`` on a data directory's catalog (no model needed); its bytes before and after."""
+        path = Path(data_dir) / "catalog.sqlite3"
+        if not path.is_file() or not writable(path):
+            raise SpyglassError(f"There is no writable catalog at {path} to compact.")
+        before = path.stat().st_size
+        _read_catalog(data_dir, Catalog.compact, None)
+        return before, path.stat().st_size
 
     @staticmethod
     def inspect(data_dir: Path, model_id: str | None, stages: Sequence[StageKey] = ()) -> dict:

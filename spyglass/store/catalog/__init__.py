@@ -35,6 +35,17 @@ __all__ = [
 class Catalog(Documents, Vectors, FullText, Stages):
     """Every table group's reads and writes over one database."""
 
+    def compact(self) -> None:
+        """A full clean-up: deleted words merged out, the file rewritten without free pages, the
+        WAL emptied (``spyglass compact``)."""
+        self.forget_deleted_words(always=True)
+        raw = self.engine.raw_connection()
+        try:
+            raw.driver_connection.execute("VACUUM")
+        finally:
+            raw.close()
+        self.checkpoint()
+
     def described_images(self) -> list[dict]:
         """Indexed image files with their ``title`` and ``description`` metadata (None where absent)."""
         query = text(

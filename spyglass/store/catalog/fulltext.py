@@ -15,6 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from spyglass.store.catalog.base import CatalogBase
 from spyglass.store.catalog.postings import Postings, QueryTokens, structure
+from spyglass.store.migrations import FORGET_FLAG
 from spyglass.words import NEAR_MIN_LENGTH, content_words, fold, near_any, query_terms
 
 NEAR_CANDIDATES = 200  # items sharing the most trigrams with a misspelt word, checked one by one
@@ -56,6 +57,37 @@ class FullText(CatalogBase):
                     self._postings = postings
         finally:
             self._next_read = time.monotonic() + READ_SPACING * (time.monotonic() - started)
+
+    # --- forgetting -------------------------------------------------------------------------
+    def forget_deleted_words(self, *, always: bool = False) -> bool:
+        """Merge the words of deleted or rewritten items out of the FTS5 indexes; whether it ran.
+
+        FTS5 records a deletion as a marker beside the old entry, which stays in its segment
+        until a merge: a deleted note's words would live on in the file. FTS5's own
+        ``secure-delete`` option removes them at once but needs SQLite 3.42 (the interpreter's
+        here is 3.40), so the indexes are merged whole (``optimize``) once after the writes that
+        raised the flag (migration v10): a cost proportional to the text held, paid per deletion
+        or per index run, not per row. ``PRAGMA secure_delete`` (``db.py``) zeroes the freed
+        pages, and the WAL, which still holds the old pages, is checkpointed and truncated when
+        no reader holds it.
+        """
+        with self.engine.begin() as conn:
+            flagged = conn.execute(text("SELECT 1 FROM meta WHERE key = :k"), {"k": FORGET_FLAG}).first()
+            if not (flagged or always):
+                return False
+            for table in ("items_fts", "items_grams"):
+                conn.execute(text(f"INSERT INTO {table} ({table}) VALUES ('optimize')"))
+            conn.execute(text("DELETE FROM meta WHERE key = :k"), {"k": FORGET_FLAG})
+        self.checkpoint()
+        return True
+
+    def checkpoint(self) -> None:
+        """Copy the WAL into the catalog and truncate it, if no reader holds an older snapshot."""
+        raw = self.engine.raw_connection()
+        try:
+            raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            raw.close()
 
     # --- text search ------------------------------------------------------------------------
     def bm25(
