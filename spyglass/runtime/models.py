@@ -207,8 +207,9 @@ def load_encoder(settings: Settings, spec: str, keep: str | None = None) -> Enco
     options = settings.encoder
     if fast_allowed(options, cpu_device(options.device), keep):
         from spyglass.encoders.fast.export import export_in_child
+        from spyglass.retriever.calibration import nonsense_queries
 
-        export_in_child(spec, options)
+        export_in_child(spec, options, remember=nonsense_queries())
     encoder = load(spec, settings=options, frozen=True, keep=keep)
     if encoder.text_exportable:  # the torch model
         from spyglass.encoders.precision import set_threads

@@ -62,7 +62,7 @@ def export_clip(
         log.warning("model export failed, later starts will load the full model: %s", exc)
 
 
-def export_in_child(spec: str, settings: EncoderSettings) -> bool:
+def export_in_child(spec: str, settings: EncoderSettings, *, remember: Sequence[str]) -> bool:
     """Export ``spec``'s model in a child process when its exports are missing; whether it ran one.
 
     A model that cannot be exported (``hf:``) is left alone. A failed child is only logged: the
@@ -78,7 +78,7 @@ def export_in_child(spec: str, settings: EncoderSettings) -> bool:
     started = time.monotonic()
     done = subprocess.run(
         [sys.executable, "-m", __name__, spec],
-        input=settings.model_dump_json(),
+        input=json.dumps({"settings": settings.model_dump(mode="json"), "remember": list(remember)}),
         text=True,
         stdout=subprocess.PIPE,
         check=False,
@@ -104,15 +104,15 @@ def main() -> None:
     (code 3): the parent's own load reports them missing, in its words."""
     from spyglass.encoders import load_encoder
     from spyglass.errors import SpyglassError
-    from spyglass.retriever.calibration import nonsense_queries
     from spyglass.settings import EncoderSettings
 
-    settings = EncoderSettings(**json.loads(sys.stdin.read()))
+    asked = json.loads(sys.stdin.read())
+    settings = EncoderSettings(**asked["settings"])
     try:
         encoder = load_encoder(sys.argv[1], settings)
     except SpyglassError:
         raise SystemExit(3) from None
-    export_clip(encoder, settings.cache_dir, remember=nonsense_queries(), images=True, progress=True)
+    export_clip(encoder, settings.cache_dir, remember=asked["remember"], images=True, progress=True)
     print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
 
 
