@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -79,6 +80,33 @@ def compact(ctx: typer.Context) -> None:
 
     before, after = Store.compact(settings_of(ctx).data_dir)
     console.print(f"catalog compacted: {before / 1e6:.1f} MB -> {after / 1e6:.1f} MB")
+
+
+def backup(
+    ctx: typer.Context,
+    destination: Annotated[Path, typer.Argument(help="A new or empty folder.")],
+) -> None:
+    """Copy the collection (catalog, uploads, tuned models) while it is in use, e.g. by a running serve."""
+    from spyglass.runtime.backup import backup as copy
+
+    manifest = copy(settings_of(ctx).data_dir, destination, lambda step: console.print(step, highlight=False))
+    console.print(
+        f"backed up to {escape(str(destination))}: {manifest['bytes'] / 1e6:.1f} MB in {manifest['seconds']} s"
+    )
+
+
+def restore(
+    ctx: typer.Context,
+    source: Annotated[Path, typer.Argument(help="A folder written by spyglass backup.")],
+) -> None:
+    """Replace the collection with a backup, after checking it (integrity, vectors against the catalog)."""
+    from spyglass.runtime.backup import restore as put_back
+
+    data_dir = settings_of(ctx).data_dir
+    put_back(source, data_dir)
+    console.print(
+        f"restored {escape(str(source))} into {escape(str(data_dir))}; indexes rebuild on first use"
+    )
 
 
 def status(

@@ -1,0 +1,82 @@
+"""``spyglass backup`` and ``restore``: a collection's irreplaceable state, copied while it serves.
+
+What is copied is what cannot be made again from the files a user indexed: the catalog (months
+of OCR, labels, tags, model versions), the uploads (the only copy of what was sent over HTTP)
+and the tuned-model folders its model versions name. The vector indexes are derived from the
+catalog and are rebuilt when the restored collection is first opened.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from spyglass import __version__, discovery
+from spyglass.errors import SpyglassError
+from spyglass.store import Store
+from spyglass.store.backup import copy_catalog, problems
+
+CATALOG = "catalog.sqlite3"
+MANIFEST = "backup.json"
+
+
+def backup(data_dir: Path, target: Path, progress: Callable[[str], None] = lambda _: None) -> dict:
+    """Copy the collection in ``data_dir`` into ``target`` (a new or empty folder); returns its manifest."""
+    if not (data_dir / CATALOG).is_file():
+        raise SpyglassError(f"There is no collection in {data_dir} to back up.")
+    if target.exists() and any(target.iterdir()):
+        raise SpyglassError(f"{target} is not empty; back up into a new folder.")
+    target.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    copy_catalog(
+        data_dir / CATALOG, target / CATALOG, lambda done, total: progress(f"catalog {done}/{total} pages")
+    )
+    if (data_dir / "uploads").is_dir():
+        shutil.copytree(data_dir / "uploads", target / "uploads")
+    models = {}
+    for name, version in Store.recorded_models(target).items():  # read from the copy: what it refers to
+        folder = Path(version.get("spec", ""))
+        if folder.is_absolute() and folder.is_dir() and str(folder) not in models:
+            models[str(folder)] = f"models/{len(models)}-{folder.name}"
+            shutil.copytree(folder, target / models[str(folder)])
+            progress(f"model folder of the {name} version: {folder}")
+    manifest = {
+        "spyglass": __version__,
+        "created": time.time(),
+        "seconds": round(time.monotonic() - started, 2),
+        "models": models,
+        "bytes": sum(path.stat().st_size for path in target.rglob("*") if path.is_file()),
+    }
+    (target / MANIFEST).write_text(json.dumps(manifest, indent=2))
+    return manifest
+
+
+def restore(source: Path, data_dir: Path) -> dict:
+    """Replace the collection in ``data_dir`` with the backup in ``source``, after checking it."""
+    manifest_path = source / MANIFEST
+    if not manifest_path.is_file():
+        raise SpyglassError(f"{source} is not a Spyglass backup (no {MANIFEST}).")
+    found = problems(source / CATALOG)
+    if found:
+        raise SpyglassError(
+            f"The backup in {source} fails its checks, nothing was replaced: {'; '.join(found)}"
+        )
+    if (server := discovery.find(data_dir)) is not None:
+        raise SpyglassError(
+            f"spyglass serve (pid {server.pid}) is using {data_dir}; stop it before restoring."
+        )
+    manifest = json.loads(manifest_path.read_text())
+    for original, copy in manifest["models"].items():
+        if not Path(original).exists():  # versions name their model folders by absolute path
+            shutil.copytree(source / copy, original)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    for stale in ("index", "uploads", f"{CATALOG}-wal", f"{CATALOG}-shm"):
+        path = data_dir / stale
+        shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+    shutil.copyfile(source / CATALOG, data_dir / CATALOG)
+    if (source / "uploads").is_dir():
+        shutil.copytree(source / "uploads", data_dir / "uploads")
+    return manifest
