@@ -225,6 +225,9 @@ class ApiSettings(BaseModel):
     allowed_roots: list[Path] = Field(
         default_factory=list, description="Server folders POST /v1/sources may index."
     )
+    backup_root: Path | None = Field(
+        None, description="The folder POST /v1/backup writes backups into (none: backups over HTTP are off)."
+    )
     max_upload_mb: float = Field(
         200.0, gt=0, description="Largest accepted uploaded file (each file of a request)."
     )

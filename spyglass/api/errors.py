@@ -25,9 +25,9 @@ class ErrorBody(BaseModel):
 _MEANING = {
     400: "the body is not well-formed JSON or form data",
     401: "missing or invalid API key",
-    403: "this key may only read, or the path is outside the allowed roots",
+    403: "this key may only read, the path is outside the allowed roots, or backups over HTTP are off",
     404: "no such item, document, job or path",
-    409: "the index belongs to another model or needs re-indexing",
+    409: "the index belongs to another model or needs re-indexing, or the named backup exists",
     413: "the upload or the request body is too large",
     415: "the upload is not a supported kind of file",
     422: "invalid input",

@@ -108,6 +108,14 @@ class ModelBody(BaseModel):
     )
 
 
+class BackupBody(BaseModel):
+    name: str = Field(
+        ...,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$",
+        description="A new folder of `api.backup_root` to write the backup into (a plain name, no path).",
+    )
+
+
 class SourceBody(BaseModel):
     path: str = Field(
         ..., min_length=1, max_length=4096, description="A folder inside the configured allowed roots."

@@ -13,11 +13,16 @@ import sys
 import threading
 from pathlib import Path
 
+import httpx
 import pytest
 from conftest import write_shapes
+from support.live_server import LiveServer
 
 from spyglass import Engine, Settings, discovery
+from spyglass.api import create_app
 from spyglass.retriever import RankingOptions
+
+pytestmark = pytest.mark.slow
 
 QUERIES = ("a red circle", "a blue square", "a green triangle", "notes about the garden")
 
@@ -115,4 +120,24 @@ def test_backup_refuses_a_folder_that_is_not_empty(tmp_path, shapes_encoder):
     assert (tmp_path / "occupied" / "keep.txt").read_text() == "mine"
 
 
-pytestmark = pytest.mark.slow
+def test_admin_keys_back_up_over_http_into_the_backup_root_only(tmp_path, shapes_encoder):
+    data_dir, root = tmp_path / "data", tmp_path / "backups"
+    keys = {"api_keys": ["reader-key"], "admin_keys": ["admin-key"], "backup_root": root}
+    settings = Settings(data_dir=data_dir, model="builtin:shapes", api=keys)
+    with Engine(settings, encoder=shapes_encoder) as live, LiveServer(create_app(live)) as server:
+        live.index(write_shapes(tmp_path / "pictures", 4, seed=8), progress=False)
+        expected = results(live)
+
+        def post(body: dict, key: str) -> httpx.Response:
+            headers = {"Authorization": f"Bearer {key}"}
+            return httpx.post(f"{server.url}/v1/backup", json=body, headers=headers, timeout=120)
+
+        assert post({"name": "nightly"}, "reader-key").status_code == 403
+        assert post({"name": "../escape"}, "admin-key").status_code == 422  # a plain name, never a path
+        made = post({"name": "nightly"}, "admin-key")
+        assert made.status_code == 200 and made.json()["bytes"] > 0, made.text
+        assert post({"name": "nightly"}, "admin-key").status_code == 409
+    assert sorted(p.name for p in root.iterdir()) == ["nightly"] and not (tmp_path / "escape").exists()
+    assert cli(tmp_path / "restored", "restore", str(root / "nightly")).returncode == 0
+    with engine(tmp_path / "restored", shapes_encoder) as spyglass:
+        assert results(spyglass) == expected
