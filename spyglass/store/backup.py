@@ -11,20 +11,22 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import quote
 
 PAGES_PER_STEP = 1024  # ~4 MB between progress reports, and between chances for writers to go on
 
 
 def copy_catalog(source: Path, target: Path, progress: Callable[[int, int], None] | None = None) -> None:
     """Copy the catalog at ``source`` (in use or not) to ``target``, a new file; ``progress(done, total)`` pages."""
-    reader = sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=30)
+
+    def report(_status: int, remaining: int, total: int) -> None:
+        if progress is not None:
+            progress(total - remaining, total)
+
+    reader = sqlite3.connect(f"file:{quote(str(source))}?mode=ro", uri=True, timeout=30)
     writer = sqlite3.connect(target)
     try:
-        reader.backup(
-            writer,
-            pages=PAGES_PER_STEP,
-            progress=lambda _, left, total: progress and progress(total - left, total),
-        )
+        reader.backup(writer, pages=PAGES_PER_STEP, progress=report)
         writer.execute("PRAGMA journal_mode=DELETE")  # one self-contained file
     finally:
         writer.close()
@@ -36,7 +38,7 @@ def problems(catalog: Path) -> list[str]:
     check, and vectors that belong to no item or whose size differs from their model's others."""
     if not catalog.is_file():
         return [f"{catalog} does not exist"]
-    connection = sqlite3.connect(f"file:{catalog}?mode=ro", uri=True)
+    connection = sqlite3.connect(f"file:{quote(str(catalog))}?mode=ro", uri=True)
     try:
         found = [row[0] for row in connection.execute("PRAGMA integrity_check") if row[0] != "ok"]
         found += [
