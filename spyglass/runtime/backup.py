@@ -73,10 +73,18 @@ def restore(source: Path, data_dir: Path) -> dict:
         if not Path(original).exists():  # versions name their model folders by absolute path
             shutil.copytree(source / copy, original)
     data_dir.mkdir(parents=True, exist_ok=True)
+    # Copied beside the collection first: a copy that fails (a full disk) leaves the collection whole.
+    incoming = data_dir / ".restoring"
+    shutil.rmtree(incoming, ignore_errors=True)
+    incoming.mkdir()
+    shutil.copyfile(source / CATALOG, incoming / CATALOG)
+    if (source / "uploads").is_dir():
+        shutil.copytree(source / "uploads", incoming / "uploads")
     for stale in ("index", "uploads", f"{CATALOG}-wal", f"{CATALOG}-shm"):
         path = data_dir / stale
         shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
-    shutil.copyfile(source / CATALOG, data_dir / CATALOG)
-    if (source / "uploads").is_dir():
-        shutil.copytree(source / "uploads", data_dir / "uploads")
+    for name in (CATALOG, "uploads"):
+        if (incoming / name).exists():
+            (incoming / name).replace(data_dir / name)
+    incoming.rmdir()
     return manifest

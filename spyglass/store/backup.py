@@ -27,7 +27,6 @@ def copy_catalog(source: Path, target: Path, progress: Callable[[int, int], None
     writer = sqlite3.connect(target)
     try:
         reader.backup(writer, pages=PAGES_PER_STEP, progress=report)
-        writer.execute("PRAGMA journal_mode=DELETE")  # one self-contained file
     finally:
         writer.close()
         reader.close()

@@ -136,12 +136,11 @@ class Store(IndexMirror):
             tx.delete_document(document_id)
         self.forget()
 
-    def forget(self, *, always: bool = False) -> bool:
-        """Remove what deleted or rewritten items left behind in the live files (words in the
-        full-text indexes, pages in the WAL); whether there was any. ``always``: even unflagged
-        (``spyglass compact``)."""
+    def forget(self) -> None:
+        """Remove what deleted or rewritten items left behind in the live files: their words in the
+        full-text indexes, their old pages in the WAL (``FullText.forget_deleted_words``)."""
         with self._writer:
-            return self._catalog.forget_deleted_words(always=always)
+            self._catalog.forget_deleted_words()
 
     def tag(self, path: str, tags: Sequence[str]) -> int:
         """Tag the documents at ``path`` (a file, or every file under a folder); returns how many."""
@@ -344,7 +343,11 @@ class Store(IndexMirror):
         if not path.is_file() or not writable(path):
             raise SpyglassError(f"There is no writable catalog at {path} to compact.")
         before = path.stat().st_size
-        _read_catalog(data_dir, Catalog.compact, None)
+        catalog = Catalog(open_engine(path))
+        try:
+            catalog.compact()
+        finally:
+            catalog.engine.dispose()
         return before, path.stat().st_size
 
     @staticmethod

@@ -6,7 +6,7 @@ queries; fp32 and, when it passes its check, int8). Models that cannot be export
 
 On a model's first use the export runs in a child process (``export_in_child``, this module's
 ``__main__``): exporting holds the torch model, its traced graph and both ONNX graphs at once
-(~2.2 GB for ViT-B-32), and all of that is returned to the system when the child exits, so
+(~3.2 GB for ViT-B-32), and all of that is returned to the system when the child exits, so
 the ingest or server that asked never imports torch.
 """
 
@@ -62,8 +62,8 @@ def export_clip(
         log.warning("model export failed, later starts will load the full model: %s", exc)
 
 
-def export_in_child(spec: str, settings: EncoderSettings, *, remember: Sequence[str]) -> bool:
-    """Export ``spec``'s model in a child process when its exports are missing; whether it ran one.
+def export_in_child(spec: str, settings: EncoderSettings, *, remember: Sequence[str]) -> None:
+    """Export ``spec``'s model in a child process when its exports are missing.
 
     A model that cannot be exported (``hf:``) is left alone. A failed child is only logged: the
     caller then loads the torch model, which raises the clear error when its weights are absent.
@@ -71,10 +71,10 @@ def export_in_child(spec: str, settings: EncoderSettings, *, remember: Sequence[
     from spyglass.encoders import known_model_id, parse_spec
 
     if parse_spec(spec).backend == "hf":
-        return False
+        return
     model_id = known_model_id(spec, settings)
     if model_id is not None and not missing(settings.cache_dir, model_id, images=True):
-        return False
+        return
     started = time.monotonic()
     done = subprocess.run(
         [sys.executable, "-m", __name__, spec],
@@ -95,7 +95,6 @@ def export_in_child(spec: str, settings: EncoderSettings, *, remember: Sequence[
         log.warning(
             "the model could not be exported (exit %s); this run loads the full model", done.returncode
         )
-    return True
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ from sqlalchemy import func, select, text
 
 from spyglass.store.catalog.base import Records
 from spyglass.store.catalog.documents import ITEM_FIELDS, PERSON, DocumentReads, Documents, DocumentWrites
-from spyglass.store.catalog.fulltext import FullText
+from spyglass.store.catalog.fulltext import CHECKPOINT, FullText
 from spyglass.store.catalog.stages import StageReads, Stages, StageWrites
 from spyglass.store.catalog.vectors import VECTOR_DTYPES, ModelVersionWrites, VectorRecords, Vectors
 from spyglass.store.schema import documents, items, sources, tags
@@ -39,12 +39,8 @@ class Catalog(Documents, Vectors, FullText, Stages):
         """A full clean-up: deleted words merged out, the file rewritten without free pages, the
         WAL emptied (``spyglass compact``)."""
         self.forget_deleted_words(always=True)
-        raw = self.engine.raw_connection()
-        try:
-            raw.driver_connection.execute("VACUUM")
-        finally:
-            raw.close()
-        self.checkpoint()
+        self.run_alone("VACUUM")
+        self.run_alone(CHECKPOINT)
 
     def described_images(self) -> list[dict]:
         """Indexed image files with their ``title`` and ``description`` metadata (None where absent)."""

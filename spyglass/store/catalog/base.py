@@ -34,6 +34,14 @@ class CatalogBase:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
+    def run_alone(self, statement: str) -> None:
+        """A statement SQLite refuses inside a transaction (``VACUUM``, a WAL checkpoint)."""
+        raw = self.engine.raw_connection()
+        try:
+            raw.driver_connection.execute(statement)
+        finally:
+            raw.close()
+
     # --- bookkeeping ----------------------------------------------------------------------
     def store_id(self) -> str:
         with self.engine.connect() as conn:

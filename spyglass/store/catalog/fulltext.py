@@ -10,14 +10,16 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, delete, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from spyglass.store.catalog.base import CatalogBase
+from spyglass.store.catalog.base import CatalogBase, Records
 from spyglass.store.catalog.postings import Postings, QueryTokens, structure
 from spyglass.store.migrations import FORGET_FLAG
+from spyglass.store.schema import meta
 from spyglass.words import NEAR_MIN_LENGTH, content_words, fold, near_any, query_terms
 
+CHECKPOINT = "PRAGMA wal_checkpoint(TRUNCATE)"  # the WAL copied into the catalog and emptied, unless read
 NEAR_CANDIDATES = 200  # items sharing the most trigrams with a misspelt word, checked one by one
 # While files are being indexed every write makes the postings stale: read them again at most this
 # many read-durations apart, so a search beside an ingest spends at most a tenth of a core on it.
@@ -59,8 +61,9 @@ class FullText(CatalogBase):
             self._next_read = time.monotonic() + READ_SPACING * (time.monotonic() - started)
 
     # --- forgetting -------------------------------------------------------------------------
-    def forget_deleted_words(self, *, always: bool = False) -> bool:
-        """Merge the words of deleted or rewritten items out of the FTS5 indexes; whether it ran.
+    def forget_deleted_words(self, *, always: bool = False) -> None:
+        """Merge the words of deleted or rewritten items out of the FTS5 indexes (``always``: even
+        when no deletion raised the flag, as ``spyglass compact`` does).
 
         FTS5 records a deletion as a marker beside the old entry, which stays in its segment
         until a merge: a deleted note's words would live on in the file. FTS5's own
@@ -72,22 +75,12 @@ class FullText(CatalogBase):
         no reader holds it.
         """
         with self.engine.begin() as conn:
-            flagged = conn.execute(text("SELECT 1 FROM meta WHERE key = :k"), {"k": FORGET_FLAG}).first()
-            if not (flagged or always):
-                return False
+            if not (always or Records(conn).get_meta(FORGET_FLAG)):
+                return
             for table in ("items_fts", "items_grams"):
                 conn.execute(text(f"INSERT INTO {table} ({table}) VALUES ('optimize')"))
-            conn.execute(text("DELETE FROM meta WHERE key = :k"), {"k": FORGET_FLAG})
-        self.checkpoint()
-        return True
-
-    def checkpoint(self) -> None:
-        """Copy the WAL into the catalog and truncate it, if no reader holds an older snapshot."""
-        raw = self.engine.raw_connection()
-        try:
-            raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        finally:
-            raw.close()
+            conn.execute(delete(meta).where(meta.c.key == FORGET_FLAG))
+        self.run_alone(CHECKPOINT)
 
     # --- text search ------------------------------------------------------------------------
     def bm25(
