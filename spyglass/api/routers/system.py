@@ -60,7 +60,7 @@ async def metrics(request: Request) -> Response:
     "uploads and tuned-model folders. Admin keys only; 403 when `api.backup_root` is not set, 409 when "
     "the named folder exists.",
     dependencies=[Depends(admin)],
-    responses=documented(401, 403, 409, 422),
+    responses=documented(400, 401, 403, 409, 422),
 )
 async def backup(body: BackupBody, request: Request) -> dict:
     from spyglass.runtime.backup import backup as copy
