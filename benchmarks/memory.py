@@ -110,8 +110,9 @@ def _as_jpeg(png: Path) -> Path:
     return jpeg
 
 
-def searches(url: str, seconds: float, threads: int = 4) -> int:
-    """Text searches from ``threads`` threads for ``seconds``; returns how many were answered."""
+def searches(url: str, seconds: float, threads: int = 4, routes: tuple[str, ...] = ("/v1",)) -> int:
+    """Text searches from ``threads`` threads for ``seconds``, taking turns over the collections'
+    ``routes``; returns how many were answered."""
     words = ["a dog running", "children playing", "a red car", "mountains and snow", "people at a table"]
     done = []
 
@@ -119,7 +120,10 @@ def searches(url: str, seconds: float, threads: int = 4) -> int:
         with httpx.Client(base_url=url, timeout=60) as client:
             deadline, n = time.monotonic() + seconds, offset
             while time.monotonic() < deadline:
-                client.post("/v1/search", json={"text": words[n % len(words)], "k": 10}).raise_for_status()
+                route = routes[n % len(routes)]
+                client.post(
+                    f"{route}/search", json={"text": words[n % len(words)], "k": 10}
+                ).raise_for_status()
                 done.append(1)
                 n += 1
 

@@ -7,7 +7,8 @@ the standard library only, sends the query over loopback and prints the answer i
 tens of milliseconds, in exactly the form the in-process search prints.
 
 It takes only what it can be sure of: a text query with the options below, the data
-directory from ``--data-dir``, ``SPYGLASS_DATA_DIR`` or the config file, and the
+directory from ``--data-dir``, ``SPYGLASS_DATA_DIR`` or the config file, the collection
+from ``--collection`` or ``SPYGLASS_COLLECTION`` (a 404 falls back too), and the
 server's model matching the one configured. Anything else (``--local``, an image
 query, other global flags, ``--help``, a server that is gone or refuses) returns None
 and the full CLI handles the command.
@@ -48,7 +49,7 @@ def search_through_server(argv: list[str]) -> int | None:
         server = discovery.find(_data_dir(args.data_dir))
         if server is None or server.model != _configured_model():
             return None
-        response = _post(server, body)
+        response = _post(server, _route(args.collection), body)
     except (_Unsure, OSError, ValueError):
         return None
     if response is None:
@@ -66,6 +67,7 @@ def search_through_server(argv: list[str]) -> int | None:
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(add_help=False, allow_abbrev=False)
     parser.add_argument("--data-dir")
+    parser.add_argument("--collection", default=os.environ.get("SPYGLASS_COLLECTION") or "default")
     commands = parser.add_subparsers(dest="command", required=True)
     search = commands.add_parser("search", add_help=False, allow_abbrev=False)
     search.add_argument("text")
@@ -105,8 +107,17 @@ def _filters(values: list[str]) -> dict:
     return {**filters, "metadata": dict(filters["metadata"])}
 
 
-def _post(server: discovery.Server, body: dict) -> dict | None:
-    """POST /v1/search over a plain socket; the JSON answer on 200, else None.
+def _route(collection: str) -> str:
+    """The search route of ``collection``: the unprefixed one means the default collection."""
+    if collection == "default":
+        return "/v1/search"
+    if not collection.replace("-", "").replace("_", "").isalnum():
+        raise _Unsure("not a collection name")  # the full CLI says why
+    return f"/v1/collections/{collection}/search"
+
+
+def _post(server: discovery.Server, route: str, body: dict) -> dict | None:
+    """POST the search over a plain socket; the JSON answer on 200, else None.
 
     Not ``http.client``: importing it (and ``ssl``, ``email`` with it) costs ~50 ms, a
     third of this path. One request, ``Connection: close``, and a response read to EOF
@@ -115,7 +126,7 @@ def _post(server: discovery.Server, body: dict) -> dict | None:
     address = urlsplit(server.url)
     payload = json.dumps(body).encode()
     request = (
-        f"POST /v1/search HTTP/1.1\r\nHost: {address.netloc}\r\nConnection: close\r\n"
+        f"POST {route} HTTP/1.1\r\nHost: {address.netloc}\r\nConnection: close\r\n"
         f"Content-Type: application/json\r\nAuthorization: Bearer {server.token}\r\n"
         f"Content-Length: {len(payload)}\r\n\r\n"
     ).encode()

@@ -12,7 +12,6 @@ machine with no weights.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -32,21 +31,27 @@ if TYPE_CHECKING:
     from spyglass.indexer.reembed import ReembedReport
     from spyglass.retriever import Query, RankingOptions, Retriever, SearchResponse
     from spyglass.retriever.evaluation import EvalReport
+    from spyglass.runtime.collections import ModelPool
     from spyglass.training.tune import TuneOptions, TuneReport
 
-log = logging.getLogger(__name__)
 FOLLOW_INTERVAL_S = 0.5  # how often a search looks whether another process switched the model
 
 
 class Engine:
-    def __init__(self, settings: Settings | None = None, *, encoder: Encoder | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        encoder: Encoder | None = None,
+        pool: ModelPool | None = None,
+    ) -> None:  # pool: models shared with other collections (``runtime.collections``)
         self.settings = settings or Settings()
         self._pinned = encoder is not None  # a given encoder is used whatever the data directory records
         self._followed = 0.0  # monotonic time of the last look for a model switch by another process
         self._retired: list[Store] = []  # stores of models switched away from, closed with the engine
-        self._state = CollectionState(
-            self.settings, Models(self.settings, self.model_spec(), encoder=encoder)
-        )
+        spec = self.model_spec()
+        models = pool.models(self.settings, spec) if pool else Models(self.settings, spec, encoder=encoder)
+        self._state = CollectionState(self.settings, models)
 
     # --- the parts, made when first used ---------------------------------------------------
     @property
@@ -280,13 +285,8 @@ class Engine:
         if self._pinned or store is None or now - self._followed < FOLLOW_INTERVAL_S:
             return
         self._followed = now
-        from spyglass.versions import Version
-
-        active = Version.of(store.model_versions().get("active"))
-        if active is not None and active.model_id != store.model_id:
-            if self.model_spec() == active.spec:  # not overridden by the configuration
-                log.info("the collection switched to %s; searching with it from now on", active.spec)
-                self._adopt(self._state.switched(self._state.models.switched(active.spec)))
+        if (followed := switching.followed(self._state, self.model_spec())) is not None:
+            self._adopt(followed)
 
     def close(self) -> None:
         for store in self._retired:

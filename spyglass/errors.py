@@ -23,3 +23,7 @@ class ModelMismatchError(SpyglassError):
 
 class ReindexRequiredError(SpyglassError):
     """The catalog holds vectors of another model only; searching them with this one would be meaningless."""
+
+
+class WritesRefused(SpyglassError):
+    """The collection refuses writes from now on: it is being deleted, and a job writing to it stops."""

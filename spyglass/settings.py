@@ -211,6 +211,20 @@ class GeneratorSettings(BaseModel):
         return values
 
 
+class ScopedKey(BaseModel):
+    """A bearer key with a role over some collections (``api.keys``)."""
+
+    key: SecretStr
+    role: Literal["read", "write", "admin"] = Field(
+        "read",
+        description="read: search, ask, items; write: also index, upload, tag and switch models; "
+        "admin: every collection, and creating and deleting them.",
+    )
+    collections: list[str] = Field(
+        default_factory=lambda: ["*"], description="The collections it may use ('*': all of them)."
+    )
+
+
 class ApiSettings(BaseModel):
     host: str = Field(
         "127.0.0.1", description="Address `spyglass serve` binds to (0.0.0.0 needs API keys or --insecure)."
@@ -222,8 +236,14 @@ class ApiSettings(BaseModel):
     admin_keys: list[SecretStr] = Field(
         default_factory=list, description="Bearer keys allowed to read and write (upload, index, delete)."
     )
+    keys: list[ScopedKey] = Field(
+        default_factory=list,
+        description="Keys scoped to collections: a list of {key, role, collections} (JSON in the environment).",
+    )
     allowed_roots: list[Path] = Field(
-        default_factory=list, description="Server folders POST /v1/sources may index."
+        default_factory=list,
+        description="Server folders POST /v1/sources may index into the default collection "
+        "(a named collection has its own, set when it is created).",
     )
     backup_root: Path | None = Field(
         None, description="The folder POST /v1/backup writes backups into (none: backups over HTTP are off)."

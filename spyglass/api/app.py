@@ -1,4 +1,8 @@
-"""The FastAPI application: versioned routers, one error shape, auth, CORS, metrics, the web page, MCP."""
+"""The FastAPI application: versioned routers, one error shape, auth, CORS, metrics, the web page, MCP.
+
+Every collection route is mounted twice (``api.hosting``): under ``/v1`` for the default collection,
+and under ``/v1/collections/{collection}`` for a named one.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ import time
 from contextlib import asynccontextmanager
 from importlib import resources
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.concurrency import run_in_threadpool
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse, Response
@@ -16,40 +20,42 @@ from fastapi.responses import HTMLResponse, Response
 from spyglass import __version__, discovery
 from spyglass.api import errors
 from spyglass.api.body_limit import BodyLimit
-from spyglass.api.jobs import Jobs
-from spyglass.api.mcp import KeyGuard, build_server
+from spyglass.api.errors import documented
+from spyglass.api.hosting import Hosted, collection_path
+from spyglass.api.mcp import KeyGuard, build_server, request_grant
 from spyglass.api.metrics import Metrics
-from spyglass.api.routers import ask, documents, items, models, search, system
+from spyglass.api.routers import ask, collections, documents, items, models, search, system
 from spyglass.engine import Engine
+from spyglass.runtime.collections import Collections
 
 log = logging.getLogger(__name__)
 
 
 def create_app(engine: Engine, *, announcement: discovery.Server | None = None) -> FastAPI:
-    """An app around one engine, shared by every request: it opens the catalog and the query encoder
-    at start-up (the exported text tower when there is one; the full model when first needed).
+    """An app around ``engine`` (the default collection) and the named collections beside it, shared
+    by every request: it opens their catalogs and the query encoder at start-up (the exported text
+    tower when there is one; the full model when first needed).
 
-    ``announcement``: how ``serve`` announces this app to shells (its token is a read key here).
+    ``announcement``: how ``serve`` announces this app to shells (its token is a read key for the
+    default collection here).
     """
+    settings = engine.settings
     metrics = Metrics()
-    agents = build_server(engine, confine=engine.settings.api.allowed_roots)
+    hosted = Hosted(Collections(settings, default=engine), on_report=metrics.record)
+    agents = build_server(hosted.collections, grants=request_grant)
     agents_app = agents.streamable_http_app(
-        streamable_http_path="/mcp", stateless_http=True, json_response=True, host=engine.settings.api.host
+        streamable_http_path="/mcp", stateless_http=True, json_response=True, host=settings.api.host
     )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         await run_in_threadpool(lambda: engine.store)  # loads the query encoder, opens the catalog and index
-        # Item stages catch up in the background (on the one ingest worker) while search serves.
-        app.state.jobs.resume()  # uploads and folders accepted before a crash or restart
-        if engine.stages:
-            app.state.jobs.submit("stages", "catalog")
+        await run_in_threadpool(hosted.open_all)  # their accepted jobs resume, their stages catch up
         async with agents.session_manager.run():
             yield
         if announcement:
-            discovery.withdraw(engine.settings.data_dir, announcement)
-        app.state.jobs.shutdown()
-        engine.close()
+            discovery.withdraw(settings.data_dir, announcement)
+        hosted.close()
 
     app = FastAPI(
         title="Spyglass",
@@ -57,23 +63,31 @@ def create_app(engine: Engine, *, announcement: discovery.Server | None = None) 
         lifespan=lifespan,
         description="Multimodal search and grounded answers over your own files.",
     )
-    app.state.engine = engine
+    app.state.hosted = hosted
     app.state.metrics = metrics
-    app.state.jobs = Jobs(engine, on_report=metrics.record)
     errors.install(app)
-    metrics.install(app)
+    scoped = (search.router, ask.router, documents.router, items.router, models.router, system.collection)
+    metrics.install(app, {id(route): "/v1" for router in scoped for route in router.routes})
     # Refused from its Content-Length, or cut off as it streams: a form body is otherwise spooled
     # to disk whole before any handler could check it.
-    app.add_middleware(BodyLimit, limit=int(engine.settings.api.max_request_mb * 2**20))
-    if engine.settings.api.cors_origins:
+    app.add_middleware(BodyLimit, limit=int(settings.api.max_request_mb * 2**20))
+    if settings.api.cors_origins:
         app.add_middleware(
             CORSMiddleware,
-            allow_origins=engine.settings.api.cors_origins,
+            allow_origins=settings.api.cors_origins,
             allow_methods=["*"],
             allow_headers=["*"],
         )
-    for module in (search, ask, documents, items, models, system):
-        app.include_router(module.router)
+    app.include_router(system.router)
+    app.include_router(collections.router)
+    for router in scoped:
+        app.include_router(router, prefix="/v1")
+        app.include_router(
+            router,
+            prefix="/v1/collections/{collection}",
+            dependencies=[Depends(collection_path)],
+            responses=documented(404),
+        )
     for route in agents_app.routes:  # MCP for agents, behind the same keys
         app.add_route(route.path, KeyGuard(route.endpoint), methods=["GET", "POST", "DELETE"])
 

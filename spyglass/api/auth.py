@@ -1,15 +1,52 @@
-"""Bearer API keys: read keys may search and ask; admin keys may also upload, index and delete.
+"""Bearer API keys and what each may do: a role over some collections (a ``Grant``).
 
-With no keys configured every request is allowed, and ``spyglass serve`` then binds
-to 127.0.0.1 only unless told otherwise.
+- ``api.keys``: keys with a role (read, write, admin) over a list of collections, or all;
+- ``api.api_keys`` / ``api.admin_keys`` (the first releases' settings): read / admin over all;
+- the local token ``serve`` writes into ``serve.json``: read, for the default collection.
+
+With no keys configured every request may do everything, and ``spyglass serve`` then binds to
+127.0.0.1 only unless told otherwise. A key that may not read a collection is told it does not
+exist (404, in ``api.hosting``): a 403 would tell it that the collection is there.
 """
 
 from __future__ import annotations
 
 import hmac
+from dataclasses import dataclass
 
 from fastapi import Depends, HTTPException, Request
 from pydantic import SecretStr
+
+from spyglass.runtime.collections import DEFAULT
+from spyglass.settings import ApiSettings
+
+ROLES = ("read", "write", "admin")
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What one key may do."""
+
+    role: str
+    collections: frozenset[str] | None = None  # None: every collection
+
+    def reads(self, name: str) -> bool:
+        return self.collections is None or name in self.collections
+
+    def writes(self, name: str) -> bool:
+        return self.role in ("write", "admin") and self.reads(name)
+
+    @property
+    def admin(self) -> bool:
+        return self.role == "admin"
+
+
+EVERYTHING = Grant("admin")
+
+
+def configured(settings: ApiSettings) -> bool:
+    """Whether any key is set (else every request is allowed)."""
+    return bool(settings.api_keys or settings.admin_keys or settings.keys)
 
 
 def _presented(request: Request) -> str | None:
@@ -21,31 +58,43 @@ def _presented(request: Request) -> str | None:
     return request.query_params.get("key") or None
 
 
-def _matches(token: str, keys: list[SecretStr]) -> bool:
-    return any(hmac.compare_digest(token.encode(), key.get_secret_value().encode()) for key in keys)
+def _same(token: str, key: SecretStr | str) -> bool:
+    secret = key.get_secret_value() if isinstance(key, SecretStr) else key
+    return hmac.compare_digest(token.encode(), secret.encode())
 
 
-def role(request: Request) -> str:
-    """'admin', 'read', or 401."""
-    settings = request.app.state.engine.settings.api
-    if not settings.api_keys and not settings.admin_keys:
-        return "admin"
-    token = _presented(request)
+def grant_of(settings: ApiSettings, token: str | None, local_token: str | None) -> Grant | None:
+    """The grant of ``token`` (None: no such key); with no keys configured, everything."""
+    if not configured(settings):
+        return EVERYTHING
     if token is None:
-        raise HTTPException(401, "missing bearer API key", headers={"WWW-Authenticate": "Bearer"})
-    if _matches(token, settings.admin_keys):
-        return "admin"
-    local = request.app.state.local_token  # the read token `serve` gave the shells of this machine
-    if _matches(token, settings.api_keys) or (local and hmac.compare_digest(token.encode(), local.encode())):
-        return "read"
-    raise HTTPException(401, "invalid API key", headers={"WWW-Authenticate": "Bearer"})
+        return None
+    if any(_same(token, key) for key in settings.admin_keys):
+        return EVERYTHING
+    for scoped in settings.keys:
+        if _same(token, scoped.key):
+            everything = scoped.role == "admin" or "*" in scoped.collections
+            return Grant(scoped.role, None if everything else frozenset(scoped.collections))
+    if any(_same(token, key) for key in settings.api_keys):
+        return Grant("read")
+    if local_token and _same(token, local_token):
+        return Grant("read", frozenset([DEFAULT]))
+    return None
 
 
-def reader(who: str = Depends(role)) -> str:
-    return who
+def grant(request: Request) -> Grant:
+    """The caller's grant, or 401."""
+    settings = request.app.state.hosted.settings.api
+    token = _presented(request)
+    found = grant_of(settings, token, request.app.state.local_token)
+    if found is None:
+        message = "missing bearer API key" if token is None else "invalid API key"
+        raise HTTPException(401, message, headers={"WWW-Authenticate": "Bearer"})
+    return found
 
 
-def admin(who: str = Depends(role)) -> str:
-    if who != "admin":
-        raise HTTPException(403, "this API key may only read")
+def admin(who: Grant = Depends(grant)) -> Grant:
+    """Only admin keys: creating and deleting collections, backups onto the server's disk."""
+    if not who.admin:
+        raise HTTPException(403, "this needs an admin API key")
     return who

@@ -14,11 +14,12 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from spyglass.errors import WritesRefused
 from spyglass.indexer import IndexReport
 
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ class Job:
     kind: str
     target: str
     options: dict = field(default_factory=dict)  # source: include / exclude patterns
-    state: str = "queued"  # queued, running, done, failed
+    state: str = "queued"  # queued, running, done, failed, cancelled
     created: float = field(default_factory=time.time)
     finished: float | None = None
     report: dict | None = None
@@ -51,6 +52,7 @@ class Jobs:
     def __init__(self, engine: Engine, on_report: Callable[[IndexReport], None] | None = None) -> None:
         self.engine = engine
         self._jobs: dict[str, Job] = {}
+        self._futures: dict[str, Future] = {}
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spyglass-ingest")
         self._on_report = on_report
@@ -84,10 +86,32 @@ class Jobs:
     def shutdown(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=False)
 
+    def cancel(self, job: Job) -> bool:
+        """Cancel a queued job (False: it has started, or ended)."""
+        with self._lock:
+            future = self._futures.get(job.id)
+        if future is None or not future.cancel():
+            return False
+        job.state, job.finished = "cancelled", time.time()
+        self._save(job)
+        return True
+
+    def cancel_all(self, reason: str) -> None:
+        """Cancel every queued job and stop the running one at its next write (the collection is
+        going away): its catalog then refuses writes; returns once no write is in progress."""
+        with self._lock:
+            jobs = list(self._jobs.values())
+        for job in jobs:
+            if job.state == "queued":
+                self.cancel(job)
+        for slot in (self.engine.state.store, self.engine.state.text_store):
+            if (store := slot.peek()) is not None:
+                store.refuse_writes(reason)
+
     def _start(self, job: Job) -> None:
         with self._lock:
             self._jobs[job.id] = job
-        self._pool.submit(self._run, job)
+            self._futures[job.id] = self._pool.submit(self._run, job)
 
     def _run(self, job: Job) -> None:
         try:
@@ -98,6 +122,9 @@ class Jobs:
             job.state = "done"
             if self._on_report and job.kind in INGEST_KINDS:
                 self._on_report(report)
+        except WritesRefused as exc:
+            log.info("job %s stopped: %s", job.id, exc)
+            job.error, job.state = str(exc), "cancelled"
         except Exception as exc:
             log.exception("job %s failed", job.id)
             job.error, job.state = f"{type(exc).__name__}: {exc}", "failed"
@@ -105,6 +132,8 @@ class Jobs:
             job.finished = time.time()
             try:
                 self._save(job)
+            except WritesRefused:
+                pass  # the collection is being deleted, and its record of this job with it
             except Exception:  # e.g. a read-only catalog: the outcome is still in memory and logged
                 log.exception("could not record the outcome of job %s", job.id)
 

@@ -6,8 +6,12 @@ HTTP API use. Two doors:
 - ``spyglass mcp`` speaks stdio, for an assistant on the user's own machine (Claude
   Desktop, Cursor, an agent); it runs as the user, so paths are the user's own;
 - ``spyglass serve`` mounts streamable HTTP at ``/mcp`` behind the same API keys as
-  ``/v1``: read keys search and ask, only admin keys index, and paths (a query image
-  or a folder to index) must lie inside the allowed roots.
+  ``/v1``: a key reaches only the collections it may read (any other is "no collection
+  named …", as for one that does not exist), only write keys index, and paths (a query
+  image or a folder to index) must lie inside the collection's allowed roots.
+
+Every tool takes an optional ``collection``; without it, the default collection (for
+``spyglass mcp``, the one ``--collection`` names).
 
 Tool descriptions are written for a model: what each tool is for, what it returns, and
 which tool to call next (an item id from ``search`` feeds ``get_item`` and
@@ -18,7 +22,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Sequence
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -32,12 +36,13 @@ from pydantic import Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from spyglass.api.auth import role
+from spyglass.api.auth import EVERYTHING, Grant, grant
 from spyglass.api.schemas import MAX_ID, FilterBody, GenerationBody
 from spyglass.generator.backends import GenerationParamsError
 from spyglass.generator.prompt import PromptOptions
 from spyglass.indexer.walk import confined
 from spyglass.retriever import Query, RankingOptions
+from spyglass.runtime.collections import DEFAULT, NAME, CollectionNotFound, Collections
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Receive, Scope, Send
@@ -54,24 +59,47 @@ READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 
 K = Annotated[int, Field(ge=1, le=50, description="How many results to return.")]
 ITEM = Annotated[int, Field(ge=1, le=MAX_ID, description="An item_id from search results.")]
+COLLECTION = Annotated[
+    str | None, Field(description="Which collection to use (default: the default collection).")
+]
 FILTERS = Annotated[
     FilterBody | None,
     Field(description="Optional filters: kinds, path_prefix, types, tags, date_from/date_to (epoch s)."),
 ]
 
 
-def build_server(engine: Engine, *, confine: Sequence[Path] | None = None) -> MCPServer:
-    """The tools over ``engine``; ``confine``: roots that paths must lie in (None: any path, for stdio)."""
+def build_server(
+    collections: Collections,
+    *,
+    default: str = DEFAULT,
+    grants: Callable[[Context], Grant] | None = None,
+) -> MCPServer:
+    """The tools over ``collections``. ``grants``: the caller's grant, for HTTP, where paths must lie
+    in the collection's allowed roots; None for stdio (the user's own process: everything, any path)."""
     server = MCPServer("spyglass", instructions=INSTRUCTIONS)
 
-    def allowed(raw: str) -> Path:
+    def open_(ctx: Context, name: str | None, *, write: bool = False) -> Engine:
+        name = name or default
+        who = EVERYTHING if grants is None else grants(ctx)
+        missing = ToolError(f"there is no collection named {name!r}")
+        if not NAME.fullmatch(name) or not who.reads(name):
+            raise missing
+        if write and not who.writes(name):
+            raise ToolError("this API key may only read this collection; indexing needs a write key")
         try:
-            return confined(raw, confine)
+            return collections.engine(name)
+        except CollectionNotFound:
+            raise missing from None
+
+    def allowed(engine: Engine, raw: str) -> Path:
+        try:
+            return confined(raw, None if grants is None else engine.settings.api.allowed_roots)
         except (PermissionError, FileNotFoundError) as exc:
             raise ToolError(str(exc)) from None
 
     @server.tool(annotations=READ_ONLY)
     def search(
+        ctx: Context,
         text: Annotated[
             str, Field(description="Words or a description, e.g. 'receipt from Cafe Rossi'.")
         ] = "",
@@ -79,6 +107,7 @@ def build_server(engine: Engine, *, confine: Sequence[Path] | None = None) -> MC
         image_base64: Annotated[str | None, Field(description="A picture (JPEG/PNG bytes, base64).")] = None,
         filters: FILTERS = None,
         k: K = 10,
+        collection: COLLECTION = None,
     ) -> dict:
         """Find photos, pages, figures, passages and video frames by text, by a picture, or both.
 
@@ -86,9 +115,10 @@ def build_server(engine: Engine, *, confine: Sequence[Path] | None = None) -> MC
         ``snippet`` for text, and ``ocr`` lines when the words were read in the picture; when
         nothing matches well, ``no_match`` is true and ``message`` says why.
         """
+        engine = open_(ctx, collection)
         images: list = []
         if image_path:
-            images.append(allowed(image_path))
+            images.append(allowed(engine, image_path))
         if image_base64:
             try:
                 images.append(base64.b64decode(image_base64, validate=True))
@@ -101,17 +131,22 @@ def build_server(engine: Engine, *, confine: Sequence[Path] | None = None) -> MC
         return _search(engine, query, filters, k, options)
 
     @server.tool(annotations=READ_ONLY)
-    def find_similar(item_id: ITEM, filters: FILTERS = None, k: K = 10) -> dict:
+    def find_similar(
+        ctx: Context, item_id: ITEM, filters: FILTERS = None, k: K = 10, collection: COLLECTION = None
+    ) -> dict:
         """Items that look or read like an indexed item ("more like this"); same result shape as search."""
+        engine = open_(ctx, collection)
         if engine.store.item(item_id) is None:
             raise ToolError(f"no item {item_id}")
         return _search(engine, Query(item_id=item_id), filters, k, RankingOptions(relevance_floor=False))
 
     @server.tool(annotations=READ_ONLY)
     def ask(
+        ctx: Context,
         question: Annotated[str, Field(min_length=1, max_length=2000)],
         filters: FILTERS = None,
         generation: GenerationBody | None = None,
+        collection: COLLECTION = None,
     ) -> dict:
         """Answer a question from the collection, grounded in retrieved pictures and passages.
 
@@ -122,6 +157,7 @@ def build_server(engine: Engine, *, confine: Sequence[Path] | None = None) -> MC
         max_tokens, temperature, top_p, n (candidate answers, returned as ``candidates``), stop
         and seed for this question.
         """
+        engine = open_(ctx, collection)
         options = PromptOptions(generation=(generation or GenerationBody()).controls())
         try:
             return engine.ask(
@@ -131,9 +167,10 @@ def build_server(engine: Engine, *, confine: Sequence[Path] | None = None) -> MC
             raise ToolError(str(exc)) from None
 
     @server.tool(annotations=READ_ONLY)
-    def get_item(item_id: ITEM, picture: bool = True) -> list:
+    def get_item(ctx: Context, item_id: ITEM, picture: bool = True, collection: COLLECTION = None) -> list:
         """One item in full: path, kind, page, its text, its document's metadata and tags, the lines
         of text read in it with their boxes, and (``picture``) its thumbnail as an image."""
+        engine = open_(ctx, collection)
         described = engine.item(item_id)
         if described is None:
             raise ToolError(f"no item {item_id}")
@@ -146,15 +183,15 @@ def build_server(engine: Engine, *, confine: Sequence[Path] | None = None) -> MC
             str, Field(description="A folder (or file) to add; re-indexing only picks up changes.")
         ],
         ctx: Context,
+        collection: COLLECTION = None,
     ) -> dict:
         """Add a folder to the collection (new and changed files; unchanged ones are skipped).
 
         Returns counts of files added, updated, unchanged and removed, and the errors met.
         """
-        request = ctx.request_context.request
-        if isinstance(request, Request) and request.state.role != "admin":
-            raise ToolError("this API key may only read; indexing needs an admin key")
-        report = engine.index(allowed(path), progress=False, confine=confine)
+        engine = open_(ctx, collection, write=True)
+        confine = None if grants is None else engine.settings.api.allowed_roots
+        report = engine.index(allowed(engine, path), progress=False, confine=confine)
         return asdict(report) | {"summary": report.summary()}
 
     return server
@@ -167,8 +204,16 @@ def _search(
     return response.to_dict()
 
 
+def request_grant(ctx: Context) -> Grant:
+    """The grant ``KeyGuard`` found for the HTTP request a tool call came in."""
+    request = ctx.request_context.request
+    if not isinstance(request, Request) or not hasattr(request.state, "grant"):
+        raise ToolError("this call carries no API key")  # never assume a grant
+    return request.state.grant
+
+
 class KeyGuard:
-    """The ``/v1`` API keys in front of the MCP endpoint; the caller's role goes to ``request.state``."""
+    """The ``/v1`` API keys in front of the MCP endpoint; the caller's grant goes to ``request.state``."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -177,7 +222,7 @@ class KeyGuard:
         if scope["type"] == "http":
             request = Request(scope)
             try:
-                request.state.role = role(request)
+                request.state.grant = grant(request)
             except HTTPException as exc:
                 response = JSONResponse({"error": exc.detail}, exc.status_code, headers=exc.headers)
                 await response(scope, receive, send)

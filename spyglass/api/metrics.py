@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 
 from fastapi import FastAPI, Request
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -30,12 +31,20 @@ class Metrics:
             "spyglass_index_vectors", "Vectors in the search index", registry=self.registry
         )
 
-    def install(self, app: FastAPI) -> None:
+    def install(self, app: FastAPI, mounted: Mapping[int, str] | None = None) -> None:
+        """Time every request by its route's template. ``mounted``: routes (by id) included under a
+        prefix, whose own path lacks it; a ``{collection}`` stays a template, never a name."""
+        mounted = mounted or {}
+
         @app.middleware("http")
         async def timing(request: Request, call_next):
             started = time.perf_counter()
             response = await call_next(request)
-            route = getattr(request.scope.get("route"), "path", "unmatched")
+            found = request.scope.get("route")
+            route = getattr(found, "path", "unmatched")
+            if id(found) in mounted:
+                named = "collection" in request.scope.get("path_params", {})
+                route = ("/v1/collections/{collection}" if named else mounted[id(found)]) + route
             self.latency.labels(request.method, route, str(response.status_code)).observe(
                 time.perf_counter() - started
             )

@@ -8,6 +8,7 @@ from fastapi import Path
 from pydantic import BaseModel, Field, Strict
 
 from spyglass.retriever import Filters, RankingOptions
+from spyglass.runtime.collections import NAME, CollectionConfig
 
 MAX_ID = 2**63 - 1  # SQLite's INTEGER range
 ItemId = Annotated[int, Path(ge=1, le=MAX_ID, description="An item id from search results")]
@@ -57,6 +58,12 @@ class SearchBody(BaseModel):
     semantic: bool = Field(True, description="The text space ranks passages (when it is filled).")
     diversity: float | None = Field(None, gt=0, le=1)
     relevance_floor: bool = True
+    collections: list[Annotated[str, Field(pattern=f"^({NAME.pattern}|\\*)$")]] | None = Field(
+        None,
+        max_length=100,
+        description='Search these collections at once (["*"]: every one the key reads); each result '
+        "then names its `collection`. An `item_id` query needs a single collection.",
+    )
 
     def options(self) -> RankingOptions:
         return RankingOptions(
@@ -122,3 +129,9 @@ class SourceBody(BaseModel):
     )
     include: list[str] = Field(default_factory=list)
     exclude: list[str] = Field(default_factory=list)
+
+
+class CollectionBody(CollectionConfig):
+    name: str = Field(
+        ..., pattern=f"^{NAME.pattern}$", max_length=63, description="The new collection's name."
+    )

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from spyglass import __version__
-from spyglass.cli import ingest, learn, models, query, serving
+from spyglass.cli import collections, ingest, learn, models, query, serving
 from spyglass.cli.common import console
 from spyglass.errors import SpyglassError
 
@@ -31,6 +31,12 @@ def main_options(
     precision: Annotated[str | None, typer.Option(help="auto, fp32, bf16 or fp16.")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Encoder batch size.")] = None,
     threads: Annotated[int | None, typer.Option(help="Torch CPU threads (0: default).")] = None,
+    collection: Annotated[
+        str,
+        typer.Option(
+            envvar="SPYGLASS_COLLECTION", help="The collection to work on (`spyglass collections`)."
+        ),
+    ] = "default",
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress.")] = False,
 ) -> None:
     """Flags override SPYGLASS_* variables, which override the config file."""
@@ -46,6 +52,7 @@ def main_options(
         threads=threads,
     )
     ctx.obj = {key: value for key, value in overrides.items() if value is not None}
+    ctx.obj["collection"] = collection
 
 
 @app.command()
@@ -70,6 +77,7 @@ app.command()(serving.restore)
 app.command()(learn.label)
 app.command()(learn.tune)
 app.add_typer(models.app, name="models")
+app.add_typer(collections.app, name="collections")
 
 
 def main() -> None:

@@ -10,9 +10,16 @@ from spyglass.settings import Settings
 console = Console(soft_wrap=True)
 
 
+def global_settings_of(ctx: typer.Context) -> Settings:
+    """Settings with the global flags (``--data-dir``, ``--model`` ...) applied, for every collection."""
+    return Settings(**{key: value for key, value in ctx.obj.items() if key != "collection"})
+
+
 def settings_of(ctx: typer.Context) -> Settings:
-    """Settings with the global flags (``--data-dir``, ``--model`` ...) applied."""
-    return Settings(**ctx.obj)
+    """The settings of the collection ``--collection`` names (the data directory itself by default)."""
+    from spyglass.runtime.collections import settings_for
+
+    return settings_for(global_settings_of(ctx), ctx.obj["collection"])
 
 
 def engine_of(ctx: typer.Context):

@@ -10,18 +10,14 @@ import typer
 from rich.markup import escape
 
 from spyglass.cli import models
-from spyglass.cli.common import console, engine_of, settings_of
+from spyglass.cli.common import console, engine_of, global_settings_of, settings_of
 
 
 def _serve(engine, host: str, port: int, insecure: bool) -> None:
     from spyglass.api import serve as run_server
+    from spyglass.api.auth import configured
 
-    settings = engine.settings.api
-    if (
-        host not in ("127.0.0.1", "localhost", "::1")
-        and not (settings.api_keys or settings.admin_keys)
-        and not insecure
-    ):
+    if host not in ("127.0.0.1", "localhost", "::1") and not configured(engine.settings.api) and not insecure:
         raise typer.BadParameter(
             f"refusing to listen on {host} without API keys; set SPYGLASS_API_KEYS/SPYGLASS_ADMIN_KEYS or pass --insecure",
             param_hint="--host",
@@ -38,8 +34,10 @@ def serve(
         bool, typer.Option("--insecure", help="Allow a public bind without API keys.")
     ] = False,
 ) -> None:
-    """Run the HTTP API and the web page; `spyglass search` in a shell then asks this server."""
-    engine = engine_of(ctx)
+    """Run the HTTP API and the web page for every collection; `spyglass search` in a shell then asks this server."""
+    from spyglass.engine import Engine
+
+    engine = Engine(global_settings_of(ctx))  # the default collection; the named ones open beside it
     _serve(engine, host or engine.settings.api.host, port or engine.settings.api.port, insecure)
 
 
@@ -50,9 +48,13 @@ def mcp(ctx: typer.Context) -> None:
     your files. Nothing but MCP messages goes to stdout (logs go to stderr).
     """
     from spyglass.api.mcp import build_server
+    from spyglass.runtime.collections import Collections
 
-    with engine_of(ctx) as engine:
-        build_server(engine).run("stdio")
+    collections = Collections(global_settings_of(ctx))
+    try:
+        build_server(collections, default=ctx.obj["collection"]).run("stdio")
+    finally:
+        collections.close()
 
 
 def demo(
@@ -103,7 +105,7 @@ def restore(
     from spyglass.runtime.backup import restore as put_back
 
     data_dir = settings_of(ctx).data_dir
-    put_back(source, data_dir)
+    put_back(source, data_dir, served_from=global_settings_of(ctx).data_dir)
     console.print(
         f"restored {escape(str(source))} into {escape(str(data_dir))}; indexes rebuild on first use"
     )

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from spyglass import __version__, discovery
 from spyglass.errors import SpyglassError
+from spyglass.runtime.collections import CONFIG as OWN_SETTINGS  # a named collection's own settings
 from spyglass.store import Store
 from spyglass.store.backup import copy_catalog, problems
 
@@ -36,6 +37,8 @@ def backup(data_dir: Path, target: Path, progress: Callable[[str], None] = lambd
     )
     if (data_dir / "uploads").is_dir():
         shutil.copytree(data_dir / "uploads", target / "uploads")
+    if (data_dir / OWN_SETTINGS).is_file():
+        shutil.copyfile(data_dir / OWN_SETTINGS, target / OWN_SETTINGS)
     models = {}
     for name, version in Store.recorded_models(target).items():  # read from the copy: what it refers to
         folder = Path(version.get("spec", ""))
@@ -54,8 +57,11 @@ def backup(data_dir: Path, target: Path, progress: Callable[[str], None] = lambd
     return manifest
 
 
-def restore(source: Path, data_dir: Path) -> dict:
-    """Replace the collection in ``data_dir`` with the backup in ``source``, after checking it."""
+def restore(source: Path, data_dir: Path, served_from: Path | None = None) -> dict:
+    """Replace the collection in ``data_dir`` with the backup in ``source``, after checking it.
+
+    ``served_from``: the data directory a server of this collection announces itself in (a named
+    collection's server runs for the whole data directory)."""
     manifest_path = source / MANIFEST
     if not manifest_path.is_file():
         raise SpyglassError(f"{source} is not a Spyglass backup (no {MANIFEST}).")
@@ -64,7 +70,7 @@ def restore(source: Path, data_dir: Path) -> dict:
         raise SpyglassError(
             f"The backup in {source} fails its checks, nothing was replaced: {'; '.join(found)}"
         )
-    if (server := discovery.find(data_dir)) is not None:
+    if (server := discovery.find(served_from or data_dir)) is not None:
         raise SpyglassError(
             f"spyglass serve (pid {server.pid}) is using {data_dir}; stop it before restoring."
         )
@@ -78,12 +84,14 @@ def restore(source: Path, data_dir: Path) -> dict:
     shutil.rmtree(incoming, ignore_errors=True)
     incoming.mkdir()
     shutil.copyfile(source / CATALOG, incoming / CATALOG)
+    if (source / OWN_SETTINGS).is_file():
+        shutil.copyfile(source / OWN_SETTINGS, incoming / OWN_SETTINGS)
     if (source / "uploads").is_dir():
         shutil.copytree(source / "uploads", incoming / "uploads")
     for stale in ("index", "uploads", f"{CATALOG}-wal", f"{CATALOG}-shm"):
         path = data_dir / stale
         shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
-    for name in (CATALOG, "uploads"):
+    for name in (CATALOG, "uploads", OWN_SETTINGS):
         if (incoming / name).exists():
             (incoming / name).replace(data_dir / name)
     incoming.rmdir()

@@ -9,6 +9,7 @@ themselves are ``spyglass.versions``.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -21,6 +22,9 @@ if TYPE_CHECKING:
     from spyglass.store import Store
 
 Progress = Callable[[], None] | None
+
+
+log = logging.getLogger(__name__)
 
 
 def use(
@@ -79,6 +83,19 @@ def rollback(state: CollectionState) -> CollectionState:
     with switched.store.get().write() as tx:
         tx.set_model_versions({"active": back.record(), "previous": active.record(), "switch": None})
     return switched
+
+
+def followed(state: CollectionState, configured: str) -> CollectionState | None:
+    """The state for the model another process switched the collection to (or rolled back to), when
+    the configuration does not name another; None when nothing changed."""
+    from spyglass.versions import Version
+
+    store = state.store.get()
+    active = Version.of(store.model_versions().get("active"))
+    if active is None or active.model_id == store.model_id or configured != active.spec:
+        return None
+    log.info("the collection switched to %s; searching with it from now on", active.spec)
+    return state.switched(state.models.switched(active.spec))
 
 
 def prune(store: Store) -> dict[str, int]:

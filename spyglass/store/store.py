@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 import numpy as np
 from sqlalchemy import text
 
-from spyglass.errors import ModelMismatchError, ReindexRequiredError, SpyglassError
+from spyglass.errors import ModelMismatchError, ReindexRequiredError, SpyglassError, WritesRefused
 from spyglass.filters import Filters
 from spyglass.kinds import TEXT_SPACE_PREFIX, base_model_id, precision_of, space_id, space_of
 from spyglass.store.catalog import Catalog, VectorRecords
@@ -81,6 +81,7 @@ class Store(IndexMirror):
         self.index_kind, self.index_options = index, dict(index_options or {})
         self.vector_dtype = vector_dtype
         self.autosave_changes = autosave_changes
+        self._refusal: str | None = None  # why writes are refused from now on (``refuse_writes``)
         self._lock = RWLock()
         self._writer = threading.Lock()
         self._index: VectorIndex = create_index("flat", dim, 0)
@@ -106,11 +107,20 @@ class Store(IndexMirror):
                 f"The data directory {self.data_dir} is read-only; searching works, changes do not."
             )
         with self._writer:
+            if self._refusal is not None:
+                raise WritesRefused(self._refusal)
             with self._catalog.engine.begin() as conn:
                 yield Transaction(conn, self.model_id, self.check_vectors, self.vector_dtype)
             self._sync()
             if self._unsaved >= self.autosave_changes:
                 self._save_if_possible()
+
+    def refuse_writes(self, reason: str) -> None:
+        """Make every later write raise ``WritesRefused(reason)``; returns once a write in progress
+        has ended. A job writing into a collection that is being deleted stops at its next write."""
+        self._refusal = reason
+        with self._writer:
+            pass
 
     @contextmanager
     def snapshot(self) -> Iterator[Snapshot]:

@@ -70,7 +70,7 @@ def test_a_chunked_body_is_cut_off_at_the_limit(live):
 
 
 def uploaded_files(live: LiveServer) -> list[str]:
-    uploads = live.server.config.app.state.engine.settings.data_dir / "uploads"
+    uploads = live.server.config.app.state.hosted.settings.data_dir / "uploads"
     return sorted(p.name for p in uploads.rglob("*") if p.is_file()) if uploads.exists() else []
 
 

@@ -35,11 +35,11 @@ class LiveServer:
         self.thread.join(timeout=30)
 
 
-def wait(client, job_id: str, headers: dict | None = None) -> dict:
+def wait(client, job_id: str, headers: dict | None = None, prefix: str = "/v1") -> dict:
     """Poll a job until it is done or failed; ``client`` is a TestClient or an ``httpx.Client`` with a base URL."""
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        state = client.get(f"/v1/jobs/{job_id}", headers=headers).json()
+        state = client.get(f"{prefix}/jobs/{job_id}", headers=headers).json()
         if state["state"] in ("done", "failed"):
             return state
         time.sleep(0.1)

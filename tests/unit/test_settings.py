@@ -75,3 +75,23 @@ def test_invalid_values_are_rejected(monkeypatch):
         Settings()
     with pytest.raises(ValidationError, match="batch_size"):
         Settings(precision="auto", batch_size=0)
+
+
+def test_scoped_keys_come_from_the_environment_as_json_and_never_show(monkeypatch):
+    from spyglass.api.auth import Grant, grant_of
+
+    monkeypatch.setenv(
+        "SPYGLASS_API__KEYS",
+        '[{"key": "fam-secret", "role": "write", "collections": ["family"]}, {"key": "boss", "role": "admin", "collections": ["x"]}]',
+    )
+    monkeypatch.setenv("SPYGLASS_API_KEYS", '["old-reader"]')
+    api = Settings().api
+    assert "fam-secret" not in repr(api) and "old-reader" not in repr(api)
+    assert grant_of(api, "fam-secret", None) == Grant("write", frozenset({"family"}))
+    assert grant_of(api, "boss", None) == Grant("admin")  # admin is every collection, whatever it lists
+    assert grant_of(api, "old-reader", None) == Grant("read")  # the first releases' read keys: all of them
+    assert grant_of(api, "serve-token", "serve-token") == Grant("read", frozenset({"default"}))
+    assert grant_of(api, "guess", "serve-token") is None and grant_of(api, None, None) is None
+    assert not Grant("read", frozenset({"family"})).writes("family") and not Grant(
+        "write", frozenset({"family"})
+    ).reads("work")

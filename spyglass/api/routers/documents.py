@@ -1,4 +1,4 @@
-"""Uploads, server folders and deletions, ingested by background jobs."""
+"""Uploads, server folders and deletions in a collection, ingested by its background jobs (write keys)."""
 
 from __future__ import annotations
 
@@ -9,15 +9,13 @@ from pathlib import Path
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 
-from spyglass.api.auth import admin
 from spyglass.api.errors import documented, not_found
+from spyglass.api.hosting import Served, writable
 from spyglass.api.schemas import DocumentId, SourceBody
 from spyglass.api.uploads import UPLOAD_BODY, UploadReceiver
 from spyglass.indexer.walk import confined
 
-router = APIRouter(
-    prefix="/v1", tags=["documents"], dependencies=[Depends(admin)], responses=documented(400, 401, 403, 422)
-)
+router = APIRouter(tags=["documents"], responses=documented(400, 401, 403, 422))
 
 
 @router.post(
@@ -31,8 +29,8 @@ router = APIRouter(
     responses=documented(413, 415),
     openapi_extra={"requestBody": UPLOAD_BODY},
 )
-async def upload(request: Request) -> dict:
-    engine = request.app.state.engine
+async def upload(request: Request, served: Served = Depends(writable)) -> dict:
+    engine = served.engine
     folder = engine.settings.data_dir / "uploads" / uuid.uuid4().hex[:12]
     folder.mkdir(parents=True)
     receiver = UploadReceiver(folder, engine.settings.api)
@@ -44,34 +42,50 @@ async def upload(request: Request) -> dict:
     if not receiver.saved:
         folder.rmdir()
         raise receiver.refusal or HTTPException(422, "invalid files: the form holds no file")
-    job = await run_in_threadpool(request.app.state.jobs.submit, "upload", str(folder))
+    job = await run_in_threadpool(served.jobs.submit, "upload", str(folder))
     return {
         "job_id": job.id,
         "files": sorted(receiver.saved),
         "rejected": receiver.rejected,
-        "status_url": f"/v1/jobs/{job.id}",
+        "status_url": f"{served.prefix}/jobs/{job.id}",
     }
 
 
 @router.post(
     "/sources",
     status_code=202,
-    summary="Index a server folder inside the allowed roots",
+    summary="Index a server folder inside the collection's allowed roots",
     responses=documented(404),
 )
-async def add_source(body: SourceBody, request: Request) -> dict:
-    engine = request.app.state.engine
-    path = allowed_path(body.path, engine.settings.api.allowed_roots)
+async def add_source(body: SourceBody, served: Served = Depends(writable)) -> dict:
+    path = allowed_path(body.path, served.engine.settings.api.allowed_roots)
     options = {"include": list(body.include), "exclude": list(body.exclude)}
-    job = await run_in_threadpool(request.app.state.jobs.submit, "source", str(path), options)
-    return {"job_id": job.id, "path": str(path), "status_url": f"/v1/jobs/{job.id}"}
+    job = await run_in_threadpool(served.jobs.submit, "source", str(path), options)
+    return {"job_id": job.id, "path": str(path), "status_url": f"{served.prefix}/jobs/{job.id}"}
+
+
+def _job(served: Served, job_id: str):
+    job = served.jobs.get(job_id)
+    if job is None:
+        raise not_found(f"job {job_id}")
+    return job
 
 
 @router.get("/jobs/{job_id}", summary="Progress and result of an ingest job", responses=documented(404))
-async def job_status(job_id: str, request: Request) -> dict:
-    job = request.app.state.jobs.get(job_id)
-    if job is None:
-        raise not_found(f"job {job_id}")
+async def job_status(job_id: str, served: Served = Depends(writable)) -> dict:
+    return _job(served, job_id).public()
+
+
+@router.delete(
+    "/jobs/{job_id}",
+    summary="Cancel a queued job",
+    description="A job that has started runs to its end (deleting its collection with `force` stops it).",
+    responses=documented(404, 409),
+)
+async def cancel_job(job_id: str, served: Served = Depends(writable)) -> dict:
+    job = _job(served, job_id)
+    if not await run_in_threadpool(served.jobs.cancel, job):
+        raise HTTPException(409, f"job {job_id} is {job.state}; only a queued job can be cancelled")
     return job.public()
 
 
@@ -80,8 +94,8 @@ async def job_status(job_id: str, request: Request) -> dict:
     summary="Remove a document and its items from the index",
     responses=documented(404),
 )
-async def delete_document(document_id: DocumentId, request: Request) -> dict:
-    engine = request.app.state.engine
+async def delete_document(document_id: DocumentId, served: Served = Depends(writable)) -> dict:
+    engine = served.engine
     document = engine.store.document(document_id)
     if document is None:
         raise not_found(f"document {document_id}")

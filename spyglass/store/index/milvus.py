@@ -48,7 +48,7 @@ SEARCH_PARAMS = {"HNSW": ("ef",), "IVF_FLAT": ("nprobe",), "IVF_SQ8": ("nprobe",
 
 class MilvusIndex(VectorIndex):
     kind = "milvus"
-    options = ("uri", "index_type", "M", "efConstruction", "ef", "nlist", "nprobe", "home")
+    options = ("uri", "index_type", "M", "efConstruction", "ef", "nlist", "nprobe", "home", "prefix")
     file_suffix = ".milvus.json"  # what the store saves: where the collection is, not the vectors
     external = True
 
@@ -59,8 +59,10 @@ class MilvusIndex(VectorIndex):
         index_type: str = "FLAT",
         home: str | None = None,
         collection: str | None = None,
+        prefix: str = "",
         **params: int,
     ) -> None:
+        """``prefix``: the Spyglass collection's name, leading its Milvus collections' names."""
         super().__init__(dim)
         if index_type not in INDEX_PARAMS:
             raise ValueError(f"Milvus index type {index_type!r}; choose one of {', '.join(INDEX_PARAMS)}")
@@ -69,7 +71,8 @@ class MilvusIndex(VectorIndex):
             uri = str(Path(home or ".") / "milvus.db")
         self.uri, self.index_type, self.params = uri, index_type, params
         self.client = _connect(uri)
-        self.collection = collection or f"spyglass_{secrets.token_hex(6)}"
+        named = f"{prefix.replace('-', '_')}_" if prefix else ""
+        self.collection = collection or f"spyglass_{named}{secrets.token_hex(6)}"
         if collection is None:
             self._create()
         elif self.client.has_collection(collection):

@@ -109,6 +109,29 @@ def test_restore_refuses_while_a_server_uses_the_collection(tmp_path, shapes_enc
     assert refused.returncode == 1 and "stop it before restoring" in refused.stderr
 
 
+def test_a_named_collection_backs_up_and_restores_with_its_own_settings(tmp_path, shapes_encoder):
+    data_dir = tmp_path / "data"
+    assert cli(data_dir, "collections", "create", "work", "--labels", "circle,square").returncode == 0
+    pictures = write_shapes(tmp_path / "pictures", 5, seed=6)
+    assert cli(data_dir, "--collection", "work", "index", str(pictures)).returncode == 0
+    assert cli(data_dir, "--collection", "work", "backup", str(tmp_path / "backup")).returncode == 0
+    own = (data_dir / "collections" / "work" / "collection.json").read_text()
+    assert cli(data_dir, "collections", "delete", "work", "--yes").returncode == 0
+    assert cli(data_dir, "collections", "create", "work").returncode == 0  # a new, empty one of that name
+    # a server announced for the data directory serves every collection in it
+    discovery.publish(
+        data_dir, discovery.Server("http://127.0.0.1:1", os.getpid(), "token", "builtin:shapes")
+    )
+    refused = cli(data_dir, "--collection", "work", "restore", str(tmp_path / "backup"))
+    assert refused.returncode == 1 and "stop it before restoring" in refused.stderr
+    discovery.withdraw(data_dir, discovery.find(data_dir))
+    assert cli(data_dir, "--collection", "work", "restore", str(tmp_path / "backup")).returncode == 0
+    assert (data_dir / "collections" / "work" / "collection.json").read_text() == own
+    with Engine(Settings(data_dir=data_dir / "collections" / "work"), encoder=shapes_encoder) as restored:
+        assert restored.status()["items"] == 5
+    assert not (data_dir / "catalog.sqlite3").exists()  # the default collection was never touched
+
+
 def test_backup_refuses_a_folder_that_is_not_empty(tmp_path, shapes_encoder):
     data_dir = tmp_path / "data"
     with engine(data_dir, shapes_encoder) as live:
