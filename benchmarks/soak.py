@@ -6,6 +6,8 @@ and roll back, and take backups over HTTP. Every --kill-every seconds or so (jit
 server is killed with SIGKILL and started again. At the end, with the server restarted cleanly:
 
 - every upload the server accepted is indexed or reported failed (its job, read back);
+- the model switch and the rollback (asked once its switch was done) both finished, and the
+  collection searches with its first model again;
 - the catalog passes ``PRAGMA integrity_check``;
 - the vector index matches the catalog (opened as a user would);
 - no byte of a deleted canary survives under the data directory;
@@ -95,6 +97,14 @@ class Traffic:
         self.accepted_jobs: list[str] = []
         self.canaries: list[str] = []  # phrases of notes deleted
         self.backups: list[str] = []
+        self.model_jobs: list[tuple[str, str]] = []  # (switch or rollback, job id), accepted
+
+    def accepted(self, kind: str, response: httpx.Response | None) -> bool:
+        """Whether a model job was accepted (202); it is then checked at the end."""
+        if response is None or response.status_code != 202:
+            return False
+        self.model_jobs.append((kind, response.json()["job_id"]))
+        return True
 
     def call(self, kind: str, method: str, url: str, **kwargs) -> httpx.Response | None:
         started = time.monotonic()
@@ -162,12 +172,13 @@ def writers(server: Server, traffic: Traffic, stop: float, root: Path, tuned: Pa
             traffic.call("index", "POST", f"{server.url}/v1/sources", json={"path": str(folder)})
         elapsed = (time.monotonic() - started) / 60
         if not switched and elapsed > minutes / 3:
-            switched = (
-                traffic.call("switch", "POST", f"{server.url}/v1/models", json={"spec": str(tuned)})
-                is not None
-            )
+            asked = traffic.call("switch", "POST", f"{server.url}/v1/models", json={"spec": str(tuned)})
+            switched = traffic.accepted("switch", asked)
         if switched and not rolled and elapsed > 2 * minutes / 3:
-            rolled = traffic.call("rollback", "POST", f"{server.url}/v1/models/rollback") is not None
+            # after the switch's job: a rollback queued behind an unfinished switch has nothing to return to
+            if wait(server, traffic, traffic.model_jobs[-1][1], time.monotonic() + 120) == "done":
+                asked = traffic.call("rollback", "POST", f"{server.url}/v1/models/rollback")
+                rolled = traffic.accepted("rollback", asked)
         if n % 8 == 0:
             name = f"backup-{n}"
             made = traffic.call("backup", "POST", f"{server.url}/v1/backup", json={"name": name})
@@ -183,7 +194,7 @@ def wait(server: Server, traffic: Traffic, job_id: str, deadline: float) -> str 
         if (
             response is not None
             and response.status_code == 200
-            and response.json()["state"] in ("done", "failed")
+            and response.json()["state"] in ("done", "failed", "cancelled")
         ):
             return response.json()["state"]
         time.sleep(0.5)
@@ -214,6 +225,8 @@ def check(server: Server, traffic: Traffic, root: Path, env: dict) -> dict[str, 
     data_dir = root / "data"
     states = Counter(wait(server, traffic, job, time.monotonic() + 600) for job in traffic.accepted_jobs)
     print(f"uploads accepted: {len(traffic.accepted_jobs)}, their jobs: {dict(states)}")
+    models = [(kind, wait(server, traffic, job, time.monotonic() + 600)) for kind, job in traffic.model_jobs]
+    print(f"model jobs: {models}")
     server.stop()
     catalog = sqlite3.connect(data_dir / "catalog.sqlite3")
     integrity = catalog.execute("PRAGMA integrity_check").fetchone()[0]
@@ -254,6 +267,9 @@ def check(server: Server, traffic: Traffic, root: Path, env: dict) -> dict[str, 
     return {
         "every accepted upload indexed or failed": None not in states,
         "integrity_check ok": integrity == "ok",
+        "the switch and the rollback both finished": [state for _, state in models] == ["done", "done"],
+        "the rollback returned to the first model": (status["models"]["active"] or {}).get("spec")
+        == "builtin:shapes",
         "index matches the catalog": index_matches,
         "no deleted canary survives": not left,
         f"the last backup ({traffic.backups[-1] if traffic.backups else 'none'}) restores": restored,

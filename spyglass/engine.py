@@ -2,12 +2,9 @@
 
 It owns the settings and one collection's run-time state (``spyglass.runtime``): the models,
 loaded when first needed and shared per spec, and the collection's store, stages, retriever and
-generator over them. It exposes the operations: index, tag, search, ask, evaluate, status, and
-model switching.
-
-The model, torch and the ingest pipeline are imported when an operation first needs
-them, so ``status`` (and the CLI's ``--help`` and ``models``) answer at once on a
-machine with no weights.
+generator over them. It exposes the operations: index, tag, search, ask (in conversations too),
+evaluate, status, and model switching. The model, torch and the ingest pipeline are imported when
+an operation first needs them, so ``status``, ``--help`` and ``models`` answer at once without weights.
 """
 
 from __future__ import annotations
@@ -15,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from spyglass.indexer.stages import ItemStage
 from spyglass.runtime import CollectionState, Models, switching
@@ -26,6 +23,7 @@ if TYPE_CHECKING:
     from spyglass.encoders import Encoder
     from spyglass.filters import Filters
     from spyglass.generator import Answer, Generator, PromptOptions
+    from spyglass.generator.conversation import Conversation
     from spyglass.images import ImageSource
     from spyglass.indexer import IndexReport
     from spyglass.indexer.reembed import ReembedReport
@@ -166,33 +164,35 @@ class Engine:
         filters: Filters | None = None,
         options: PromptOptions | None = None,
         look: bool = False,
+        conversation: Conversation | None = None,
     ) -> Answer:
-        """Answer from the collection with citations; ``look`` asks about ``images`` alone, without retrieval."""
-        request = self._request(question, images, filters, options, look)
-        return self.generator.answer(request, retrieval=not look)
+        """Answer with citations; ``look``: about ``images`` alone; in a ``conversation``, recorded as its turn."""
+        request = self._request(
+            question, images=images, filters=filters, options=options, look=look, conversation=conversation
+        )
+        answer = self.generator.answer(request, retrieval=not look)
+        return conversation.record(question, answer) if conversation else answer
 
-    def ask_stream(
-        self,
-        question: str,
-        *,
-        images: Sequence[ImageSource] = (),
-        filters: Filters | None = None,
-        options: PromptOptions | None = None,
-        look: bool = False,
-    ) -> Iterator[str | Answer]:
-        """Like :meth:`ask`, streamed: text pieces, then the checked :class:`Answer`."""
-        request = self._request(question, images, filters, options, look)
-        return self.generator.stream(request, retrieval=not look)
+    def ask_stream(self, question: str, **ask: Any) -> Iterator[str | Answer]:
+        """Like :meth:`ask` (the same arguments), streamed: text pieces, then the checked :class:`Answer`."""
+        events = self.generator.stream(self._request(question, **ask), retrieval=not ask.get("look"))
+        conversation = ask.get("conversation")
+        return conversation.recorded(question, events) if conversation else events
 
-    def _request(self, question, images, filters, options, look):
+    def _request(self, question, images=(), filters=None, options=None, look=False, conversation=None):
         self._follow_active_model()
         if look:
-            if not images:
-                from spyglass.retriever import QueryError
-
-                raise QueryError("look mode needs at least one image")
             return self.generator.look(question, list(images), options)
-        return self.generator.prepare(question, list(images), filters, options=options)
+        history = conversation.turns() if conversation else ()
+        return self.generator.prepare(question, list(images), filters, options=options, history=history)
+
+    def conversation(self, conversation_id: str | None, owner: str) -> Conversation:
+        """``owner``'s conversation (a key's fingerprint; "local": this machine's user); None starts one."""
+        from spyglass.generator.conversation import Conversation
+
+        if conversation_id is None:
+            return Conversation.start(self.store, owner, self.settings.generator.conversation_days)
+        return Conversation(self.store, conversation_id, owner)
 
     def evaluate(self, dataset: str | Path) -> EvalReport:
         """Recall@k and MRR of the configured model on a captioned image set."""

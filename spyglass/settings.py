@@ -193,6 +193,9 @@ class GeneratorSettings(BaseModel):
     top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling: the probability mass sampled from.")
     n: int = Field(1, ge=1, description="Candidate answers per question, each checked and cited.")
     max_n: int = Field(4, ge=1, description="The most candidate answers one request may ask for.")
+    conversation_days: float = Field(
+        30, gt=0, description="Conversations not continued for this many days are deleted."
+    )
     stop: list[str] = Field(
         default_factory=list, max_length=4, description="Up to 4 strings that end an answer."
     )

@@ -11,6 +11,7 @@ exist (404, in ``api.hosting``): a 403 would tell it that the collection is ther
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from dataclasses import dataclass
 
@@ -29,6 +30,7 @@ class Grant:
 
     role: str
     collections: frozenset[str] | None = None  # None: every collection
+    owner: str = "local"  # whose conversations it sees: the key's fingerprint, never the key
 
     def reads(self, name: str) -> bool:
         return self.collections is None or name in self.collections
@@ -63,22 +65,28 @@ def _same(token: str, key: SecretStr | str) -> bool:
     return hmac.compare_digest(token.encode(), secret.encode())
 
 
+def fingerprint(token: str) -> str:
+    """What names a key's conversations in the catalog: a hash, so the catalog never holds a key."""
+    return "key:" + hashlib.sha256(token.encode()).hexdigest()[:32]
+
+
 def grant_of(settings: ApiSettings, token: str | None, local_token: str | None) -> Grant | None:
     """The grant of ``token`` (None: no such key); with no keys configured, everything."""
     if not configured(settings):
         return EVERYTHING
     if token is None:
         return None
+    owner = fingerprint(token)
     if any(_same(token, key) for key in settings.admin_keys):
-        return EVERYTHING
+        return Grant("admin", owner=owner)
     for scoped in settings.keys:
         if _same(token, scoped.key):
             everything = scoped.role == "admin" or "*" in scoped.collections
-            return Grant(scoped.role, None if everything else frozenset(scoped.collections))
+            return Grant(scoped.role, None if everything else frozenset(scoped.collections), owner)
     if any(_same(token, key) for key in settings.api_keys):
-        return Grant("read")
+        return Grant("read", owner=owner)
     if local_token and _same(token, local_token):
-        return Grant("read", frozenset([DEFAULT]))
+        return Grant("read", frozenset([DEFAULT]), owner)
     return None
 
 

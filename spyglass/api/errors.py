@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from spyglass.errors import ImageLoadError, ModelMismatchError, ReindexRequiredError, SpyglassError
+from spyglass.generator.conversation import ConversationNotFound
 
 
 class ErrorDetail(BaseModel):
@@ -68,6 +69,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(ModelMismatchError)
     async def mismatch(_: Request, exc: ModelMismatchError) -> JSONResponse:
         return error(409, str(exc))
+
+    @app.exception_handler(ConversationNotFound)
+    async def no_conversation(_: Request, exc: ConversationNotFound) -> JSONResponse:
+        return error(404, str(exc))
 
     @app.exception_handler(SpyglassError)
     async def spyglass_error(_: Request, exc: SpyglassError) -> JSONResponse:

@@ -39,6 +39,7 @@ from starlette.responses import JSONResponse
 from spyglass.api.auth import EVERYTHING, Grant, grant
 from spyglass.api.schemas import MAX_ID, FilterBody, GenerationBody
 from spyglass.generator.backends import GenerationParamsError
+from spyglass.generator.conversation import LOCAL, ConversationNotFound
 from spyglass.generator.prompt import PromptOptions
 from spyglass.indexer.walk import confined
 from spyglass.retriever import Query, RankingOptions
@@ -147,6 +148,14 @@ def build_server(
         filters: FILTERS = None,
         generation: GenerationBody | None = None,
         collection: COLLECTION = None,
+        conversation_id: Annotated[
+            str | None,
+            Field(
+                max_length=64,
+                description="Continue this conversation (a conversation_id an earlier ask returned): the "
+                "question is read with the earlier turns in view. Omit it to start a new conversation.",
+            ),
+        ] = None,
     ) -> dict:
         """Answer a question from the collection, grounded in retrieved pictures and passages.
 
@@ -155,15 +164,23 @@ def build_server(
         (``item_id``, ``path``, ``page``, a ``label`` such as "page 4 of paper.pdf", and the
         quoted ``text``). Tell the user which items support the answer. ``generation`` sets
         max_tokens, temperature, top_p, n (candidate answers, returned as ``candidates``), stop
-        and seed for this question.
+        and seed for this question. Every answer carries a ``conversation_id``: pass it with a
+        follow-up question ("and which page says so?").
         """
         engine = open_(ctx, collection)
         options = PromptOptions(generation=(generation or GenerationBody()).controls())
+        owner = LOCAL if grants is None else grants(ctx).owner
         try:
+            # a new conversation each time one is not named (a read-only catalog keeps none)
+            keep = conversation_id is not None or not engine.store.read_only
+            conversation = engine.conversation(conversation_id, owner) if keep else None
             return engine.ask(
-                question, filters=(filters or FilterBody()).to_filters(), options=options
+                question,
+                filters=(filters or FilterBody()).to_filters(),
+                options=options,
+                conversation=conversation,
             ).public()
-        except GenerationParamsError as exc:  # the agent can fix its call: say what is wrong
+        except (GenerationParamsError, ConversationNotFound) as exc:  # the agent can fix its call
             raise ToolError(str(exc)) from None
 
     @server.tool(annotations=READ_ONLY)

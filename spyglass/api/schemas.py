@@ -107,6 +107,12 @@ class AskBody(GenerationBody):
     filters: FilterBody = Field(default_factory=FilterBody)
     step_by_step: bool = False
     few_shot: bool = False
+    conversation_id: str | None = Field(
+        None,
+        max_length=64,
+        description="Answer as the next turn of this conversation (`POST …/conversations`): the question "
+        "is made standalone from the earlier turns before searching, and the turn is recorded.",
+    )
 
 
 class ModelBody(BaseModel):

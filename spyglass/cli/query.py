@@ -221,6 +221,59 @@ def ask(
         _print_answer(candidate, streamed=stream)
 
 
+def chat(
+    ctx: typer.Context,
+    filter_: Annotated[
+        list[str] | None, typer.Option("--filter", "-f", help="Restrict the evidence, as in search.")
+    ] = None,
+    max_tokens: Annotated[int | None, typer.Option("--max-tokens", help="Most tokens in an answer.")] = None,
+    temperature: Annotated[float | None, typer.Option("--temperature", help="0: greedy.")] = None,
+    top_p: Annotated[float | None, typer.Option("--top-p", help="Nucleus sampling, in (0, 1].")] = None,
+    stop: Annotated[
+        list[str] | None, typer.Option("--stop", help="A string that ends an answer (up to 4).")
+    ] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Seed for sampling.")] = None,
+) -> None:
+    """Talk with your files: each follow-up is answered with the conversation in view, streamed, with
+    citations. /new starts over, /sources lists what was cited, /quit (or Ctrl-D) ends."""
+    from spyglass.errors import SpyglassError
+    from spyglass.generator import Answer, PromptOptions
+    from spyglass.generator.conversation import LOCAL
+
+    controls = dict(max_tokens=max_tokens, temperature=temperature, top_p=top_p, stop=stop, seed=seed)
+    options, filters = PromptOptions(generation=controls), filters_of(filter_)
+    with engine_of(ctx) as engine:
+        conversation, cited = engine.conversation(None, LOCAL), {}
+        console.print("Ask about your files. /new starts over, /sources lists what was cited, /quit ends.")
+        while True:
+            try:
+                question = console.input("[bold]> [/bold]").strip()
+            except (EOFError, KeyboardInterrupt):
+                break
+            if question in ("/quit", "/exit"):
+                break
+            if question == "/new":
+                conversation, cited = engine.conversation(None, LOCAL), {}
+                console.print("(a new conversation)")
+            elif question == "/sources":
+                for label in cited or ["(nothing cited yet)"]:
+                    console.print(f"  {label}", highlight=False, markup=False)
+            elif question:
+                try:
+                    for event in engine.ask_stream(
+                        question, filters=filters, options=options, conversation=conversation
+                    ):
+                        if isinstance(event, Answer):
+                            console.print()
+                            _print_answer(event, streamed=True)
+                            cited |= {f"{piece.label} — {piece.path}": None for piece in event.cited}
+                        else:
+                            console.file.write(event)
+                            console.file.flush()
+                except SpyglassError as exc:
+                    console.print(f"[red]{escape(str(exc))}[/red]")
+
+
 def _print_answer(answer, *, streamed: bool) -> None:
     if not streamed or not answer.supported or answer.invalid_citations or answer.renumbered:
         console.print(

@@ -8,15 +8,16 @@ so nothing unsupported is presented as an answer.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
 from spyglass.generator.backends import Backend, GenerationParams, GenerationParamsError, Request
 from spyglass.generator.citations import parse_citations, renumber
+from spyglass.generator.conversation import Turn, history_messages, standalone
 from spyglass.generator.evidence import Evidence, image_evidence, select_evidence
 from spyglass.generator.prompt import PromptOptions, build_messages
 from spyglass.images import ImageSource, open_image
-from spyglass.retriever import Filters, Query, RankingOptions, Retriever
+from spyglass.retriever import Filters, Query, QueryError, RankingOptions, Retriever
 
 NOT_FOUND = "I could not find the answer in the collection."
 
@@ -33,6 +34,10 @@ class Answer:
     backend: str = ""
     renumbered: bool = False  # the text's citation numbers differ from the ones the model wrote
     candidates: list[Answer] = field(default_factory=list)  # with n > 1: all n, this one first
+    # in a conversation: the question as searched and answered, and where the turn is
+    standalone: str | None = None
+    conversation_id: str | None = None
+    turn: int | None = None
 
     def public(self) -> dict:
         shown = {
@@ -46,6 +51,12 @@ class Answer:
         }
         if self.candidates:
             shown["candidates"] = [candidate.public() for candidate in self.candidates]
+        if self.conversation_id is not None:
+            shown |= {
+                "standalone": self.standalone,
+                "conversation_id": self.conversation_id,
+                "turn": self.turn,
+            }
         return shown
 
 
@@ -75,9 +86,12 @@ class Generator:
         filters: Filters | None = None,
         k: int = 8,
         options: PromptOptions | None = None,
+        history: Sequence[Turn] = (),
     ) -> Request:
-        """Retrieve evidence (the question's text, plus the user's images if given) and build the prompt."""
+        """Retrieve evidence (the question's text, plus the user's images if given) and build the prompt;
+        ``history``: a conversation's turns so far, which make the question standalone first."""
         params = self._params(options)  # a bad control is refused before anything is searched
+        question = standalone(question, history, self.backend)
         query = Query(text=question, images=list(images or []))
         response = self.retriever.search(
             query, filters, k=k, options=RankingOptions(relevance_floor=not images)
@@ -94,10 +108,13 @@ class Generator:
             for piece in evidence:
                 piece.number += len(mine)
             evidence = mine + evidence
-        return Request(question, evidence, build_messages(question, evidence, options), params)
+        messages = build_messages(question, evidence, options, history=history_messages(history))
+        return Request(question, evidence, messages, params)
 
     def look(self, question: str, images: list[ImageSource], options: PromptOptions | None = None) -> Request:
         """'Look at this image': the user's images only, no retrieval."""
+        if not images:
+            raise QueryError("look mode needs at least one image")
         params = self._params(options)
         evidence = image_evidence([self._picture(source) for source in images])
         return Request(

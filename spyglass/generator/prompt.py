@@ -40,13 +40,21 @@ class PromptOptions:
 
 
 def build_messages(
-    question: str, evidence: list[Evidence], options: PromptOptions | None = None, *, retrieval: bool = True
+    question: str,
+    evidence: list[Evidence],
+    options: PromptOptions | None = None,
+    *,
+    retrieval: bool = True,
+    history: list[dict] | None = None,
 ) -> list[dict]:
+    """``history``: a conversation's last turns as chat messages, between the instructions and the
+    evidence with the (standalone) question."""
     options = options or PromptOptions()
     system = (SYSTEM if retrieval else LOOK_SYSTEM) + (STEP_BY_STEP if options.step_by_step else "")
     messages: list[dict] = [{"role": "system", "content": system}]
     if options.few_shot and retrieval:
         messages.extend(FEW_SHOT)
+    messages.extend(history or [])
     parts: list[dict] = [{"type": "text", "text": "Evidence:" if retrieval else "Image(s):"}]
     for piece in evidence:
         if piece.is_image:

@@ -257,8 +257,28 @@ CREATE TRIGGER items_words_rewritten AFTER UPDATE OF {_WORD_COLUMNS} ON items
 END;
 """
 
+# v11: conversations (``generator.conversation``): follow-up questions, owned by a key's fingerprint.
+V11 = """
+CREATE TABLE conversations (
+    id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    created REAL NOT NULL,
+    updated REAL NOT NULL
+);
+CREATE INDEX conversations_owner ON conversations(owner, updated);
+CREATE TABLE turns (
+    conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+    position INTEGER NOT NULL,
+    question TEXT NOT NULL,
+    standalone TEXT NOT NULL,
+    answer TEXT NOT NULL,
+    created REAL NOT NULL,
+    PRIMARY KEY (conversation_id, position)
+);
+"""
+
 Step = str | Callable[[sqlite3.Connection], None]
-MIGRATIONS: tuple[Step, ...] = (V1, V2, V3, V4, V5, V6, _name_documents, V8, V9, V10)
+MIGRATIONS: tuple[Step, ...] = (V1, V2, V3, V4, V5, V6, _name_documents, V8, V9, V10, V11)
 LATEST = len(MIGRATIONS)
 
 

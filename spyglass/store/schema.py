@@ -113,3 +113,23 @@ jobs = Table(
 meta = Table(
     "meta", metadata, Column("key", String, primary_key=True), Column("value", String, nullable=False)
 )
+
+conversations = Table(
+    "conversations",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("owner", String, nullable=False),
+    Column("created", Float, nullable=False),
+    Column("updated", Float, nullable=False),
+)
+
+turns = Table(
+    "turns",
+    metadata,
+    Column("conversation_id", String, ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True),
+    Column("position", Integer, primary_key=True),
+    Column("question", Text, nullable=False),
+    Column("standalone", Text, nullable=False),
+    Column("answer", Text, nullable=False),
+    Column("created", Float, nullable=False),
+)

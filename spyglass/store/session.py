@@ -17,6 +17,7 @@ import numpy as np
 from sqlalchemy import Connection
 
 from spyglass.store.catalog import (
+    ConversationWrites,
     DocumentReads,
     DocumentWrites,
     ModelVersionWrites,
@@ -38,7 +39,7 @@ class Snapshot(DocumentReads, StageReads):
         return self.lacking_vectors(self.model_id)
 
 
-class Transaction(DocumentWrites, StageWrites, ModelVersionWrites, Snapshot):
+class Transaction(DocumentWrites, StageWrites, ModelVersionWrites, ConversationWrites, Snapshot):
     """Writes of one transaction; the vector index catches up when it commits."""
 
     def __init__(

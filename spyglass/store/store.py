@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -245,6 +247,33 @@ class Store(IndexMirror):
     def unfinished_jobs(self) -> list[dict]:
         """Jobs accepted but not finished when the last process ended, oldest first."""
         return self._catalog.jobs(states=("queued", "running"))
+
+    # --- conversations (follow-up questions; every call names the owning key's fingerprint) --
+    def start_conversation(self, owner: str) -> str:
+        conversation_id = secrets.token_hex(8)
+        with self.write() as tx:
+            tx.start_conversation(conversation_id, owner, time.time())
+        return conversation_id
+
+    def add_turn(self, conversation_id: str, owner: str, turn: Mapping[str, Any]) -> int | None:
+        """Append ``turn`` (question, standalone, answer); its position, None when the owner has no such conversation."""
+        with self.write() as tx:
+            return tx.add_turn(conversation_id, owner, dict(turn), time.time())
+
+    def conversation(self, conversation_id: str, owner: str) -> dict | None:
+        return self._catalog.conversation(conversation_id, owner)
+
+    def conversations(self, owner: str) -> list[dict]:
+        return self._catalog.conversations(owner)
+
+    def delete_conversation(self, conversation_id: str, owner: str) -> bool:
+        with self.write() as tx:
+            return tx.delete_conversation(conversation_id, owner)
+
+    def expire_conversations(self, days: float) -> int:
+        """Delete conversations not continued for ``days``; how many."""
+        with self.write() as tx:
+            return tx.expire_conversations(time.time() - days * 86400)
 
     # --- searching ------------------------------------------------------------------------
     def search(

@@ -81,6 +81,35 @@ def test_search_upload_and_ask_in_the_page(server, browser, tmp_path):
     assert (tmp_path / "ask.png").stat().st_size > 5000
 
 
+def test_the_ask_tab_keeps_the_conversation_and_starts_over(server, browser, tmp_path):
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    page.goto(server.url + "/")
+    page.click("#tab-ask")
+    page.fill("#question", "which picture shows a red circle?")
+    page.click("#ask-form button.primary")
+    page.wait_for_function("document.querySelectorAll('#citations .card').length > 0")
+    first = page.text_content("#answer")
+    page.fill("#question", "and does it have corners?")
+    page.click("#ask-form button.primary")
+    page.wait_for_function(
+        "document.querySelectorAll('#thread .turn').length === 1 && "
+        "document.querySelector('#asked').textContent === 'and does it have corners?' && "
+        "document.querySelectorAll('#citations .card').length > 0"
+    )
+    turn = page.locator("#thread .turn").first
+    assert turn.locator("h3").text_content() == "which picture shows a red circle?"
+    assert turn.locator(".said").text_content() == first
+    assert turn.locator(".card").count() > 0  # the earlier turn keeps its cited cards
+    page.screenshot(path=str(tmp_path / "conversation.png"), full_page=True)
+    assert (tmp_path / "conversation.png").stat().st_size > 5000
+    with httpx.Client(base_url=server.url) as client:  # both turns went into one conversation
+        latest = client.get("/v1/conversations").json()[0]
+        assert (latest["title"], latest["turns"]) == ("which picture shows a red circle?", 2)
+    page.click("#new-conversation")
+    assert page.locator("#thread .turn").count() == 0 and page.text_content("#answer") == ""
+    page.close()
+
+
 def test_keyboard_and_phone_width(server, browser, tmp_path):
     page = browser.new_page(viewport={"width": 390, "height": 844})
     page.goto(server.url + "/")

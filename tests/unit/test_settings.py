@@ -78,7 +78,7 @@ def test_invalid_values_are_rejected(monkeypatch):
 
 
 def test_scoped_keys_come_from_the_environment_as_json_and_never_show(monkeypatch):
-    from spyglass.api.auth import Grant, grant_of
+    from spyglass.api.auth import Grant, fingerprint, grant_of
 
     monkeypatch.setenv(
         "SPYGLASS_API__KEYS",
@@ -87,10 +87,17 @@ def test_scoped_keys_come_from_the_environment_as_json_and_never_show(monkeypatc
     monkeypatch.setenv("SPYGLASS_API_KEYS", '["old-reader"]')
     api = Settings().api
     assert "fam-secret" not in repr(api) and "old-reader" not in repr(api)
-    assert grant_of(api, "fam-secret", None) == Grant("write", frozenset({"family"}))
-    assert grant_of(api, "boss", None) == Grant("admin")  # admin is every collection, whatever it lists
-    assert grant_of(api, "old-reader", None) == Grant("read")  # the first releases' read keys: all of them
-    assert grant_of(api, "serve-token", "serve-token") == Grant("read", frozenset({"default"}))
+
+    def role_and_scope(token, local=None):
+        found = grant_of(api, token, local)
+        assert found.owner == fingerprint(token) and token not in found.owner  # a hash, not the key
+        return found.role, found.collections
+
+    assert role_and_scope("fam-secret") == ("write", frozenset({"family"}))
+    assert role_and_scope("boss") == ("admin", None)  # admin is every collection, whatever it lists
+    assert role_and_scope("old-reader") == ("read", None)  # the first releases' read keys: all of them
+    assert role_and_scope("serve-token", "serve-token") == ("read", frozenset({"default"}))
+    assert fingerprint("fam-secret") != fingerprint("boss")
     assert grant_of(api, "guess", "serve-token") is None and grant_of(api, None, None) is None
     assert not Grant("read", frozenset({"family"})).writes("family") and not Grant(
         "write", frozenset({"family"})

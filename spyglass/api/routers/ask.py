@@ -1,4 +1,5 @@
-"""POST …/ask: an answer with citations, or with ?stream=true server-sent events."""
+"""POST …/ask: an answer with citations, or with ?stream=true server-sent events; conversations,
+each visible to the key that started it only (its fingerprint owns it)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ from fastapi import Query as Param
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
-from spyglass.api.errors import documented
+from spyglass.api.auth import Grant, grant
+from spyglass.api.errors import documented, not_found
 from spyglass.api.hosting import Served, readable
 from spyglass.api.schemas import AskBody
 from spyglass.generator import Answer, PromptOptions
+from spyglass.generator.conversation import Conversation
 
 router = APIRouter(tags=["ask"], responses=documented(400, 401, 409, 422, 502))
 
@@ -26,22 +29,62 @@ router = APIRouter(tags=["ask"], responses=documented(400, 401, 409, 422, 502))
 async def ask(
     body: AskBody,
     served: Served = Depends(readable),
+    who: Grant = Depends(grant),
     stream: bool = Param(False, description="Server-sent events"),
 ):
     engine = served.engine
     options = PromptOptions(
         step_by_step=body.step_by_step, few_shot=body.few_shot, generation=body.controls()
     )
-    filters = body.filters.to_filters()
+    asked = {"filters": body.filters.to_filters(), "options": options}
+    if body.conversation_id is not None:
+        asked["conversation"] = await run_in_threadpool(_conversation, served, who, body.conversation_id)
     if not stream:
-        answer = await run_in_threadpool(engine.ask, body.question, filters=filters, options=options)
+        answer = await run_in_threadpool(lambda: engine.ask(body.question, **asked))
         return served.relink(answer.public())
-    events = await run_in_threadpool(engine.ask_stream, body.question, filters=filters, options=options)
+    events = await run_in_threadpool(lambda: engine.ask_stream(body.question, **asked))
     return StreamingResponse(
         _sse(events, served.relink),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+
+
+def _conversation(served: Served, who: Grant, conversation_id: str) -> Conversation:
+    """The key's own conversation, or 404 (another key's is not found either)."""
+    conversation = served.engine.conversation(conversation_id, who.owner)
+    conversation.turns()  # ConversationNotFound: 404
+    return conversation
+
+
+@router.post("/conversations", status_code=201, summary="Start a conversation: follow-up questions")
+async def start_conversation(served: Served = Depends(readable), who: Grant = Depends(grant)) -> dict:
+    conversation = await run_in_threadpool(served.engine.conversation, None, who.owner)
+    return {"conversation_id": conversation.id, "url": f"{served.prefix}/conversations/{conversation.id}"}
+
+
+@router.get("/conversations", summary="This key's conversations, latest first")
+async def list_conversations(served: Served = Depends(readable), who: Grant = Depends(grant)) -> list[dict]:
+    return await run_in_threadpool(served.engine.store.conversations, who.owner)
+
+
+@router.get("/conversations/{conversation_id}", summary="A conversation's turns", responses=documented(404))
+async def read_conversation(
+    conversation_id: str, served: Served = Depends(readable), who: Grant = Depends(grant)
+) -> dict:
+    found = await run_in_threadpool(served.engine.store.conversation, conversation_id, who.owner)
+    if found is None:
+        raise not_found(f"conversation {conversation_id}")
+    return served.relink(found)
+
+
+@router.delete("/conversations/{conversation_id}", summary="Delete a conversation", responses=documented(404))
+async def delete_conversation(
+    conversation_id: str, served: Served = Depends(readable), who: Grant = Depends(grant)
+) -> dict:
+    if not await run_in_threadpool(served.engine.store.delete_conversation, conversation_id, who.owner):
+        raise not_found(f"conversation {conversation_id}")
+    return {"deleted": conversation_id}
 
 
 def _sse(events: Iterator[str | Answer], relink: Callable[[dict], dict]) -> Iterator[str]:

@@ -73,6 +73,7 @@ class Request:
 class Backend(ABC):
     name: str
     max_n: int | None = None  # candidates one request may ask for (None: as many as settings allow)
+    condenses: bool = True  # can rewrite a follow-up into a standalone question (a model can)
 
     @abstractmethod
     def generate(self, request: Request) -> str: ...

@@ -50,6 +50,7 @@ class ExtractiveBackend(Backend):
 
     name = "extractive"
     max_n = 1
+    condenses = False  # quotes, cannot write: conversation.standalone carries subject words instead
 
     def __init__(
         self, max_sentences: int = 2, max_images: int = 2, *, text_space: TextSpaceModel | None = None

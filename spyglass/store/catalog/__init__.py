@@ -11,6 +11,7 @@ from __future__ import annotations
 from sqlalchemy import func, select, text
 
 from spyglass.store.catalog.base import Records
+from spyglass.store.catalog.conversations import Conversations, ConversationWrites
 from spyglass.store.catalog.documents import ITEM_FIELDS, PERSON, DocumentReads, Documents, DocumentWrites
 from spyglass.store.catalog.fulltext import CHECKPOINT, FullText
 from spyglass.store.catalog.stages import StageReads, Stages, StageWrites
@@ -22,6 +23,7 @@ __all__ = [
     "PERSON",
     "VECTOR_DTYPES",
     "Catalog",
+    "ConversationWrites",
     "DocumentReads",
     "DocumentWrites",
     "ModelVersionWrites",
@@ -32,7 +34,7 @@ __all__ = [
 ]
 
 
-class Catalog(Documents, Vectors, FullText, Stages):
+class Catalog(Documents, Vectors, FullText, Stages, Conversations):
     """Every table group's reads and writes over one database."""
 
     def compact(self) -> None:
