@@ -80,13 +80,13 @@ def create_app(engine: Engine, *, announcement: discovery.Server | None = None) 
         )
     app.include_router(system.router)
     app.include_router(collections.router)
-    for router in scoped:
-        app.include_router(router, prefix="/v1")
+    for router in scoped:  # 503: a named collection's own model may be missing here
+        app.include_router(router, prefix="/v1", responses=documented(404, 503))
         app.include_router(
             router,
             prefix="/v1/collections/{collection}",
             dependencies=[Depends(collection_path)],
-            responses=documented(404),
+            responses=documented(404, 503),
         )
     for route in agents_app.routes:  # MCP for agents, behind the same keys
         app.add_route(route.path, KeyGuard(route.endpoint), methods=["GET", "POST", "DELETE"])

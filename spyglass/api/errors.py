@@ -10,7 +10,13 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from spyglass.errors import ImageLoadError, ModelMismatchError, ReindexRequiredError, SpyglassError
+from spyglass.errors import (
+    ImageLoadError,
+    ModelMismatchError,
+    ReindexRequiredError,
+    SpyglassError,
+    WeightsUnavailableError,
+)
 from spyglass.generator.conversation import ConversationNotFound
 
 
@@ -27,12 +33,13 @@ _MEANING = {
     400: "the body is not well-formed JSON or form data",
     401: "missing or invalid API key",
     403: "this key may only read, the path is outside the allowed roots, or backups over HTTP are off",
-    404: "no such item, document, job or path",
+    404: "no such collection (or one this key may not read), item, document, job, conversation or path",
     409: "the index belongs to another model or needs re-indexing, or the named backup exists",
     413: "the upload or the request body is too large",
     415: "the upload is not a supported kind of file",
     422: "invalid input",
     502: "the answer model (VLM backend) failed",
+    503: "the collection's model weights are not on this machine",
 }
 
 
@@ -69,6 +76,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(ModelMismatchError)
     async def mismatch(_: Request, exc: ModelMismatchError) -> JSONResponse:
         return error(409, str(exc))
+
+    @app.exception_handler(WeightsUnavailableError)
+    async def no_weights(_: Request, exc: WeightsUnavailableError) -> JSONResponse:
+        return error(503, str(exc))
 
     @app.exception_handler(ConversationNotFound)
     async def no_conversation(_: Request, exc: ConversationNotFound) -> JSONResponse:

@@ -81,12 +81,18 @@ def test_search_upload_and_ask_in_the_page(server, browser, tmp_path):
     assert (tmp_path / "ask.png").stat().st_size > 5000
 
 
-def test_the_ask_tab_keeps_the_conversation_and_starts_over(server, browser, tmp_path):
+def ask_in_page(browser, url: str, question: str):
+    """A new page at ``url`` with ``question`` asked in its Ask tab."""
     page = browser.new_page(viewport={"width": 1200, "height": 900})
-    page.goto(server.url + "/")
+    page.goto(url + "/")
     page.click("#tab-ask")
-    page.fill("#question", "which picture shows a red circle?")
+    page.fill("#question", question)
     page.click("#ask-form button.primary")
+    return page
+
+
+def test_the_ask_tab_keeps_the_conversation_and_starts_over(server, browser, tmp_path):
+    page = ask_in_page(browser, server.url, "which picture shows a red circle?")
     page.wait_for_function("document.querySelectorAll('#citations .card').length > 0")
     first = page.text_content("#answer")
     page.fill("#question", "and does it have corners?")
@@ -214,11 +220,7 @@ def test_passages_group_by_document_with_their_page_and_say_why(paper_server, br
 
 
 def test_an_answer_card_shows_the_cited_page_and_sentences(paper_server, browser, tmp_path):
-    page = browser.new_page(viewport={"width": 1200, "height": 900})
-    page.goto(paper_server.url + "/")
-    page.click("#tab-ask")
-    page.fill("#question", "What is multi-head attention?")
-    page.click("#ask-form button")
+    page = ask_in_page(browser, paper_server.url, "What is multi-head attention?")
     page.wait_for_selector("#citations .cited")
     cited = page.locator("#citations .cited").first
     assert cited.locator("img").count() == 1  # the cited page, not a wall of text
