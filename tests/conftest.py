@@ -43,6 +43,7 @@ def pytest_sessionstart(session) -> None:
 HEAVY_MODULES = frozenset({"test_judged.py", "test_text_space.py", "test_real_paths.py", "test_ray.py"})
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the groups
 def pytest_collection_modifyitems(config, items) -> None:
     for item in items:
         if item.path.name in HEAVY_MODULES:
