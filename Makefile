@@ -22,7 +22,7 @@ test: $(VENV)/.installed
 	$(VENV)/bin/ruff format --check --quiet spyglass tests benchmarks
 	$(VENV)/bin/ruff check --quiet spyglass tests benchmarks
 	./scripts/test-deps.sh
-	HF_HUB_OFFLINE=1 $(PY) -m pytest -n 2 --dist loadgroup
+	HF_HUB_OFFLINE=1 $(PY) -m pytest
 
 # Long fuzzing of every loader (make test runs a short pass of the same tests); a failing input
 # is saved under tests/fuzz/crashes/ and replayed by every later run.

@@ -36,21 +36,6 @@ def pytest_sessionstart(session) -> None:
     ensure_shapes_model(EncoderSettings().models_dir)
 
 
-# Modules whose tests each keep both cores busy for a minute or more (real MiniLM over whole
-# collections, a ViT-B-32 export, Ray clusters). ``make test`` runs two pytest-xdist workers with
-# ``--dist loadgroup``: these go one after another to one worker, never beside each other, while
-# the other tests share out; their timeout allows for the core the other worker uses meanwhile.
-HEAVY_MODULES = frozenset({"test_judged.py", "test_text_space.py", "test_real_paths.py", "test_ray.py"})
-
-
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the groups
-def pytest_collection_modifyitems(config, items) -> None:
-    for item in items:
-        if item.path.name in HEAVY_MODULES:
-            item.add_marker(pytest.mark.xdist_group("heavy"))
-            item.add_marker(pytest.mark.timeout(900))
-
-
 def shared_path(*parts: str) -> Path:
     """A path under ../shared, or a skip with the reason when it is not there."""
     path = SHARED.joinpath(*parts)
