@@ -19,7 +19,9 @@ from spyglass.evaluation.collections import judged, load_collection
 from spyglass.evaluation.judged import evaluate_judged
 from spyglass.settings import Settings
 
-pytestmark = pytest.mark.slow
+# Real MiniLM over whole collections: minutes on 2 cores, and more on a loaded machine. The
+# timeout is there to catch a hang, not to time them (CISI alone ran past 300 s on CI).
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 
 def write_beir(folder: Path) -> Path:

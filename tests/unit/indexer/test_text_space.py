@@ -27,7 +27,7 @@ from spyglass.evaluation.judged import evaluate_judged
 from spyglass.generator.backends.extractive import sentences
 from spyglass.settings import EncoderSettings
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # real MiniLM over the wiki set: see test_judged
 
 DEFINITION = (
     "Multi-head attention allows the model to jointly attend to information from different "
