@@ -126,7 +126,7 @@ def create(settings: Settings, name: str, own: CollectionConfig | None = None) -
         raise SpyglassError(f"collection {name!r} already exists")
     path.mkdir(parents=True, exist_ok=True)
     text = (own or CollectionConfig()).model_dump_json(exclude_none=True, indent=2)
-    (path / CONFIG).write_text(json.dumps(json.loads(text), indent=2) + "\n", encoding="utf-8")
+    (path / CONFIG).write_text(text + "\n", encoding="utf-8")
     return path
 
 
