@@ -9,6 +9,10 @@ standalone from the history:
   subject words as extra search terms: a boost, never a filter (BM25 and the embeddings rank
   with them, nothing is required to hold them), so a new subject still finds new evidence.
 
+What earlier turns cited stays a candidate: it is scored against the standalone question with
+every signal and ranked like anything the search found, so "what else does it say?" can come
+back to it, and a new subject is free to leave it behind.
+
 The answer is then generated from the standalone question, the evidence and the last turns,
 checked and cited as any answer is, and recorded in the catalog for its owner.
 """
@@ -48,6 +52,7 @@ class Turn:
     question: str
     standalone: str
     answer: str
+    cited: tuple[int, ...] = ()  # the items its answer cited: candidates of every later turn
 
 
 def subject_words(text: str) -> list[str]:
@@ -106,7 +111,15 @@ class Conversation:
         found = self.store.conversation(self.id, self.owner)
         if found is None:
             raise ConversationNotFound(f"there is no conversation {self.id}")
-        return [Turn(t["question"], t["standalone"], t["answer"]["answer"]) for t in found["turns"]]
+        return [
+            Turn(
+                t["question"],
+                t["standalone"],
+                t["answer"]["answer"],
+                tuple(c["item_id"] for c in t["answer"]["citations"]),
+            )
+            for t in found["turns"]
+        ]
 
     def record(self, question: str, answer: Answer) -> Answer:
         """Store the turn (all candidates with it) and return the answer marked with its place."""

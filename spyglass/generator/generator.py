@@ -89,10 +89,12 @@ class Generator:
         history: Sequence[Turn] = (),
     ) -> Request:
         """Retrieve evidence (the question's text, plus the user's images if given) and build the prompt;
-        ``history``: a conversation's turns so far, which make the question standalone first."""
+        ``history``: a conversation's turns so far, which make the question standalone first, and
+        whose cited items stay candidates."""
         params = self._params(options)  # a bad control is refused before anything is searched
         question = standalone(question, history, self.backend)
-        query = Query(text=question, images=list(images or []))
+        cited = tuple(item for turn in history for item in turn.cited)
+        query = Query(text=question, images=list(images or []), keep=cited)
         response = self.retriever.search(
             query, filters, k=k, options=RankingOptions(relevance_floor=not images)
         )

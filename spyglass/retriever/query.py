@@ -37,6 +37,9 @@ class Query:
     image_weight: float = 1.0
     negative: list[str] = field(default_factory=list)
     negative_weight: float = 1.0
+    # Items scored with every signal whatever the pools found (a conversation's cited evidence):
+    # candidates like any other, still subject to the filters, ranked by their own scores.
+    keep: tuple[int, ...] = ()
 
     def terms(self) -> tuple[list[str], list[str]]:
         """Positive and negative text terms, from ``text`` and ``negative``."""

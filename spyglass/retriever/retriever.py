@@ -23,7 +23,7 @@ from spyglass.retriever.fusion import collapse_duplicates, mmr
 from spyglass.retriever.query import Query, embed
 from spyglass.retriever.ranking import Signals, min_max, rank
 from spyglass.retriever.results import SearchResponse, SearchResult, matched_lines, parse_bbox, snippet
-from spyglass.store import Store
+from spyglass.store import Hit, Store
 from spyglass.words import query_terms
 
 if TYPE_CHECKING:
@@ -166,7 +166,11 @@ class Retriever:
         """Every signal of a query and their fusion (``ranking``); the evaluation compares them."""
         vector = embed(query, self.encoder, self.store, ensemble=self.ensemble, max_pixels=self.max_pixels)
         allow = self.store.allowed(filters)
-        dense = [h for h in self.store.search(vector, fetch, allow)[0] if h.item_id != query.item_id]
+        kept = _kept(query.keep, allow)
+        dense = self.store.search(vector, fetch, allow)[0]
+        if kept is not None:
+            dense = _merged(dense, self.store.search(vector, len(kept), kept)[0])
+        dense = [h for h in dense if h.item_id != query.item_id]
         text_only = bool(query.terms()[0]) and not query.images and query.item_id is None
         if not text_only:  # a picture or an item asks "what looks like this": CLIP alone
             rows = self.store.items([h.item_id for h in dense])
@@ -180,12 +184,19 @@ class Retriever:
             if options.hybrid and query.bm25_text
             else []
         )
+        if words and kept is not None:
+            more = self.store.bm25(query.bm25_text, len(kept), kinds=WORD_KINDS, allow=kept)
+            merged = _merged([Hit(*pair) for pair in words], [Hit(*pair) for pair in more])
+            words = [(hit.item_id, hit.score) for hit in merged]
         space = self.text_space() if options.semantic and self.text_space else None
         meaning: dict[int, float] = {}
         if space is not None:
             text_store, model = space
             question = model.encode_texts([" ".join(query.terms()[0])])[0]
-            meaning = {h.item_id: h.score for h in text_store.search(question, 4 * pool, allow)[0]}
+            found = text_store.search(question, 4 * pool, allow)[0]
+            if kept is not None:
+                found += text_store.search(question, len(kept), kept)[0]
+            meaning = {h.item_id: h.score for h in found}
         # one read of every candidate's row, and of the chunks of every section found (any could be shown)
         parents = [i for i, _ in words] + list(meaning)
         children = [c for group in self.store.chunks_of(parents).values() for c in group]
@@ -292,6 +303,21 @@ class Retriever:
             highlights=spans,
             has_thumbnail=ItemKind(row["kind"]).visual,
         )
+
+
+def _kept(keep: Sequence[int], allow: np.ndarray | None) -> np.ndarray | None:
+    """The items of ``keep`` that pass the filters (sorted ids), or None when there are none."""
+    if not keep:
+        return None
+    kept = np.unique(np.asarray(keep, np.int64))
+    kept = kept if allow is None else np.intersect1d(kept, allow)
+    return kept if len(kept) else None
+
+
+def _merged(hits: list[Hit], more: list[Hit]) -> list[Hit]:
+    """One signal's two hit lists as one, best first, each item once."""
+    seen = {hit.item_id for hit in hits}
+    return sorted([*hits, *(hit for hit in more if hit.item_id not in seen)], key=lambda hit: -hit.score)
 
 
 def _positions(hits: list[tuple[int, float]]) -> dict[int, tuple[int, float]]:

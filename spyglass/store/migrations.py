@@ -277,8 +277,33 @@ CREATE TABLE turns (
 );
 """
 
+# v12: the items each stored turn showed or cited. A turn quotes its evidence (the answer, the
+# citations' text): when one of them is deleted, with its document or a re-index of a changed file,
+# the turn forgets everything it quoted and says a source was deleted. A trigger, so that every
+# way an item goes (cascades included) forgets alike.
+V12 = """
+CREATE TABLE turn_sources (
+    item_id INTEGER NOT NULL,
+    conversation_id TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    PRIMARY KEY (item_id, conversation_id, position),
+    FOREIGN KEY (conversation_id, position) REFERENCES turns(conversation_id, position) ON DELETE CASCADE
+);
+CREATE INDEX turn_sources_turn ON turn_sources(conversation_id, position);
+CREATE TRIGGER turns_forget_deleted_sources AFTER DELETE ON items
+    WHEN EXISTS (SELECT 1 FROM turn_sources WHERE item_id = old.id) BEGIN
+    UPDATE turns SET answer = json_set(
+        answer, '$.answer', '', '$.supported', json('false'), '$.citations', json('[]'),
+        '$.uncited', json('[]'), '$.candidates', json('[]'), '$.source_deleted', json('true')
+    ) WHERE (conversation_id, position) IN (
+        SELECT conversation_id, position FROM turn_sources WHERE item_id = old.id
+    );
+    DELETE FROM turn_sources WHERE item_id = old.id;
+END;
+"""
+
 Step = str | Callable[[sqlite3.Connection], None]
-MIGRATIONS: tuple[Step, ...] = (V1, V2, V3, V4, V5, V6, _name_documents, V8, V9, V10, V11)
+MIGRATIONS: tuple[Step, ...] = (V1, V2, V3, V4, V5, V6, _name_documents, V8, V9, V10, V11, V12)
 LATEST = len(MIGRATIONS)
 
 

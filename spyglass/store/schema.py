@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Float, ForeignKey, Integer, LargeBinary, MetaData, String, Table, Text
+from sqlalchemy import (
+    Column,
+    Float,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
 
 metadata = MetaData()
 
@@ -132,4 +143,15 @@ turns = Table(
     Column("standalone", Text, nullable=False),
     Column("answer", Text, nullable=False),
     Column("created", Float, nullable=False),
+)
+
+turn_sources = Table(
+    "turn_sources",
+    metadata,
+    Column("item_id", Integer, primary_key=True),
+    Column("conversation_id", String, primary_key=True),
+    Column("position", Integer, primary_key=True),
+    ForeignKeyConstraint(
+        ["conversation_id", "position"], ["turns.conversation_id", "turns.position"], ondelete="CASCADE"
+    ),
 )

@@ -1,7 +1,8 @@
 """Conversations and their turns: follow-up questions, each owned by one key's fingerprint.
 
 Every read and write names the owner, so a conversation is invisible to any other key: the
-same "not found" as one that does not exist.
+same "not found" as one that does not exist. A turn's ``turn_sources`` name the items it quotes,
+so deleting one of them makes the turn forget what it quoted (migration v12's trigger).
 """
 
 from __future__ import annotations
@@ -12,7 +13,16 @@ from typing import Any
 from sqlalchemy import func, select
 
 from spyglass.store.catalog.base import CatalogBase, Records
-from spyglass.store.schema import conversations, turns
+from spyglass.store.schema import conversations, turn_sources, turns
+
+
+def shown_items(answer: dict[str, Any]) -> set[int]:
+    """The items a public answer quotes: cited, shown uncited, and in its other candidates."""
+    pieces = [*answer.get("citations", []), *answer.get("uncited", [])]
+    found = {piece["item_id"] for piece in pieces if piece.get("item_id") is not None}
+    for candidate in answer.get("candidates", []):
+        found |= shown_items(candidate)
+    return found
 
 
 class ConversationWrites(Records):
@@ -44,6 +54,12 @@ class ConversationWrites(Records):
                 created=now,
             )
         )
+        sources = shown_items(turn["answer"])
+        if sources:
+            self._conn.execute(
+                turn_sources.insert(),
+                [{"item_id": i, "conversation_id": conversation_id, "position": position} for i in sources],
+            )
         self._conn.execute(conversations.update().where(*owned).values(updated=now))
         return position
 

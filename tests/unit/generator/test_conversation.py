@@ -59,6 +59,7 @@ def test_an_extractive_conversation_answers_the_follow_up_from_the_first_answers
     talk = papers.conversation(None, LOCAL)
     first = papers.ask("What is multi-head attention?", conversation=talk)
     assert first.supported and "attention.pdf" in cited_files(first) and first.turn == 1
+    assert talk.turns()[0].cited == tuple(piece.item_id for piece in first.cited)  # later turns' candidates
     second = papers.ask("how many heads does the model use?", conversation=talk)
     assert second.supported and second.turn == 2 and second.question == "how many heads does the model use?"
     assert "attention" in second.standalone  # the subject carried forward

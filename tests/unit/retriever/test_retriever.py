@@ -124,6 +124,26 @@ def test_pagination_is_consistent(engine):
     assert pages == whole and len(set(pages)) == 12
 
 
+def test_kept_items_are_candidates_scored_like_the_rest_and_still_filtered(engine):
+    """A conversation's cited evidence (``Query.keep``): candidates whatever the pool reached."""
+    options = RankingOptions(relevance_floor=False)
+    everything = engine.search("a red circle", k=96, options=options).results
+    worst = everything[-1]  # no pool of a 10-result search reaches it (it asks for 50 of the 96)
+    assert worst.dense < everything[0].dense
+
+    def ranked(keep, filters=Filters()):
+        return engine.retriever.rank(Query(text="a red circle", keep=keep), filters, 50, options)
+
+    assert worst.item_id not in ranked(()).fused
+    kept = ranked((worst.item_id,))
+    assert worst.item_id in kept.fused
+    dense = dict(kept.signals.dense)
+    assert dense[worst.item_id] == pytest.approx(worst.dense, abs=1e-5)  # its own score, not a bonus
+    assert kept.order[-1] == worst.item_id  # ranked like any other: last, as it is in the whole list
+    elsewhere = Filters(path_prefix=str(Path(everything[0].path).parent / "none"))
+    assert worst.item_id not in ranked((worst.item_id,), elsewhere).fused  # filters still apply
+
+
 def test_relevance_floor_says_no_good_match_for_nonsense(engine):
     assert engine.search("a red circle").no_match is False
     unseen = ["zorblax quimfet", "vrrk tlonp", "glibber snoot wazzle"]

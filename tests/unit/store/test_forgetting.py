@@ -1,7 +1,7 @@
 """Forgetting: a deleted document's words leave no bytes in any file under the data directory.
 
 A unique phrase is planted in a text file, a PDF's text layer and the pixels of a picture (read by
-the real OCR), indexed, found, deleted, and then looked for byte by byte in every file under the
+the real OCR), indexed, found, quoted in a stored conversation turn, deleted, and then looked for byte by byte in every file under the
 data directory: the catalog, its WAL, the vector indexes, the thumbnails. SQLite builds differ in
 ``SECURE_DELETE`` (this one compiles it on), so every connection here starts with it off, as on a
 build without it: only Spyglass's own settings can make the test pass.
@@ -23,6 +23,7 @@ from conftest import shared_path
 from PIL import Image, ImageDraw, ImageFont
 
 from spyglass import Engine, Settings
+from spyglass.generator.conversation import LOCAL
 from spyglass.retriever import RankingOptions
 
 pytestmark = pytest.mark.slow
@@ -118,6 +119,8 @@ def test_deleted_documents_leave_no_bytes_behind(
                 phrase.split()[0], k=5, options=RankingOptions(relevance_floor=False)
             ).results
             planted[name] = next(r for r in hits if Path(r.path).name == name)
+        talk = engine.conversation(None, LOCAL)  # a stored turn quotes the note
+        assert CANARIES["note.txt"] in engine.ask("What is the vault code?", conversation=talk).text
         assert "catalog.sqlite3" in leftovers(data_dir)  # the scan sees them before the delete
         item_ids = [hit.item_id for hit in planted.values()]
         if index == "milvus":
@@ -129,6 +132,9 @@ def test_deleted_documents_leave_no_bytes_behind(
         if index == "milvus":  # a query for the deleted ids finds none
             assert milvus.client.get(milvus.collection, ids=item_ids) == []
         assert engine.search("tomatoes", k=1).results[0].path.endswith("kept.txt")
+        (turn,) = engine.store.conversation(talk.id, LOCAL)["turns"]
+        assert turn["answer"]["source_deleted"] and turn["answer"]["answer"] == ""
+        assert turn["question"] == "What is the vault code?"  # the user's own words stay
     assert build_without_secure_delete  # the catalog's connections really started insecure
     assert leftovers(data_dir) == {}
 
