@@ -144,9 +144,16 @@ def open_readable(request: Request, who: Grant, name: str) -> Served:
         raise missing from None
 
 
+def open_many(request: Request, who: Grant, names: list[str]) -> list[Served]:
+    """The collections a request names (``*``: every one the key reads), each once; 404 as above."""
+    if "*" in names:
+        names = [name for name in request.app.state.hosted.collections.names() if who.reads(name)]
+    return [open_readable(request, who, name) for name in dict.fromkeys(names)]
+
+
 def named_readable(request: Request, who: Grant = Depends(grant)) -> None:
     """404 before the body is read, for a route under a collection the key may not read; the
-    unprefixed search checks its collections itself (they may be others)."""
+    unprefixed search and ask check theirs themselves (``collections`` may name others)."""
     if (name := request.path_params.get("collection")) is not None:
         open_readable(request, who, name)
 

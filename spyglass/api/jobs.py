@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from spyglass.errors import WritesRefused
 from spyglass.indexer import IndexReport
+from spyglass.store import STOP
 
 if TYPE_CHECKING:
     from spyglass.engine import Engine
@@ -38,7 +39,7 @@ class Job:
     kind: str
     target: str
     options: dict = field(default_factory=dict)  # source: include / exclude patterns
-    state: str = "queued"  # queued, running, done, failed, cancelled
+    state: str = "queued"  # queued, running, cancelling (asked to stop), done, failed, cancelled
     created: float = field(default_factory=time.time)
     finished: float | None = None
     report: dict | None = None
@@ -53,6 +54,7 @@ class Jobs:
         self.engine = engine
         self._jobs: dict[str, Job] = {}
         self._futures: dict[str, Future] = {}
+        self._stops: dict[str, threading.Event] = {}  # each job's stop signal (``store.STOP``)
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spyglass-ingest")
         self._on_report = on_report
@@ -81,18 +83,25 @@ class Jobs:
 
     def active(self) -> int:
         with self._lock:
-            return sum(job.state in ("queued", "running") for job in self._jobs.values())
+            return sum(job.state in ("queued", "running", "cancelling") for job in self._jobs.values())
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=False)
 
     def cancel(self, job: Job) -> bool:
-        """Cancel a queued job (False: it has started, or ended)."""
+        """Cancel a job: a queued one never starts; a running one stops at its next write, between
+        two committed batches (``cancelling`` until then). False when it has ended."""
         with self._lock:
-            future = self._futures.get(job.id)
-        if future is None or not future.cancel():
+            future, stop = self._futures.get(job.id), self._stops.get(job.id)
+        if future is None or stop is None:
             return False
-        job.state, job.finished = "cancelled", time.time()
+        if future.cancel():
+            job.state, job.finished = "cancelled", time.time()
+        elif job.state == "running":
+            stop.set()
+            job.state = "cancelling"
+        else:
+            return False
         self._save(job)
         return True
 
@@ -111,9 +120,11 @@ class Jobs:
     def _start(self, job: Job) -> None:
         with self._lock:
             self._jobs[job.id] = job
+            self._stops[job.id] = threading.Event()
             self._futures[job.id] = self._pool.submit(self._run, job)
 
     def _run(self, job: Job) -> None:
+        stopping = STOP.set(self._stops[job.id])
         try:
             job.state = "running"
             self._save(job)
@@ -129,6 +140,7 @@ class Jobs:
             log.exception("job %s failed", job.id)
             job.error, job.state = f"{type(exc).__name__}: {exc}", "failed"
         finally:
+            STOP.reset(stopping)
             job.finished = time.time()
             try:
                 self._save(job)

@@ -43,7 +43,22 @@ class FilterBody(BaseModel):
         )
 
 
-class SearchBody(BaseModel):
+Collection = Annotated[str, Field(pattern=f"^({NAME.pattern}|\\*)$")]
+
+
+class AcrossBody(BaseModel):
+    """Several collections at once: each is searched as it would be alone, and what they found is
+    merged by score (each score is relative to the query within its collection)."""
+
+    collections: list[Collection] | None = Field(
+        None,
+        max_length=100,
+        description='These collections at once (["*"]: every one the key reads), 404 for one it cannot '
+        "read; each result or citation then names its `collection`.",
+    )
+
+
+class SearchBody(AcrossBody):
     text: str | None = Field(
         None, max_length=2000, description='Query; "a + b - c" adds and subtracts terms.'
     )
@@ -58,12 +73,6 @@ class SearchBody(BaseModel):
     semantic: bool = Field(True, description="The text space ranks passages (when it is filled).")
     diversity: float | None = Field(None, gt=0, le=1)
     relevance_floor: bool = True
-    collections: list[Annotated[str, Field(pattern=f"^({NAME.pattern}|\\*)$")]] | None = Field(
-        None,
-        max_length=100,
-        description='Search these collections at once (["*"]: every one the key reads); each result '
-        "then names its `collection`. An `item_id` query needs a single collection.",
-    )
 
     def options(self) -> RankingOptions:
         return RankingOptions(
@@ -102,7 +111,7 @@ class GenerationBody(BaseModel):
         }
 
 
-class AskBody(GenerationBody):
+class AskBody(GenerationBody, AcrossBody):
     question: str = Field(..., min_length=1, max_length=4000)
     filters: FilterBody = Field(default_factory=FilterBody)
     step_by_step: bool = False
@@ -111,7 +120,8 @@ class AskBody(GenerationBody):
         None,
         max_length=64,
         description="Answer as the next turn of this conversation (`POST …/conversations`): the question "
-        "is made standalone from the earlier turns before searching, and the turn is recorded.",
+        "is made standalone from the earlier turns before searching, and the turn is recorded. A "
+        "conversation lives in one collection: not with `collections`.",
     )
 
 

@@ -39,6 +39,7 @@ class Evidence:
     ocr: dict | None = None  # the matched lines read in the picture, with their boxes (SearchResult.ocr)
     page_item_id: int | None = None  # a passage's page render, to show the page it quotes
     page_size: list[float] | None = None  # the page in points, what ``bbox`` (the passage on it) refers to
+    collection: str | None = None  # set when one answer draws on several collections (``across``)
 
     @property
     def is_image(self) -> bool:
@@ -49,7 +50,8 @@ class Evidence:
 
     def public(self) -> dict:
         """What an API or CLI shows for this evidence (no pixels)."""
-        return {
+        where = {"collection": self.collection} if self.collection is not None else {}
+        return where | {
             "number": self.number,
             "item_id": self.item_id,
             "kind": self.kind,

@@ -91,7 +91,7 @@ class Generator:
         """Retrieve evidence (the question's text, plus the user's images if given) and build the prompt;
         ``history``: a conversation's turns so far, which make the question standalone first, and
         whose cited items stay candidates."""
-        params = self._params(options)  # a bad control is refused before anything is searched
+        params = self.params_for(options)  # a bad control is refused before anything is searched
         question = standalone(question, history, self.backend)
         cited = tuple(item for turn in history for item in turn.cited)
         query = Query(text=question, images=list(images or []), keep=cited)
@@ -117,7 +117,7 @@ class Generator:
         """'Look at this image': the user's images only, no retrieval."""
         if not images:
             raise QueryError("look mode needs at least one image")
-        params = self._params(options)
+        params = self.params_for(options)
         evidence = image_evidence([self._picture(source) for source in images])
         return Request(
             question, evidence, build_messages(question, evidence, options, retrieval=False), params
@@ -176,7 +176,8 @@ class Generator:
             renumbered,
         )
 
-    def _params(self, options: PromptOptions | None) -> GenerationParams:
+    def params_for(self, options: PromptOptions | None) -> GenerationParams:
+        """The settings' controls with the request's own over them, checked (a 422 names a bad one)."""
         params = self.params.override(options.generation if options else {})
         params.check(self.max_n)
         return params

@@ -6,6 +6,6 @@
 
 from spyglass.store.catalog import PERSON
 from spyglass.store.session import Snapshot, Transaction
-from spyglass.store.store import Hit, Store
+from spyglass.store.store import STOP, Hit, Store
 
-__all__ = ["PERSON", "Hit", "Snapshot", "Store", "Transaction"]
+__all__ = ["PERSON", "STOP", "Hit", "Snapshot", "Store", "Transaction"]

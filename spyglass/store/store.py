@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -52,6 +53,12 @@ AUTOSAVE_CHANGES = 50_000
 
 
 StageKey = tuple[str, int, Sequence[str]]  # an item stage as the store sees it: name, version, item kinds
+
+
+# A job's stop signal, set in the thread that runs it (``api.jobs``): once set, that thread's next
+# write raises WritesRefused. Writes commit whole batches, so a cancelled ingest keeps what it wrote
+# and a later run carries on from there; other threads (searches, deletes, tags) write on.
+STOP: ContextVar[threading.Event | None] = ContextVar("spyglass_job_stop", default=None)
 
 
 @dataclass(frozen=True)
@@ -111,6 +118,8 @@ class Store(IndexMirror):
         with self._writer:
             if self._refusal is not None:
                 raise WritesRefused(self._refusal)
+            if (stop := STOP.get()) is not None and stop.is_set():
+                raise WritesRefused("the job was cancelled")
             with self._catalog.engine.begin() as conn:
                 yield Transaction(conn, self.model_id, self.check_vectors, self.vector_dtype)
             self._sync()

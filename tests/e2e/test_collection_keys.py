@@ -40,8 +40,12 @@ def server(tmp_path_factory, shapes_encoder):
     """A server with ``family`` and ``work`` made and indexed over HTTP; yields (client, roots)."""
     root = tmp_path_factory.mktemp("collections")
     roots = {
-        "family": write_shapes(root / "family", 10, seed=1, note="Grandma's birthday: the red cake."),
-        "work": write_shapes(root / "work", 12, seed=2, note="Quarterly contract with Acme Corp."),
+        "family": write_shapes(
+            root / "family", 10, seed=1, note="Grandma's birthday was celebrated with the red cake in June."
+        ),
+        "work": write_shapes(
+            root / "work", 12, seed=2, note="The quarterly contract was signed with Acme Corp in March."
+        ),
     }
     settings = Settings(
         data_dir=root / "data", model="builtin:shapes", text={"model": ""}, api={"keys": KEYS}
@@ -143,6 +147,37 @@ def test_a_key_that_reads_several_collections_searches_them_at_once(server):
         "/v1/search", json={**query, "collections": ["family", "work"]}, headers=bearer("family-reader")
     )
     assert named.status_code == 404 and "'work'" in named.json()["error"]["message"]
+
+
+def test_a_key_that_reads_several_collections_asks_them_at_once(server):
+    _, client, roots = server
+    question = {"question": "Whose birthday had the red cake, and who signed the quarterly contract?"}
+    answer = client.post("/v1/ask", json={**question, "collections": ["*"]}, headers=bearer("both")).json()
+    assert answer["supported"] and answer["collections"] == ["family", "work"], answer
+    quoted = {(piece["collection"], piece["text"]) for piece in answer["citations"] if piece["text"]}
+    assert {name for name, _ in quoted} == {"family", "work"}, answer  # one answer, evidence from both
+    assert any("Grandma" in text for name, text in quoted if name == "family")
+    assert any("Acme" in text for name, text in quoted if name == "work")
+    for piece in answer["citations"] + answer["uncited"]:
+        assert Path(piece["path"]).parent == roots[piece["collection"]]
+        assert f"(collection {piece['collection']})" in piece["label"]
+        if piece["thumbnail_url"]:
+            assert piece["thumbnail_url"].startswith(f"/v1/collections/{piece['collection']}/items/")
+    numbers = [piece["number"] for piece in answer["citations"] + answer["uncited"]]
+    assert sorted(numbers) == list(range(1, len(numbers) + 1))  # one numbering across collections
+    streamed = client.post(
+        "/v1/ask?stream=true", json={**question, "collections": ["family", "work"]}, headers=bearer("both")
+    )
+    final = json.loads(streamed.text.split("event: answer\ndata: ")[1].split("\n")[0])
+    assert {piece["collection"] for piece in final["citations"]} == {"family", "work"}
+    own = client.post("/v1/ask", json={**question, "collections": ["*"]}, headers=bearer("family-reader"))
+    assert {piece["collection"] for piece in own.json()["citations"]} == {"family"}
+    named = client.post(
+        "/v1/ask", json={**question, "collections": ["family", "work"]}, headers=bearer("family-reader")
+    )
+    assert named.status_code == 404 and "'work'" in named.json()["error"]["message"]
+    talk = {**question, "collections": ["family"], "conversation_id": "x"}
+    assert client.post("/v1/ask", json=talk, headers=bearer("both")).status_code == 422
 
 
 def test_a_family_writer_indexes_family_roots_only(server):

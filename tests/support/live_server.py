@@ -36,11 +36,12 @@ class LiveServer:
 
 
 def wait(client, job_id: str, headers: dict | None = None, prefix: str = "/v1") -> dict:
-    """Poll a job until it is done or failed; ``client`` is a TestClient or an ``httpx.Client`` with a base URL."""
+    """Poll a job until it has ended (done, failed, cancelled); ``client`` is a TestClient or an
+    ``httpx.Client`` with a base URL."""
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         state = client.get(f"{prefix}/jobs/{job_id}", headers=headers).json()
-        if state["state"] in ("done", "failed"):
+        if state["state"] in ("done", "failed", "cancelled"):
             return state
         time.sleep(0.1)
     raise AssertionError(f"job {job_id} did not finish")

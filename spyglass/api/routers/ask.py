@@ -6,36 +6,45 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi import Query as Param
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
 from spyglass.api.auth import Grant, grant
 from spyglass.api.errors import documented, not_found
-from spyglass.api.hosting import Served, readable
+from spyglass.api.hosting import Served, named_readable, open_many, open_readable, readable
 from spyglass.api.schemas import AskBody
 from spyglass.generator import Answer, PromptOptions
+from spyglass.generator.across import prepare_across
 from spyglass.generator.conversation import Conversation
+from spyglass.runtime.collections import DEFAULT
 
 router = APIRouter(tags=["ask"], responses=documented(400, 401, 409, 422, 502))
 
 
 @router.post(
     "/ask",
-    summary="Answer a question from the collection, citing images, pages and passages",
-    responses={200: {"content": {"text/event-stream": {}}}},
+    summary="Answer a question from the collection, or several, citing images, pages and passages",
+    description="With `collections`, each of them is searched as it would be alone (404 for one the "
+    "key cannot read), the evidence is merged by score within one answer's budgets, and every "
+    "citation names its `collection`; not with a `conversation_id` (422).",
+    responses={200: {"content": {"text/event-stream": {}}}, **documented(404)},
+    dependencies=[Depends(named_readable)],
 )
 async def ask(
     body: AskBody,
-    served: Served = Depends(readable),
+    request: Request,
     who: Grant = Depends(grant),
     stream: bool = Param(False, description="Server-sent events"),
 ):
-    engine = served.engine
     options = PromptOptions(
         step_by_step=body.step_by_step, few_shot=body.few_shot, generation=body.controls()
     )
+    if body.collections is not None:
+        return await _ask_across(body, open_many(request, who, body.collections), options, stream)
+    served = open_readable(request, who, request.path_params.get("collection", DEFAULT))
+    engine = served.engine
     asked = {"filters": body.filters.to_filters(), "options": options}
     if body.conversation_id is not None:
         asked["conversation"] = await run_in_threadpool(_conversation, served, who, body.conversation_id)
@@ -43,8 +52,35 @@ async def ask(
         answer = await run_in_threadpool(lambda: engine.ask(body.question, **asked))
         return served.relink(answer.public())
     events = await run_in_threadpool(lambda: engine.ask_stream(body.question, **asked))
+    return _streamed(events, served.relink)
+
+
+async def _ask_across(body: AskBody, many: list[Served], options: PromptOptions, stream: bool):
+    """One answer from several collections (``generator.across``), each citation linked into its own."""
+    if body.conversation_id is not None:
+        raise HTTPException(422, "a conversation lives in one collection: ask it without `collections`")
+    by_name = {served.name: served for served in many}
+
+    def relink(public: dict) -> dict:
+        for group in ("citations", "uncited"):
+            public[group] = [by_name[piece["collection"]].relink(piece) for piece in public[group]]
+        public["candidates"] = [relink(candidate) for candidate in public.get("candidates", [])]
+        public["collections"] = list(by_name)
+        return public
+
+    engines = [(served.name, served.engine) for served in many]
+    prepared = await run_in_threadpool(
+        prepare_across, engines, body.question, body.filters.to_filters(), options
+    )
+    generator = many[0].engine.generator
+    if not stream:
+        return relink((await run_in_threadpool(generator.answer, prepared)).public())
+    return _streamed(generator.stream(prepared), relink)
+
+
+def _streamed(events: Iterator[str | Answer], relink: Callable[[dict], dict]) -> StreamingResponse:
     return StreamingResponse(
-        _sse(events, served.relink),
+        _sse(events, relink),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

@@ -78,14 +78,18 @@ async def job_status(job_id: str, served: Served = Depends(writable)) -> dict:
 
 @router.delete(
     "/jobs/{job_id}",
-    summary="Cancel a queued job",
-    description="A job that has started runs to its end (deleting its collection with `force` stops it).",
+    summary="Cancel a job",
+    description="A queued job is `cancelled` at once. A running one is `cancelling` until its next "
+    "write, then `cancelled`: what it committed before stays (indexing it again carries on from "
+    "there). A job that has ended gets 409.",
     responses=documented(404, 409),
 )
 async def cancel_job(job_id: str, served: Served = Depends(writable)) -> dict:
     job = _job(served, job_id)
     if not await run_in_threadpool(served.jobs.cancel, job):
-        raise HTTPException(409, f"job {job_id} is {job.state}; only a queued job can be cancelled")
+        raise HTTPException(
+            409, f"job {job_id} is {job.state}; only a queued or running job can be cancelled"
+        )
     return job.public()
 
 

@@ -9,7 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from spyglass.api.auth import Grant, grant
 from spyglass.api.errors import documented
-from spyglass.api.hosting import Served, named_readable, open_readable, readable
+from spyglass.api.hosting import Served, named_readable, open_many, open_readable, readable
 from spyglass.api.schemas import FilterBody, SearchBody
 from spyglass.api.uploads import read_upload
 from spyglass.retriever import Query, RankingOptions
@@ -29,7 +29,8 @@ SCORES = (
 
 ACROSS = (
     "With `collections`, the search runs in each of them (404 for one the key cannot read) and the "
-    "results merge by score, each naming its `collection`; `floors` is then empty."
+    "results merge by score, each naming its `collection`; `floors` is then empty. An `item_id` "
+    "query needs a single collection."
 )
 
 
@@ -59,10 +60,7 @@ async def search(body: SearchBody, request: Request, who: Grant = Depends(grant)
             options=body.options(),
         )
         return served.relink(response.to_dict())
-    names = body.collections
-    if "*" in names:
-        names = [name for name in request.app.state.hosted.collections.names() if who.reads(name)]
-    many = [open_readable(request, who, name) for name in dict.fromkeys(names)]
+    many = open_many(request, who, body.collections)
     if query.item_id is not None and len(many) > 1:
         raise HTTPException(422, "an item_id query searches the one collection the id belongs to")
     return await run_in_threadpool(_across, many, query, body)
