@@ -10,7 +10,8 @@ server is killed with SIGKILL and started again. At the end, with the server res
   collection searches with its first model again;
 - the catalog passes ``PRAGMA integrity_check``;
 - the vector index matches the catalog (opened as a user would);
-- no byte of a deleted canary survives under the data directory;
+- no byte of a deleted canary survives under the data directory (each was quoted in a stored
+  conversation turn before its delete, when the answer found it);
 - the last backup restores (``spyglass restore`` into a new folder, then ``status``).
 
 Prints requests, errors by status, p50/p99 per kind and the server's RSS over time.
@@ -96,6 +97,7 @@ class Traffic:
         self.outcomes: Counter[tuple[str, str]] = Counter()
         self.accepted_jobs: list[str] = []
         self.canaries: list[str] = []  # phrases of notes deleted
+        self.quoted = 0  # of those, quoted in a stored conversation turn before the delete
         self.backups: list[str] = []
         self.model_jobs: list[tuple[str, str]] = []  # (switch or rollback, job id), accepted
 
@@ -135,6 +137,17 @@ def readers(server: Server, traffic: Traffic, stop: float, seed: int) -> None:
             time.sleep(0.5)
 
 
+def converse(server: Server, traffic: Traffic, question: str, phrase: str) -> bool:
+    """Ask ``question`` as a stored conversation's turn; whether its answer quoted ``phrase`` (the
+    turn must then forget it when the note is deleted)."""
+    started = traffic.call("conversation", "POST", f"{server.url}/v1/conversations")
+    if started is None or started.status_code != 201:
+        return False
+    body = {"question": question, "conversation_id": started.json()["conversation_id"]}
+    answered = traffic.call("ask", "POST", f"{server.url}/v1/ask", json=body)
+    return answered is not None and answered.status_code == 200 and phrase in answered.text
+
+
 def writers(server: Server, traffic: Traffic, stop: float, root: Path, tuned: Path, minutes: float) -> None:
     rng, n = random.Random(7), 0
     switched = rolled = False
@@ -150,7 +163,7 @@ def writers(server: Server, traffic: Traffic, stop: float, root: Path, tuned: Pa
         if n % 3 == 0:  # a planted note, indexed, found by its phrase and deleted
             phrase = f"canary{n:04d}{''.join(rng.choice('qxzvjk') for _ in range(6))}"
             planted = root / "planted" / f"secret-{n}.txt"
-            planted.write_text(f"The code word is {phrase}.\n")
+            planted.write_text(f"The code word for the archive is {phrase}.\n")
             job = traffic.call(
                 "index", "POST", f"{server.url}/v1/sources", json={"path": str(planted.parent)}
             )
@@ -159,11 +172,13 @@ def writers(server: Server, traffic: Traffic, stop: float, root: Path, tuned: Pa
             found = traffic.call("search", "POST", f"{server.url}/v1/search", json={"text": phrase, "k": 1})
             hits = found.json()["results"] if found is not None and found.status_code == 200 else []
             if hits and hits[0]["path"].endswith(planted.name):
+                quoted = converse(server, traffic, "What is the code word for the archive?", phrase)
                 url = f"{server.url}/v1/documents/{hits[0]['document_id']}"
                 deleted = traffic.call("delete", "DELETE", url)
                 if deleted is not None and deleted.status_code == 200:
                     planted.unlink()  # the source goes too, or the next index of the folder brings it back
                     traffic.canaries.append(phrase)
+                    traffic.quoted += quoted
         if n % 5 == 0:  # a new server folder of pictures
             folder = root / "pictures" / f"batch-{n}"
             folder.mkdir(parents=True)
@@ -263,7 +278,10 @@ def check(server: Server, traffic: Traffic, root: Path, env: dict) -> dict[str, 
     print(
         f"catalog: {status['documents']} documents, {status['items']} items; index: {store['indexed_vectors']} vectors"
     )
-    print(f"deleted canaries: {len(traffic.canaries)}, bytes left: {left[:5]}")
+    print(
+        f"deleted canaries: {len(traffic.canaries)} ({traffic.quoted} quoted in a stored conversation "
+        f"turn first), bytes left: {left[:5]}"
+    )
     return {
         "every accepted upload indexed or failed": None not in states,
         "integrity_check ok": integrity == "ok",

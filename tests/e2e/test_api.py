@@ -162,7 +162,7 @@ def test_upload_job_search_delete(client):
 
 
 def test_search_stays_responsive_during_an_ingest_job(client, tmp_path):
-    folder = write_shapes(tmp_path / "bulk", 240, seed=123)
+    folder = write_shapes(tmp_path / "bulk", 80, seed=123)
     for picture in folder.glob("*.png"):  # larger files make the job last long enough to overlap
         Image.open(picture).resize((768, 768)).save(picture)
     files = [("files", (p.name, p.read_bytes(), "image/png")) for p in sorted(folder.glob("*.png"))]
@@ -175,7 +175,7 @@ def test_search_stays_responsive_during_an_ingest_job(client, tmp_path):
         if client.get(job["status_url"]).json()["state"] == "running":
             answered_while_running += 1
     assert answered_while_running >= 1
-    assert wait(client, job["job_id"])["report"]["added"] == 240
+    assert wait(client, job["job_id"])["report"]["added"] == 80
 
 
 def test_error_statuses_share_one_shape(client):
