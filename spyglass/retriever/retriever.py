@@ -167,6 +167,9 @@ class Retriever:
         vector = embed(query, self.encoder, self.store, ensemble=self.ensemble, max_pixels=self.max_pixels)
         allow = self.store.allowed(filters)
         kept = _kept(query.keep, allow)
+        if kept is not None:  # a kept chunk's section too: the words and meaning it is ranked by
+            rows = self.store.items(kept.tolist()).values()
+            kept = _kept([*kept.tolist(), *(row["parent_id"] for row in rows if row.get("parent_id"))], allow)
         dense = self.store.search(vector, fetch, allow)[0]
         if kept is not None:
             dense = _merged(dense, self.store.search(vector, len(kept), kept)[0])
@@ -179,12 +182,9 @@ class Retriever:
             signals = Signals(pairs, [], {}, {}, rows)
             return Ranking(signals, fused, sorted(fused, key=lambda i: -fused[i]), {})
         pool = max(fetch // options.overfetch, options.pool)
-        words = (
-            self.store.bm25(query.bm25_text, 2 * pool, kinds=WORD_KINDS, allow=allow)
-            if options.hybrid and query.bm25_text
-            else []
-        )
-        if words and kept is not None:
+        by_words = bool(options.hybrid and query.bm25_text)
+        words = self.store.bm25(query.bm25_text, 2 * pool, kinds=WORD_KINDS, allow=allow) if by_words else []
+        if by_words and kept is not None:
             more = self.store.bm25(query.bm25_text, len(kept), kinds=WORD_KINDS, allow=kept)
             merged = _merged([Hit(*pair) for pair in words], [Hit(*pair) for pair in more])
             words = [(hit.item_id, hit.score) for hit in merged]
