@@ -36,9 +36,12 @@ log = logging.getLogger(__name__)
 KIND = "sentence-models"  # apart from CLIP's text towers: another kind of model
 FORMAT = 1
 # Texts per onnxruntime run, whatever the settings' batch: onnxruntime holds every layer's attention
-# scores for the whole batch (64 x 12 heads x 256 x 256 floats: 200 MB), and ran 192 CISI abstracts
-# 1.1-1.35x faster, and 527 wiki chunks 1.2-1.45x, in runs of 16 than of 64 (2-core AMX Xeon, noisy).
-MAX_RUN = 16
+# scores for the whole run (64 texts x 12 heads x 256 x 256 floats is 200 MB a tensor), fresh
+# memory the kernel must fault in each time. Measured on 128 CISI abstracts (2-core AMX Xeon, under
+# load): the peak above the loaded model was 1,453 MB in runs of 64, 471 in runs of 16, 279 in runs
+# of 8; and runs of 8 were the fastest, 0.8x the time of 64 on those abstracts and 0.5-0.6x on 400
+# wiki chunks (45 words each). Sorted by length, a run's texts are alike, so little is padded.
+MAX_RUN = 8
 GRAPH = "sentence.onnx"
 WEIGHTS = "sentence.onnx.data"
 PROBES = (
