@@ -178,6 +178,8 @@ def test_a_key_that_reads_several_collections_asks_them_at_once(server):
     assert named.status_code == 404 and "'work'" in named.json()["error"]["message"]
     talk = {**question, "collections": ["family"], "conversation_id": "x"}
     assert client.post("/v1/ask", json=talk, headers=bearer("both")).status_code == 422
+    none = client.post("/v1/ask", json={**question, "collections": []}, headers=bearer("both"))
+    assert none.status_code == 422 and "names no collection" in none.json()["error"]["message"]
 
 
 def test_a_family_writer_indexes_family_roots_only(server):

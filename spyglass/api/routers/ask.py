@@ -59,6 +59,8 @@ async def _ask_across(body: AskBody, many: list[Served], options: PromptOptions,
     """One answer from several collections (``generator.across``), each citation linked into its own."""
     if body.conversation_id is not None:
         raise HTTPException(422, "a conversation lives in one collection: ask it without `collections`")
+    if not many:
+        raise HTTPException(422, "`collections` names no collection this key may read")
     by_name = {served.name: served for served in many}
 
     def relink(public: dict) -> dict:
