@@ -133,8 +133,9 @@ class Models:
         """What passages and questions are embedded with: the model's ONNX export when there is one.
 
         Without torch, an ingest's text space stage holds ~400 MB less (torch and the model). The
-        export is ~1.2x slower than torch on passages (a 2-core AMX Xeon: 9.4 s against 7.6 s for
-        300 wiki passages), and the same on a question, which is one short run.
+        export is slower than torch on long passages (a 2-core AMX Xeon, 192 CISI abstracts: 11.1 s
+        in onnxruntime runs of 8 against 7.1-8.0 s for torch fp32), and the same on a question,
+        which is one short run.
         """
         if self.text_encoder.loaded or not self.settings.encoder.fast_text:
             return self.text_encoder.get()
