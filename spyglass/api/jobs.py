@@ -92,13 +92,13 @@ class Jobs:
         """Cancel a job: a queued one never starts; a running one stops at its next write, between
         two committed batches (``cancelling`` until then). False when it has ended."""
         with self._lock:
-            future, stop = self._futures.get(job.id), self._stops.get(job.id)
-        if future is None or stop is None:
+            future = self._futures.get(job.id)
+        if future is None:
             return False
         if future.cancel():
             job.state, job.finished = "cancelled", time.time()
         elif job.state == "running":
-            stop.set()
+            self._stops[job.id].set()
             job.state = "cancelling"
         else:
             return False

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from spyglass.encoders import Encoder
     from spyglass.encoders.query import QueryEncoder
     from spyglass.encoders.sentence.model import SentenceEncoder
+
+T = TypeVar("T")
 
 EMPTY_INDEX = (
     "The index is empty: add your files with `spyglass index PATH` "
@@ -166,13 +168,10 @@ class Retriever:
         """Every signal of a query and their fusion (``ranking``); the evaluation compares them."""
         vector = embed(query, self.encoder, self.store, ensemble=self.ensemble, max_pixels=self.max_pixels)
         allow = self.store.allowed(filters)
-        kept = _kept(query.keep, allow)
-        if kept is not None:  # a kept chunk's section too: the words and meaning it is ranked by
-            rows = self.store.items(kept.tolist()).values()
-            kept = _kept([*kept.tolist(), *(row["parent_id"] for row in rows if row.get("parent_id"))], allow)
+        kept = self._kept(query.keep, allow)
         dense = self.store.search(vector, fetch, allow)[0]
         if kept is not None:
-            dense = _merged(dense, self.store.search(vector, len(kept), kept)[0])
+            dense = _merged(dense, self.store.search(vector, len(kept), kept)[0], _hit)
         dense = [h for h in dense if h.item_id != query.item_id]
         text_only = bool(query.terms()[0]) and not query.images and query.item_id is None
         if not text_only:  # a picture or an item asks "what looks like this": CLIP alone
@@ -186,8 +185,7 @@ class Retriever:
         words = self.store.bm25(query.bm25_text, 2 * pool, kinds=WORD_KINDS, allow=allow) if by_words else []
         if by_words and kept is not None:
             more = self.store.bm25(query.bm25_text, len(kept), kinds=WORD_KINDS, allow=kept)
-            merged = _merged([Hit(*pair) for pair in words], [Hit(*pair) for pair in more])
-            words = [(hit.item_id, hit.score) for hit in merged]
+            words = _merged(words, more, lambda pair: pair)
         space = self.text_space() if options.semantic and self.text_space else None
         meaning: dict[int, float] = {}
         if space is not None:
@@ -225,6 +223,16 @@ class Retriever:
         order = sorted(fused, key=lambda i: -fused[i])
         hidden = len(dropped - fused.keys())  # found by nothing but CLIP, below its floor
         return Ranking(signals, fused, order, floors, hidden)
+
+    def _kept(self, keep: Sequence[int], allow: np.ndarray | None) -> np.ndarray | None:
+        """``keep`` and the sections of its chunks (the words and meaning a chunk is ranked by), as
+        sorted ids that pass the filters; None when none is left."""
+        if not keep:
+            return None
+        rows = self.store.items(list(keep)).values()
+        ids = np.unique(np.asarray([*keep, *(row["parent_id"] for row in rows if row.get("parent_id"))]))
+        ids = ids if allow is None else np.intersect1d(ids, allow)
+        return ids if len(ids) else None
 
     def _rerank(
         self, order: list[int], fused: dict[int, float], rows: dict[int, dict], options: RankingOptions
@@ -305,19 +313,14 @@ class Retriever:
         )
 
 
-def _kept(keep: Sequence[int], allow: np.ndarray | None) -> np.ndarray | None:
-    """The items of ``keep`` that pass the filters (sorted ids), or None when there are none."""
-    if not keep:
-        return None
-    kept = np.unique(np.asarray(keep, np.int64))
-    kept = kept if allow is None else np.intersect1d(kept, allow)
-    return kept if len(kept) else None
+def _hit(hit: Hit) -> tuple[int, float]:
+    return hit.item_id, hit.score
 
 
-def _merged(hits: list[Hit], more: list[Hit]) -> list[Hit]:
-    """One signal's two hit lists as one, best first, each item once."""
-    seen = {hit.item_id for hit in hits}
-    return sorted([*hits, *(hit for hit in more if hit.item_id not in seen)], key=lambda hit: -hit.score)
+def _merged(hits: list[T], more: list[T], pair: Callable[[T], tuple[int, float]]) -> list[T]:
+    """One signal's two lists as one, best first, each item once; ``pair`` reads (item, score)."""
+    seen = {pair(hit)[0] for hit in hits}
+    return sorted([*hits, *(hit for hit in more if pair(hit)[0] not in seen)], key=lambda hit: -pair(hit)[1])
 
 
 def _positions(hits: list[tuple[int, float]]) -> dict[int, tuple[int, float]]:
