@@ -44,7 +44,8 @@ def load_encoder(
     ``frozen``: for ingest and serve, which only run the model forward, take its fast form (the
     ONNX exports, no torch; ``encoders.fast``) when there is one and ``settings.fast_load`` allows:
     the image tower in ``keep`` (the precision a collection's vectors were made in), else in the
-    configured precision. Without it, or without an export, the full model is built, as tuning and
+    configured precision; where torch runs the model (bf16 on AMX CPUs), its traced image tower
+    (``fast.traced``). Without it, or without an export, the full model is built, as tuning and
     exports need.
     """
     from spyglass.encoders.spec import model_id_of
@@ -76,6 +77,18 @@ def load_encoder(
         "dtype": resolve_dtype(settings.precision, device),
         "batch_size": settings.batch_size,
     }
+    if frozen and parsed.backend == "open_clip" and settings.fast_load and device.type == "cpu":
+        from spyglass.encoders.fast.traced import TracedEncoder, precision_name
+
+        traced = TracedEncoder.open(
+            settings.cache_dir,
+            model_id,
+            precision_name(options["dtype"]),
+            batch_size=settings.batch_size,
+            threads=settings.threads,
+        )
+        if traced is not None:  # the torch model's own vectors, without building it
+            return traced
     if parsed.backend == "hf":
         from spyglass.encoders.clip.hf import HFEncoder
 

@@ -1,7 +1,8 @@
 """What to export for a model, once: the one place that decides it (``Models`` calls it).
 
 A CLIP model gets its text tower (text queries) and then its image tower (ingest, image
-queries; fp32 and, when it passes its check, int8). Models that cannot be exported exactly (a
+queries; fp32 and, when it passes its check, int8); a model that runs in torch's bf16 on the CPU
+(``auto`` on AMX CPUs) gets its image tower traced in bf16 (``traced``) after its first ingest. Models that cannot be exported exactly (a
 ``hf:`` model, a tokenizer or preprocessing not reproduced) are used through torch as before.
 
 On a model's first use the export runs in a child process (``export_in_child``, this module's
@@ -40,6 +41,18 @@ def missing(cache_dir: Path, model_id: str, *, images: bool) -> bool:
     return images and read_image_manifest(cache_dir, model_id) is None
 
 
+def _untraced(encoder: Encoder, cache_dir: Path) -> bool:
+    """Whether ``encoder`` runs on the CPU in a precision only torch has (bf16), where ingest and
+    serve load its traced image tower (``traced``), and that has not been traced yet."""
+    from spyglass.encoders.fast.cache import MANIFEST
+    from spyglass.encoders.fast.traced import precision_name, traced_dir
+
+    precision = precision_name(encoder.dtype)
+    if encoder.device.type != "cpu" or precision == "fp32":
+        return False
+    return not (traced_dir(cache_dir, encoder.model_id, precision) / MANIFEST).exists()
+
+
 def export_clip(
     encoder: Encoder, cache_dir: Path, *, remember: Sequence[str], images: bool, progress: bool
 ) -> None:
@@ -47,9 +60,12 @@ def export_clip(
 
     ``remember``: texts whose embeddings ship with the text tower (the retriever's fixed queries).
     """
-    if not encoder.text_exportable or not missing(cache_dir, encoder.model_id, images=images):
+    if not encoder.text_exportable:
         return
-    from spyglass.encoders.fast.image_export import export_image_tower
+    traced = _untraced(encoder, cache_dir)
+    if not (traced or missing(cache_dir, encoder.model_id, images=images)):
+        return
+    from spyglass.encoders.fast.image_export import export_image_tower, export_traced_tower
     from spyglass.encoders.fast.text_export import export_text_tower
 
     if progress:
@@ -58,6 +74,8 @@ def export_clip(
         export_text_tower(encoder, cache_dir, remember=remember)
         if images:
             export_image_tower(encoder, cache_dir)
+        if traced:
+            export_traced_tower(encoder, cache_dir)
     except Exception as exc:  # noqa: BLE001 - an optional speed-up must never fail an ingest
         log.warning("model export failed, later starts will load the full model: %s", exc)
 

@@ -1,4 +1,4 @@
-"""Write the image-tower export that ``image_tower.FastEncoder`` reads (see there for why).
+"""Write the image tower's fast forms, which ``FastEncoder`` and ``TracedEncoder`` read (see there for why).
 
 Runs where the full open_clip model is loaded (the first use of a model), once its text tower
 is exported. The image tower is copied in fp32 and exported with torch's dynamo ONNX exporter
@@ -32,7 +32,8 @@ import copy
 import logging
 import sys
 import time
-from dataclasses import asdict
+import warnings
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -52,6 +53,7 @@ from spyglass.encoders.fast.image_tower import (
 )
 from spyglass.encoders.fast.pixels import PixelTransform
 from spyglass.encoders.fast.text_tower import TextTower
+from spyglass.encoders.fast.traced import MODULE, TracedEncoder, precision_name, traced_dir
 
 log = logging.getLogger(__name__)
 
@@ -71,26 +73,43 @@ SIZES = (
 
 
 def export_image_tower(encoder: OpenClipEncoder, cache_dir: Path) -> Path | None:
-    """Export ``encoder``'s image tower unless it is there; None when it cannot (not on CPU, no text
-    tower export, a preprocessing not reproduced) or its fp32 graph does not match the model."""
+    """Export ``encoder``'s image tower unless it is there; None when it cannot (see ``exportable``)
+    or its fp32 graph does not match the model."""
+    needs = exportable(encoder, cache_dir)
+    if needs is None:
+        return None
+    target = image_export_dir(cache_dir, encoder.model_id)
+    return publish(target, lambda work: _write(encoder, *needs, work))
+
+
+def exportable(encoder: OpenClipEncoder, cache_dir: Path) -> tuple[PixelTransform, TextTower] | None:
+    """What an image tower's fast form needs, or None: the model on the CPU, its preprocessing
+    described (open_clip's ``preprocess_cfg``) in a form ``PixelTransform`` reproduces, and its text
+    tower exported (the fast form's queries go through it)."""
     preprocess_cfg = getattr(encoder.model.visual, "preprocess_cfg", None)  # open_clip sets it on load
     transform = PixelTransform.of(preprocess_cfg) if preprocess_cfg else None
     if encoder.device.type != "cpu" or transform is None:
         return None
     text = TextTower.open(cache_dir, encoder.model_id)
-    if text is None:
-        return None
-    target = image_export_dir(cache_dir, encoder.model_id)
-    return publish(target, lambda work: _write(encoder, transform, text, work))
+    return None if text is None else (transform, text)
 
 
-def _write(encoder: OpenClipEncoder, transform: PixelTransform, text: TextTower, work: Path) -> bool:
+def probe_pixels(encoder: OpenClipEncoder, transform: PixelTransform) -> np.ndarray | None:
+    """The probe images through ``transform``, or None (logged) where they differ from the model's
+    own preprocessing in a single value."""
     images = probe_images()
     pixels = np.stack([transform(image) for image in images])
     if not all(
         np.array_equal(ours, encoder.preprocess(image).numpy()) for ours, image in zip(pixels, images)
     ):
         log.warning("not exporting %s: its image preprocessing could not be reproduced", encoder.model_id)
+        return None
+    return pixels
+
+
+def _write(encoder: OpenClipEncoder, transform: PixelTransform, text: TextTower, work: Path) -> bool:
+    pixels = probe_pixels(encoder, transform)
+    if pixels is None:
         return False
     visual = copy.deepcopy(encoder.model.visual).float().eval()
     with torch.inference_mode():
@@ -122,6 +141,44 @@ def _write(encoder: OpenClipEncoder, transform: PixelTransform, text: TextTower,
             path.unlink()
     print(f"int8 check for {encoder.model_id}: {describe(check)}", file=sys.stderr, flush=True)
     ImageManifest(**{**asdict(manifest), "checks": checks, "refused": refused}).write(work)
+    return True
+
+
+def export_traced_tower(encoder: OpenClipEncoder, cache_dir: Path) -> Path | None:
+    """Trace ``encoder``'s image tower in its precision unless it is there; None when it cannot
+    (``image_export.exportable``) or the trace does not give the model's vectors."""
+    needs = exportable(encoder, cache_dir)
+    if needs is None:
+        return None
+    target = traced_dir(cache_dir, encoder.model_id, precision_name(encoder.dtype))
+    return publish(target, lambda work: _write_traced(encoder, *needs, work))
+
+
+def _write_traced(encoder: OpenClipEncoder, transform: PixelTransform, text: TextTower, work: Path) -> bool:
+    pixels = probe_pixels(encoder, transform)
+    if pixels is None:
+        return False
+    with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
+        warnings.simplefilter("ignore")  # TorchScript's deprecation and the tracer's notes
+        example = torch.from_numpy(pixels[:2]).to(encoder.dtype)
+        torch.jit.trace(encoder.model.visual, example).save(str(work / MODULE))
+    precision = precision_name(encoder.dtype)
+    manifest = ImageManifest(
+        model_id=encoder.model_id,
+        dim=encoder.dim,
+        image_size=encoder.image_size,
+        logit_scale=encoder.logit_scale,
+        transform=asdict(transform),
+        checks={},
+    )
+    traced = TracedEncoder(work, manifest, precision, text, batch_size=encoder.batch_size)
+    cosine = float(
+        (traced.encode_pixels(pixels) * encoder.encode_pixels(torch.from_numpy(pixels))).sum(1).min()
+    )
+    if cosine < MIN_COSINE:
+        log.warning("not tracing %s: cosine %.5f < %s", encoder.model_id, cosine, MIN_COSINE)
+        return False
+    replace(manifest, checks={precision: {"min_cosine": round(cosine, 6)}}).write(work)
     return True
 
 
