@@ -4,13 +4,16 @@ Workers load files and run the encoder's own preprocessing (PIL decoding and
 resizing release the GIL), a bounded number of documents ahead of the encoder, so
 memory stays flat and the model is not left waiting. The main thread groups ready
 documents until they hold a full batch of things to embed, encodes them, and hands
-the group to ``write`` for one transaction. A long document (a PDF) hands its items
+the group to ``write`` for one transaction, in a thread of its own: a group is written
+while the next one is embedded (the model's kernels release the GIL, SQLite's Python
+side holds it), one transaction at a time, in order. A long document (a PDF) hands its items
 over page by page while it loads; once it holds a batch of images they are embedded
 right there, so its memory is its vectors and thumbnails, not its page renders.
 """
 
 from __future__ import annotations
 
+import contextvars
 import logging
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -77,7 +80,11 @@ def run_pipeline(
 
     pending: deque[Future[Outcome[Job]]] = deque()
     iterator = iter(jobs)
-    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="spyglass-load") as pool:
+    writing: Future[None] | None = None
+    with (
+        ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="spyglass-load") as pool,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="spyglass-write") as writer,
+    ):
 
         def refill() -> None:
             while len(pending) < prefetch and (job := next(iterator, None)) is not None:
@@ -93,8 +100,13 @@ def run_pipeline(
             embeddable += _count(outcome)
             if embeddable >= encoder.batch_size or not pending:
                 embed(group, encoder)
-                write(group)
+                if writing is not None:
+                    writing.result()  # in order, one at a time; a failed write stops the run here
+                # in the caller's context: a job's stop signal (``store.STOP``) refuses the write
+                writing = writer.submit(contextvars.copy_context().run, write, group)
                 group, embeddable = [], 0
+        if writing is not None:
+            writing.result()
 
 
 def _count(outcome: Outcome) -> int:
