@@ -49,7 +49,9 @@ def publish(target: Path, write: Callable[[Path], object]) -> Path | None:
 
     ``write`` returns something true once the export is complete and checked. The rename is
     the publication: a reader never sees a half-written export, and when two processes export
-    the same model at once, the first rename wins and the other's work is dropped.
+    the same model at once, the first rename wins and the other's work is dropped. A published
+    export is kept whatever its manifest says, so a new manifest ``format`` must also change the
+    folder's key (``export_dir``): readers refuse the old manifest, and it would never be replaced.
     """
     if (target / MANIFEST).exists():
         return target
