@@ -17,8 +17,9 @@ that exits, ``VmHWM`` for ``serve`` while it runs):
     python benchmarks/memory.py --photos 1000 --pages 3000
 
 Budgets (runtime issue): ingest <= 800 MB, serve <= 600 MB idle and after an image query,
-a 3,000-page PDF <= 900 MB. Each figure is measured for the torch model (``fast_load`` off) and
-for the ONNX int8 image tower, side by side, each with its own data directory and model cache.
+a 3,000-page PDF <= 900 MB. Each figure is measured for the torch model (``fast_load`` off), for
+the ONNX int8 image tower and for the defaults (on AMX CPUs the traced bf16 tower), side by side,
+each with its own data directory and model cache; ``--paths`` picks some of them.
 """
 
 from __future__ import annotations
@@ -135,9 +136,10 @@ def searches(url: str, seconds: float, threads: int = 4, routes: tuple[str, ...]
     return len(done)
 
 
-PATHS = {  # what each column runs: the torch model, and the ONNX image tower (no torch)
+PATHS = {  # what each column runs: the torch model, the ONNX image tower (no torch), and the defaults
     "torch": {"SPYGLASS_ENCODER__FAST_LOAD": "false"},
     "onnx int8": {"SPYGLASS_PRECISION": "int8"},
+    "defaults": {},  # auto: the ONNX tower's fastest precision, or on AMX CPUs the traced bf16 tower
 }
 
 
@@ -194,7 +196,9 @@ def main() -> None:
     parser.add_argument("--photos", type=int, default=1000, help="photos per index run (two runs)")
     parser.add_argument("--pages", type=int, default=3000)
     parser.add_argument("--seconds", type=float, default=20, help="of searches against serve")
+    parser.add_argument("--paths", default=",".join(PATHS), help=f"columns to measure, of {', '.join(PATHS)}")
     args = parser.parse_args()
+    paths = {name: PATHS[name] for name in args.paths.split(",")}
     if not FLICKR.is_dir():
         raise SystemExit(f"{FLICKR} not found (see ../shared/data/README.md)")
     available = sorted(FLICKR.glob("*.jpg"))
@@ -205,16 +209,16 @@ def main() -> None:
     print(f"{cpu_name()}, {os.cpu_count()} CPUs; peak resident set of whole processes, MB")
     columns = {}
     with tempfile.TemporaryDirectory(prefix="spyglass-memory-") as scratch:
-        for name, extra in PATHS.items():
+        for name, extra in paths.items():
             print(f"measuring the {name} path")
             root = Path(scratch) / name.replace(" ", "-")
             columns[name] = measure(root, extra, first, second, args.pages, args.seconds)
-    print("| process | " + " | ".join(f"{name} MB" for name in PATHS) + " | budget MB |")
-    print("|---|" + "---|" * (len(PATHS) + 1))
-    for row in columns["torch"]:
+    print("| process | " + " | ".join(f"{name} MB" for name in paths) + " | budget MB |")
+    print("|---|" + "---|" * (len(paths) + 1))
+    for row in next(iter(columns.values())):
         print(
             f"| {row} | "
-            + " | ".join("—" if columns[name][row] is None else f"{columns[name][row]:.0f}" for name in PATHS)
+            + " | ".join("—" if columns[name][row] is None else f"{columns[name][row]:.0f}" for name in paths)
             + f" | {budget(row) or ''} |"
         )
 
