@@ -1,9 +1,10 @@
 """What to export for a model, once: the one place that decides it (``Models`` calls it).
 
 A CLIP model gets its text tower (text queries) and then its image tower (ingest, image
-queries; fp32 and, when it passes its check, int8); a model that runs in torch's bf16 on the CPU
-(``auto`` on AMX CPUs) gets its image tower traced in bf16 (``traced``) after its first ingest. Models that cannot be exported exactly (a
-``hf:`` model, a tokenizer or preprocessing not reproduced) are used through torch as before.
+queries; fp32 and, when it passes its check, int8); a model that runs in torch's bf16 on the
+CPU (``auto`` on AMX CPUs) gets its image tower traced in bf16 (``traced``) after its first
+ingest. Models that cannot be exported exactly (a ``hf:`` model, a tokenizer or preprocessing
+not reproduced) are used through torch as before.
 
 On a model's first use the export runs in a child process (``export_in_child``, this module's
 ``__main__``): exporting holds the torch model, its traced graph and both ONNX graphs at once

@@ -1,17 +1,19 @@
-"""Write the image tower's fast forms, which ``FastEncoder`` and ``TracedEncoder`` read (see there for why).
+"""Write the image tower's fast forms, which ``FastEncoder`` and ``TracedEncoder`` read (see there).
 
 Runs where the full open_clip model is loaded (the first use of a model), once its text tower
 is exported. The image tower is copied in fp32 and exported with torch's dynamo ONNX exporter
 (batch size dynamic). int8 is made from that graph by onnxruntime's block quantizer: int8 weights
 in blocks of ``BLOCK`` with a scale each, and at run time activations quantized to int8 per block
 of each row (``accuracy_level`` 4), so the products run on integer kernels (on one 2-core AMX
-CPU, at fp32's speed). Not onnxruntime's dynamic quantization: it quantizes a whole batch's activations with one
-scale, so a picture's vector would depend on the pictures batched with it (cosine 0.9998 between
-batch sizes 1 and 32 for ViT-B-32), and it moves more neighbours than the check allows. Measured
-again on ViT-B-32 (random weights, 2-core AMX CPU, every picture run alone, two at a time, which
-removes the batch dependence): 35-48 pictures/s against 12-17 in fp32 or these blocks, but the
-ten nearest of 200 Flickr8k photos were the same for only 90.5% of them (97% in these blocks),
-while its probe check passed at 96.9%, so it would have been published. Not worth that.
+CPU, at fp32's speed). Not onnxruntime's dynamic quantization: it quantizes a whole batch's
+activations with one scale, so a picture's vector would depend on the pictures batched with it
+(cosine 0.9998 between batch sizes 1 and 32 for ViT-B-32), and it moves more neighbours than the
+check allows. Measured again on ViT-B-32 (random weights, 2-core AMX CPU, every picture run
+alone, two at a time, which removes the batch dependence): 35-48 pictures/s against 12-17 in
+fp32 or these blocks, but the ten nearest of 200 Flickr8k photos were the same for only 90.5% of
+them (97% in these blocks), while its probe check passed at 96.9%, so it would have been
+published. Not worth that. A model that runs in torch's bf16 has its tower traced in bf16 instead
+(``export_traced_tower``), checked the same way against the model.
 
 Nothing is published until, on probe images generated here (a user's machine has no
 reference photos: shapes, gradients, rendered text, noise, in several sizes and modes),

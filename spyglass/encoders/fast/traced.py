@@ -26,6 +26,7 @@ import torch
 from spyglass.encoders.fast.cache import export_dir, read_manifest
 from spyglass.encoders.fast.image_tower import FastEncoder, ImageManifest
 from spyglass.encoders.fast.text_tower import TextTower
+from spyglass.encoders.precision import set_threads
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,7 @@ class TracedEncoder(FastEncoder):
     """The traced image tower and the exported text tower: the torch model's vectors."""
 
     def _open(self, directory: Path, threads: int) -> None:
+        set_threads(threads)  # torch's pool, as for the full model
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript's; see the module docstring
             self.module = torch.jit.load(str(directory / MODULE), map_location="cpu")
