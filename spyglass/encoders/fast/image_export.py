@@ -117,14 +117,7 @@ def _write(encoder: OpenClipEncoder, transform: PixelTransform, text: TextTower,
     with torch.inference_mode():
         reference = _unit(visual(torch.from_numpy(pixels)).numpy())
     _export_graphs(visual, pixels[:2], work)
-    manifest = ImageManifest(
-        model_id=encoder.model_id,
-        dim=encoder.dim,
-        image_size=encoder.image_size,
-        logit_scale=encoder.logit_scale,
-        transform=asdict(transform),
-        checks={},
-    )
+    manifest = _unchecked(encoder, transform)
     fp32, fp32_seconds = _embed(FastEncoder(work, manifest, "fp32", text), pixels)
     cosine = float((fp32 * reference).sum(axis=1).min())
     if cosine < MIN_COSINE:
@@ -142,8 +135,20 @@ def _write(encoder: OpenClipEncoder, transform: PixelTransform, text: TextTower,
         for path in work.glob(graph_name("int8") + "*"):  # the graph and its weights
             path.unlink()
     print(f"int8 check for {encoder.model_id}: {describe(check)}", file=sys.stderr, flush=True)
-    ImageManifest(**{**asdict(manifest), "checks": checks, "refused": refused}).write(work)
+    replace(manifest, checks=checks, refused=refused).write(work)
     return True
+
+
+def _unchecked(encoder: OpenClipEncoder, transform: PixelTransform) -> ImageManifest:
+    """The manifest of ``encoder``'s image tower before any check has passed."""
+    return ImageManifest(
+        model_id=encoder.model_id,
+        dim=encoder.dim,
+        image_size=encoder.image_size,
+        logit_scale=encoder.logit_scale,
+        transform=asdict(transform),
+        checks={},
+    )
 
 
 def export_traced_tower(encoder: OpenClipEncoder, cache_dir: Path) -> Path | None:
@@ -165,14 +170,7 @@ def _write_traced(encoder: OpenClipEncoder, transform: PixelTransform, text: Tex
         example = torch.from_numpy(pixels[:2]).to(encoder.dtype)
         torch.jit.trace(encoder.model.visual, example).save(str(work / MODULE))
     precision = precision_name(encoder.dtype)
-    manifest = ImageManifest(
-        model_id=encoder.model_id,
-        dim=encoder.dim,
-        image_size=encoder.image_size,
-        logit_scale=encoder.logit_scale,
-        transform=asdict(transform),
-        checks={},
-    )
+    manifest = _unchecked(encoder, transform)
     traced = TracedEncoder(work, manifest, precision, text, batch_size=encoder.batch_size)
     cosine = float(
         (traced.encode_pixels(pixels) * encoder.encode_pixels(torch.from_numpy(pixels))).sum(1).min()

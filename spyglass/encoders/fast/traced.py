@@ -65,8 +65,10 @@ class TracedEncoder(FastEncoder):
         """``model_id``'s traced tower in ``precision``, or None when this torch has none that loads."""
         directory = traced_dir(cache_dir, model_id, precision)
         manifest = read_manifest(directory, ImageManifest, model_id)
+        if manifest is None or precision not in manifest.checks:
+            return None  # asked on every frozen load on the CPU: nothing else is opened first
         text = TextTower.open(cache_dir, model_id, threads=threads, preload=False)
-        if manifest is None or text is None or precision not in manifest.checks:
+        if text is None:
             return None
         try:
             return cls(directory, manifest, precision, text, batch_size=batch_size, threads=threads)
