@@ -35,6 +35,8 @@ import numpy as np
 from spyglass.errors import SpyglassError
 from spyglass.store.index.base import VectorIndex, as_ids, as_vectors
 
+log = logging.getLogger(__name__)
+
 BATCH = 2_000  # rows per insert call: bounded request sizes for large rebuilds
 INDEX_PARAMS = {  # build parameters each Milvus index type takes from the options
     "FLAT": (),
@@ -76,11 +78,32 @@ class MilvusIndex(VectorIndex):
         if collection is None:
             self._create()
         elif self.client.has_collection(collection):
-            self.client.load_collection(collection)  # into memory, as after a restart Milvus has not
+            self._load(collection)
         else:
             _release(self.client, uri)  # the store rebuilds, into a collection of its own
             raise ValueError(f"Milvus collection {collection} at {self.uri} is gone")
         self._count, self._unflushed = self._counted(), False
+
+    def _load(self, collection: str) -> None:
+        """Load a saved collection into memory, as Milvus has not after a restart.
+
+        A process killed while Milvus Lite wrote can leave the collection's files torn ("file
+        seems not fully written"). SQLite holds every vector, so the torn collection is dropped
+        and the ValueError makes the store rebuild into a new one.
+        """
+        from pymilvus import MilvusException
+
+        try:
+            self.client.load_collection(collection)
+        except MilvusException as exc:
+            try:
+                self.client.drop_collection(collection)
+            except MilvusException:
+                log.warning("could not drop the unreadable Milvus collection %s", collection)
+            _release(self.client, self.uri)
+            raise ValueError(
+                f"Milvus collection {collection} at {self.uri} cannot be loaded: {exc.message}"
+            ) from exc
 
     def _create(self) -> None:
         from pymilvus import DataType

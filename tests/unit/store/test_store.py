@@ -327,6 +327,21 @@ def test_milvus_top_10_matches_faiss_flat(index_type, tmp_path):
     assert (tmp_path / "milvus" / "index" / "milvus.db").is_dir()  # Milvus Lite inside the data dir
 
 
+def test_a_torn_milvus_lite_collection_is_dropped_and_rebuilt(tmp_path):
+    """A process killed while Milvus Lite wrote leaves a file short ("file seems not fully written")."""
+    store = Store(tmp_path, "m", DIM, index="milvus")
+    vectors = clustered(700, DIM)
+    ids = add_batch(store, vectors)
+    torn = store.index.collection
+    store.close()
+    (segment,) = (tmp_path / "index" / "milvus.db").rglob("*.idx")
+    segment.write_bytes(segment.read_bytes()[: segment.stat().st_size // 2])
+    reopened = Store(tmp_path, "m", DIM, index="milvus")
+    assert reopened.index.ntotal == 700 and reopened.search(vectors[5], 1)[0][0].item_id == ids[5]
+    assert reopened.index.collection != torn and not reopened.index.client.has_collection(torn)
+    reopened.close()
+
+
 def test_milvus_lite_is_released_when_the_store_closes_and_dropped_when_pruned(tmp_path):
     store = Store(tmp_path, "m", DIM, index="milvus")
     add_batch(store, clustered(100, DIM))
