@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from spyglass import __version__
+from spyglass.allocator import limit_malloc_arenas
 from spyglass.cli import collections, ingest, learn, models, query, serving
 from spyglass.cli.common import console
 from spyglass.errors import SpyglassError
@@ -83,6 +84,7 @@ app.add_typer(collections.app, name="collections")
 
 def main() -> None:
     """Console entry point: Spyglass errors, and a full disk or a read-only folder, are one line and exit 1."""
+    limit_malloc_arenas()  # before any thread starts (see spyglass.allocator)
     try:
         app()
     except Exception as exc:
