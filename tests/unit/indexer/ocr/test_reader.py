@@ -27,7 +27,7 @@ def sheet(size: tuple[int, int], words: str) -> Image.Image:
 def test_big_pictures_are_read_one_at_a_time_small_ones_together(tmp_path, monkeypatch):
     """Two workers: two small pictures are read at once; two pages never are (each read of one
     holds hundreds of MB), and both are read by the one pipeline that uses every core."""
-    pages = [sheet((1224, 1584), f"page number {n}") for n in range(2)]
+    pages = [sheet((1000, 1100), f"page number {n}") for n in range(2)]
     small = [sheet((420, 120), f"label {n}") for n in range(4)]
     assert all(p.width * p.height > BIG_PIXELS for p in pages)
     assert all(p.width * p.height <= BIG_PIXELS for p in small)
