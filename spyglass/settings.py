@@ -104,7 +104,10 @@ class OcrSettings(BaseModel):
         200, ge=0, description="PDF pages with fewer text-layer characters are read as images."
     )
     threads: int = Field(
-        0, ge=0, description="Cores OCR uses, one picture each at a time; 0 uses every core (at most 8)."
+        0,
+        ge=0,
+        description="Cores OCR uses, one small picture each at a time (big ones one at a time on all of "
+        "them); 0 uses every core (at most 8).",
     )
 
 

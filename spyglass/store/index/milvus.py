@@ -89,13 +89,16 @@ class MilvusIndex(VectorIndex):
 
         A process killed while Milvus Lite wrote can leave the collection's files torn ("file
         seems not fully written"). SQLite holds every vector, so the torn collection is dropped
-        and the ValueError makes the store rebuild into a new one.
+        and the ValueError makes the store rebuild into a new one. A server's error is raised
+        as it is: it may pass, and the collection on the server may be whole.
         """
         from pymilvus import MilvusException
 
         try:
             self.client.load_collection(collection)
         except MilvusException as exc:
+            if not _local(self.uri):
+                raise
             try:
                 self.client.drop_collection(collection)
             except MilvusException:
