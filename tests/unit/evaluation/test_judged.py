@@ -90,8 +90,8 @@ def test_captions_are_judged_by_the_other_captions_of_their_image(tmp_path):
 
 @pytest.fixture(scope="module")
 def cisi_subset(tmp_path_factory) -> Path:
-    """25 CISI queries over the 450 or so documents judged for them or taken every fourth: real
-    judgements, a collection small enough to embed in a minute."""
+    """25 CISI queries over the 908 documents judged for them or taken every fourth: real
+    judgements, in a collection that embeds in one to three minutes on 2 cores."""
     cisi = shared_path("data", "cisi")
     with open(cisi / "queries.csv", newline="", encoding="utf-8") as handle:
         queries = sorted(csv.DictReader(handle), key=lambda row: int(row["qid"]))[:25]
