@@ -11,6 +11,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from spyglass.indexer.ocr import reader as reader_module
 from spyglass.indexer.ocr.reader import BIG_PIXELS, OcrReader
+from spyglass.settings import EncoderSettings
 
 pytest.importorskip("rapidocr", reason="OCR needs the rapidocr wheel (pip install -e .)")
 
@@ -24,7 +25,7 @@ def sheet(size: tuple[int, int], words: str) -> Image.Image:
     return picture
 
 
-def test_big_pictures_are_read_one_at_a_time_small_ones_together(tmp_path, monkeypatch):
+def test_big_pictures_are_read_one_at_a_time_small_ones_together(monkeypatch):
     """Two workers: two small pictures are read at once; two pages never are (each read of one
     holds hundreds of MB), and both are read by the one pipeline that uses every core."""
     pages = [sheet((1000, 1100), f"page number {n}") for n in range(2)]
@@ -43,7 +44,7 @@ def test_big_pictures_are_read_one_at_a_time_small_ones_together(tmp_path, monke
             reads.append((big, id(pipeline), start, time.monotonic()))
 
     monkeypatch.setattr(reader_module, "_read_all", timed)
-    reader = OcrReader(tmp_path, threads=2)
+    reader = OcrReader(EncoderSettings().models_dir, threads=2)  # the quantized detector made once per user
     gate = threading.Barrier(2)
 
     def read(image: Image.Image) -> str:
