@@ -5,7 +5,8 @@ default model resolves (offline), every setting at its default (OCR on, precisio
 side (this code, and ``--baseline REV`` through ``git archive``) with its own model cache:
 
 1. a setup ``index`` of --photos other photos (the model's first use: its exports are made);
-2. --runs timed ``index`` processes of --photos photos, each into a fresh data directory.
+2. --runs timed ``index`` processes of --photos photos, each into a fresh data directory, the
+   two sides taking turns (first one, then the other, then the other way round).
 
 Prints the median wall seconds and peak RSS of the timed runs, the ratio to the baseline, and what
 the export check decided (int8 published or refused). Peers (rclip, clip-retrieval) are not run here.
@@ -48,16 +49,30 @@ def index(code: Path, env: dict, folder: Path, data_dir: Path) -> tuple[float, f
     return float(seconds), int(kilobytes) / 1024, done.stderr
 
 
-def side(name: str, code: Path, scratch: Path, setup: Path, timed: Path, runs: int, extra: dict) -> dict:
-    env = {**user_env(scratch / name, scratch / name / "unused"), **extra}
-    _, _, stderr = index(code, env, setup, scratch / name / "setup-data")
-    verdict = next((line for line in stderr.splitlines() if line.startswith("int8 check")), "")
-    samples = [index(code, env, timed, scratch / name / f"data-{run}") for run in range(runs)]
-    return {
-        "seconds": statistics.median(s for s, _, _ in samples),
-        "peak_mb": max(m for _, m, _ in samples),
-        "int8": verdict,
-    }
+def sides(codes: dict[str, tuple[Path, dict]], scratch: Path, setup: Path, timed: Path, runs: int) -> dict:
+    """Each side's setup run, then its timed runs taking turns with the other's.
+
+    Interleaved: run one side's processes all before the other's, and the side that ran first was
+    slower (0.91x with the same code on both sides), whatever the code.
+    """
+    homes = {name: scratch / f"side-{n}" for n, name in enumerate(codes)}
+    envs, rows, samples = {}, {}, {name: [] for name in codes}
+    for name, (code, extra) in codes.items():
+        envs[name] = {**user_env(homes[name], homes[name] / "unused"), **extra}
+        _, _, stderr = index(code, envs[name], setup, homes[name] / "setup-data")
+        rows[name] = {
+            "int8": next((line for line in stderr.splitlines() if line.startswith("int8 check")), "")
+        }
+    for run in range(runs):
+        order = list(codes.items()) if run % 2 == 0 else list(reversed(codes.items()))
+        for name, (code, _) in order:
+            samples[name].append(index(code, envs[name], timed, homes[name] / f"data-{run}"))
+    for name, taken in samples.items():
+        rows[name] |= {
+            "seconds": statistics.median(s for s, _, _ in taken),
+            "peak_mb": max(m for _, m, _ in taken),
+        }
+    return rows
 
 
 def main() -> None:
@@ -77,12 +92,8 @@ def main() -> None:
         scratch = Path(tmp)
         setup = linked(scratch / "setup", photos[: args.photos])
         timed = linked(scratch / "timed", photos[args.photos : 2 * args.photos])
-        rows = {
-            args.baseline: side(
-                "baseline", archived_code(args.baseline, scratch), scratch, setup, timed, args.runs, {}
-            ),
-            "this code": side("current", ROOT, scratch, setup, timed, args.runs, precision),
-        }
+        codes = {args.baseline: (archived_code(args.baseline, scratch), {}), "this code": (ROOT, precision)}
+        rows = sides(codes, scratch, setup, timed, args.runs)
     base = rows[args.baseline]["seconds"]
     print(f"machine: {cpu_name()}, {os.cpu_count()} CPUs; {args.photos} photos, median of {args.runs} runs")
     print(f"{'':12} {'seconds':>8} {'x base':>7} {'peak MB':>8}  export check")
