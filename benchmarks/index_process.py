@@ -52,8 +52,8 @@ def index(code: Path, env: dict, folder: Path, data_dir: Path) -> tuple[float, f
 def sides(codes: dict[str, tuple[Path, dict]], scratch: Path, setup: Path, timed: Path, runs: int) -> dict:
     """Each side's setup run, then its timed runs taking turns with the other's.
 
-    Interleaved: run one side's processes all before the other's, and the side that ran first was
-    slower (0.91x with the same code on both sides), whatever the code.
+    Interleaved because, with one side's runs all before the other's, the side that ran first was
+    slower whatever its code (the same code on both sides came out at 0.91x).
     """
     homes = {name: scratch / f"side-{n}" for n, name in enumerate(codes)}
     envs, rows, samples = {}, {}, {name: [] for name in codes}

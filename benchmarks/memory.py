@@ -198,6 +198,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20, help="of searches against serve")
     parser.add_argument("--paths", default=",".join(PATHS), help=f"columns to measure, of {', '.join(PATHS)}")
     args = parser.parse_args()
+    unknown = set(args.paths.split(",")) - set(PATHS)
+    if unknown:
+        parser.error(f"unknown --paths {', '.join(sorted(unknown))}; choose from {', '.join(PATHS)}")
     paths = {name: PATHS[name] for name in args.paths.split(",")}
     if not FLICKR.is_dir():
         raise SystemExit(f"{FLICKR} not found (see ../shared/data/README.md)")

@@ -75,7 +75,7 @@ class FastEncoder:
     # Pictures per run. onnxruntime's CPU kernels embed a ViT-B-32 as fast eight at a time as 32
     # (14-15 pictures/s at 8, 16 and 32, fp32 and int8, 2 cores), but a run's activations grow
     # with it: a run of 8 held about 100 MB, one of 32 about 225 MB.
-    max_run = 8
+    max_run: int | None = 8  # None: the configured batch
 
     def __init__(
         self,
@@ -90,7 +90,7 @@ class FastEncoder:
         self.manifest, self.precision, self.text = manifest, precision, text
         self.model_id = space_id(manifest.model_id, precision)
         self.dim, self.image_size = manifest.dim, manifest.image_size
-        self.batch_size = min(batch_size, self.max_run)
+        self.batch_size = batch_size if self.max_run is None else min(batch_size, self.max_run)
         self.transform = PixelTransform.of(manifest.transform)
         self._open(directory, threads)
 

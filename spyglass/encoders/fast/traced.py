@@ -47,7 +47,7 @@ def precision_name(dtype: torch.dtype) -> str:
 class TracedEncoder(FastEncoder):
     """The traced image tower and the exported text tower: the torch model's vectors."""
 
-    max_run = 256  # the configured batch: bf16 on AMX ran 8 pictures at a time ~18% slower than 32
+    max_run = None  # the configured batch: bf16 on AMX ran 8 pictures at a time ~18% slower than 32
 
     def _open(self, directory: Path, threads: int) -> None:
         set_threads(threads)  # torch's pool, as for the full model

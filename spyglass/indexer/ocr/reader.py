@@ -36,8 +36,9 @@ FULL_SIDE = 1920  # longer side of the full read (pages at 144 dpi fit whole)
 MIN_LINE_SCORE = 0.6  # recognised lines below this are mostly noise on textures
 MAX_WORKERS = 8  # pictures read at once by default: each holds its own models (about 25 MB)
 # Pictures over this many pixels are read one at a time, on every core. A 144-dpi page's full read
-# held ~300 MB: two at once took a 50-page scanned PDF's ingest to 1.2 GB, one at a time to
-# 0.83 GB. Two cores read a page in 1.87 s against 2.45 s on one (PP-OCRv6, 20 lines).
+# held ~300 MB: two at once took a 50-page scanned PDF's ingest to 1.2 GB, one at a time on two
+# cores to 0.92-0.97 GB (0.83 GB on one). Two cores read a page in 1.87 s against 2.45 s on one
+# (PP-OCRv6, 20 lines).
 BIG_PIXELS = 1_000_000
 
 
