@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -137,11 +138,32 @@ def document_run(
 
 def measure(collection: JudgedCollection, run: dict[str, dict[str, float]]) -> dict[str, float]:
     """The report's measures of one run, computed by ranx."""
+    Qrels, Run, evaluate = _ranx()
+    # ranx refuses an empty ranking: a query that found nothing gets one irrelevant placeholder
+    filled = {q: run.get(q) or {"\x00nothing": 0.0} for q in collection.qrels}
+    with warnings.catch_warnings():  # interpreted, numba warns of its own uint64 indexing
+        warnings.filterwarnings("ignore", message="unsafe cast from uint64 to int64")
+        values = evaluate(Qrels(collection.qrels), Run(filled), list(MEASURES.values()), make_comparable=True)
+    return {name: float(values[key]) for name, key in MEASURES.items()}
+
+
+def _ranx():
+    """ranx's ``Qrels``, ``Run`` and ``evaluate``, with its measures run by the interpreter.
+
+    numba compiling them cost 30-80 s on their first use in a fresh environment (a new install,
+    every CI run), against about a second interpreted for 300 queries and 7 measures, with the
+    same values (checked to 1e-15). So numba's JIT is turned off before ranx is first imported;
+    it stays off in this process (its typed lists check it when used), and nothing else here
+    uses numba. A ranx imported earlier, compiled, is used as it is.
+    """
+    import sys
+
     try:
+        if "ranx" not in sys.modules:
+            import numba
+
+            numba.config.DISABLE_JIT = True
         from ranx import Qrels, Run, evaluate
     except ImportError:
         raise SpyglassError("judged evaluation needs ranx: pip install 'spyglass[eval]'") from None
-    # ranx refuses an empty ranking: a query that found nothing gets one irrelevant placeholder
-    filled = {q: run.get(q) or {"\x00nothing": 0.0} for q in collection.qrels}
-    values = evaluate(Qrels(collection.qrels), Run(filled), list(MEASURES.values()), make_comparable=True)
-    return {name: float(values[key]) for name, key in MEASURES.items()}
+    return Qrels, Run, evaluate

@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import shared_path
 
@@ -137,3 +141,33 @@ def test_fused_keeps_the_text_space_lead_on_flickr_captions(tmp_path, shapes_enc
     assert m["text"]["R@1"] > m["bm25"]["R@1"] > m["clip"]["R@1"], m
     assert m["fused"]["nDCG@10"] >= m["rrf"]["nDCG@10"], m
     assert m["fused"]["nDCG@10"] >= m["text"]["nDCG@10"] - 0.015, m
+
+
+def test_measures_come_from_ranx_and_nothing_is_compiled(tmp_path):
+    """numba compiling ranx's measures cost 30-80 s in every fresh environment; interpreted they give
+    the same values, so nothing may land in numba's cache (a child process: numba reads its settings once)."""
+    script = """
+import json, sys
+from pathlib import Path
+from spyglass.evaluation.collections import JudgedCollection
+from spyglass.evaluation.judged import measure
+qrels = {"q1": {"a": 1}, "q2": {"b": 1}, "q3": {"z": 1}}
+collection = JudgedCollection("toy", Path("."), {q: q for q in qrels}, qrels)
+run = {"q1": {"a": 0.0, "b": -1.0}, "q2": {"a": 0.0, "b": -1.0}}  # q3 found nothing
+print(json.dumps(measure(collection, run)))
+"""
+    cache = tmp_path / "numba-cache"
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "NUMBA_CACHE_DIR": str(cache)},
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    values = json.loads(done.stdout)
+    assert values["MRR@10"] == pytest.approx((1 + 0.5 + 0) / 3)
+    assert values["R@1"] == pytest.approx(1 / 3) and values["R@100"] == pytest.approx(2 / 3)
+    assert values["nDCG@10"] == pytest.approx((1 + 1 / np.log2(3)) / 3)
+    assert not list(cache.rglob("*.nbi")), "ranx's measures were compiled"
+    assert "Warning" not in done.stderr, done.stderr
