@@ -19,6 +19,7 @@ relevant) come from ranx, not from code of ours.
 
 from __future__ import annotations
 
+import sys
 import tempfile
 import time
 import warnings
@@ -156,8 +157,6 @@ def _ranx():
     it stays off in this process (its typed lists check it when used), and nothing else here
     uses numba. A ranx imported earlier, compiled, is used as it is.
     """
-    import sys
-
     try:
         if "ranx" not in sys.modules:
             import numba
