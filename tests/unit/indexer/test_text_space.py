@@ -77,7 +77,6 @@ def test_text_space_beats_clip_text_on_wiki_questions(tmp_path, shapes_encoder, 
         writer.writerows(rows)
     report = evaluate_judged(engine_for(tmp_path / "data", shapes_encoder), corpus, questions=subset)
     metrics = report.metrics
-    print({method: {k: round(v, 3) for k, v in values.items()} for method, values in metrics.items()})
     assert report.documents == len({row["document"] for row in rows}) and report.queries == 12
     assert metrics["text"]["MRR@10"] > metrics["clip"]["MRR@10"] + 0.3, metrics
     assert metrics["text"]["R@1"] >= 0.75, metrics
