@@ -44,14 +44,15 @@ LOAD = (
 )
 
 
-def lay_out_weights(root: Path) -> Path:
-    """A user's hub cache (returns HF_HOME): random ViT-B-32 weights where open_clip's default tag
-    resolves to, and the real MiniLM of the text space (when its package is installed)."""
+def lay_out_weights(root: Path, arch: str = "ViT-B-32", tag: str = "laion2b_s34b_b79k") -> Path:
+    """A user's hub cache (returns HF_HOME): random ``arch`` weights where open_clip's ``tag`` (by
+    default Spyglass's default model) resolves to, and the real MiniLM of the text space (when its
+    package is installed)."""
     from support.minilm import place_minilm
-    from support.real_layouts import place_in_hub_cache, tag_location, write_random_vitb32
+    from support.real_layouts import place_in_hub_cache, tag_location, write_random_clip
 
-    weights, config = write_random_vitb32(root / "weights")
-    repo, filename = tag_location("ViT-B-32", "laion2b_s34b_b79k")
+    weights, config = write_random_clip(root / "weights", arch=arch)
+    repo, filename = tag_location(arch, tag)
     place_in_hub_cache(root / "hf", repo, {filename: weights, "open_clip_config.json": config})
     try:
         place_minilm(root / "hf", root / "minilm")

@@ -9,7 +9,7 @@ side (this code, and ``--baseline REV`` through ``git archive``) with its own mo
    two sides taking turns (first one, then the other, then the other way round).
 
 Prints the median wall seconds and peak RSS of the timed runs, the ratio to the baseline, and what
-the export check decided (int8 published or refused). Peers (rclip, clip-retrieval) are not run here.
+the export check decided (int8 published or refused). rclip is timed by `peers.py`.
 
     python benchmarks/index_process.py --baseline 034d3f0 [--photos 200] [--runs 3] [--precision int8]
 """

@@ -110,8 +110,8 @@ def real_layout_home(tmp_path_factory) -> dict:
     from support.real_layouts import (
         place_in_hub_cache,
         tag_location,
+        write_random_clip,
         write_random_hf_clip,
-        write_random_vitb32,
     )
 
     from spyglass.encoders.clip.tiny import write_tiny_hf_siglip
@@ -119,7 +119,7 @@ def real_layout_home(tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("real-layouts")
     hf_home = root / "hf"
     local_dir = root / "local-vitb32"
-    weights, config = write_random_vitb32(local_dir)
+    weights, config = write_random_clip(local_dir)
     for tag in ("laion2b_s34b_b79k", "openai"):
         repo, filename = tag_location("ViT-B-32", tag)
         place_in_hub_cache(hf_home, repo, {filename: weights, "open_clip_config.json": config})

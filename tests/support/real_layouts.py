@@ -63,11 +63,11 @@ def tag_location(arch: str, tag: str) -> tuple[str, str]:
     return repo, next(iter(_get_safe_alternatives(filename or HF_WEIGHTS_NAME)))
 
 
-def write_random_vitb32(directory: Path, seed: int = 0) -> tuple[Path, Path]:
-    """Seeded random ViT-B-32 weights (fp16, to halve disk use) and an ``open_clip_config.json``."""
+def write_random_clip(directory: Path, seed: int = 0, arch: str = ARCH) -> tuple[Path, Path]:
+    """Seeded random weights of open_clip's ``arch`` (fp16, to halve disk use) and an ``open_clip_config.json``."""
     directory.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
-    model = open_clip.create_model(ARCH, pretrained=None)
+    model = open_clip.create_model(arch, pretrained=None)
     weights = directory / "open_clip_model.safetensors"
     save_file({k: v.detach().half().contiguous() for k, v in model.state_dict().items()}, str(weights))
     config = directory / "open_clip_config.json"
@@ -78,7 +78,7 @@ def write_random_vitb32(directory: Path, seed: int = 0) -> tuple[Path, Path]:
         "resize_mode": "shortest",
     }
     config.write_text(
-        json.dumps({"model_cfg": open_clip.get_model_config(ARCH), "preprocess_cfg": preprocess})
+        json.dumps({"model_cfg": open_clip.get_model_config(arch), "preprocess_cfg": preprocess})
     )
     return weights, config
 

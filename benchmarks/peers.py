@@ -1,0 +1,177 @@
+"""Whole-process ingest against rclip, on the same random weights, in one run.
+
+rclip 3 runs one model, ViT-B-32-256 (datacomp_s34b_b86k), as ONNX files it downloads into its
+data directory (``RCLIP_DATADIR``); its preprocessing takes 256-pixel pictures. Neither tool can
+download weights here, so this lays out one seeded set of random ViT-B-32-256 weights twice:
+
+- in the hub cache, where open_clip resolves ``ViT-B-32-256/datacomp_s34b_b86k``: Spyglass runs
+  them as ``SPYGLASS_ENCODER__MODEL=open_clip:ViT-B-32-256/datacomp_s34b_b86k``, everything else
+  at its defaults (precision auto, OCR on);
+- exported to ONNX in rclip's layout (``visual.onnx``, ``textual.onnx``, open_clip's BPE
+  vocabulary), checked against the torch model (cosine >= 0.999) before anything is timed.
+
+Both tools then index the same --photos Flickr8k photos in whole processes, each into a fresh
+data directory, taking turns run by run (rclip indexes the working directory and answers one
+query, as a user runs it). Spyglass is also timed with OCR off, since rclip reads no text.
+Each side has one untimed setup run first (Spyglass makes its exports then). Prints median
+seconds, peak RSS and each row's speed against rclip (rclip's seconds over the row's).
+
+    python benchmarks/peers.py --rclip /path/to/venv/bin/rclip [--photos 200] [--runs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from cli import ROOT, cpu_name, lay_out_weights
+from index_process import FLICKR, TIME, linked
+
+ARCH, TAG = "ViT-B-32-256", "datacomp_s34b_b86k"
+RCLIP_MODEL = f"{ARCH}-{TAG}"  # rclip's model folder (``model_download.MODEL_SUBDIR``)
+
+
+def rclip_layout(weights: Path, datadir: Path) -> Path:
+    """rclip's model files exported from ``weights``, checked against torch; returns the model folder."""
+    import onnxruntime
+    import torch
+    from safetensors.torch import load_file
+
+    from spyglass._compat import ensure_torchvision_importable
+    from spyglass.encoders.fast.dynamo import export_onnx
+
+    ensure_torchvision_importable()
+    import open_clip
+
+    model = open_clip.create_model(ARCH, pretrained=None).eval()
+    model.load_state_dict({k: v.float() for k, v in load_file(str(weights)).items()})
+    folder = datadir / RCLIP_MODEL
+    folder.mkdir(parents=True)
+
+    class Text(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+            return self.model.encode_text(tokens)
+
+    batch = {0: torch.export.Dim("batch")}
+    pixels = torch.randn(4, 3, 256, 256)
+    tokens = open_clip.get_tokenizer(ARCH)(["a dog", "a photo of a red car", "x", "two people"])
+    for module, example, name in ((model.visual, pixels, "visual"), (Text(), tokens, "textual")):
+        path = folder / f"{name}.onnx"
+        export_onnx(module, (example,), path, inputs=["input"], outputs=["output"], dynamic_shapes=(batch,))
+        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        got = session.run(None, {"input": example.numpy()})[0]
+        with torch.no_grad():
+            want = module(example).numpy()
+        cosine = (got * want).sum(1) / np.linalg.norm(got, axis=1) / np.linalg.norm(want, axis=1)
+        if cosine.min() < 0.999:
+            raise SystemExit(
+                f"rclip's {name}.onnx does not match the torch model (cosine {cosine.min():.4f})"
+            )
+    vocab = datadir / "tokenizer" / "bpe_simple_vocab_16e6.txt.gz"
+    vocab.parent.mkdir()
+    shutil.copy(open_clip.tokenizer.default_bpe(), vocab)
+    return datadir
+
+
+def timed(command: list[str], env: dict, cwd: Path) -> tuple[float, float, str]:
+    """(wall seconds, peak RSS MB, stdout) of one process."""
+    done = subprocess.run([TIME, "-f", "%e %M", *command], env=env, cwd=cwd, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"{command[0]} failed: {done.stderr[-2000:]}")
+    seconds, kilobytes = done.stderr.strip().splitlines()[-1].split()
+    return float(seconds), int(kilobytes) / 1024, done.stdout
+
+
+def fresh_rclip_dir(models: Path, target: Path) -> Path:
+    """An empty rclip data directory holding (links to) the model files: no index yet."""
+    target.mkdir(parents=True)
+    for entry in models.iterdir():
+        (target / entry.name).symlink_to(entry)
+    return target
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rclip", required=True, help="the rclip executable (rclip 3, pip install rclip)")
+    parser.add_argument("--photos", type=int, default=200)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    photos = sorted(FLICKR.glob("*.jpg"))
+    if len(photos) < 2 * args.photos:
+        raise SystemExit(f"{FLICKR} needs {2 * args.photos} photos (see ../shared/data/README.md)")
+    version = subprocess.run([args.rclip, "--version"], capture_output=True, text=True).stdout.strip()
+    with tempfile.TemporaryDirectory(prefix="spyglass-peers-") as tmp:
+        scratch = Path(tmp)
+        setup = linked(scratch / "setup", photos[: args.photos])
+        folder = linked(scratch / "timed", photos[args.photos : 2 * args.photos])
+        hf_home = lay_out_weights(scratch, ARCH, TAG)
+        models = rclip_layout(scratch / "weights" / "open_clip_model.safetensors", scratch / "rclip-models")
+        base = {k: v for k, v in os.environ.items() if not k.startswith(("SPYGLASS_", "RCLIP_"))}
+        spyglass_env = base | {
+            "HF_HOME": str(hf_home),
+            "HF_HUB_OFFLINE": "1",
+            "SPYGLASS_CONFIG": os.devnull,
+            "SPYGLASS_ENCODER__MODEL": f"open_clip:{ARCH}/{TAG}",
+            "SPYGLASS_ENCODER__CACHE_DIR": str(scratch / "spyglass-cache"),
+        }
+        sides = {
+            "Spyglass": spyglass_env,
+            "Spyglass, OCR off": spyglass_env | {"SPYGLASS_OCR__ENABLED": "false"},
+            "rclip": base | {"HF_HUB_OFFLINE": "1"},
+        }
+
+        def run(name: str, photos_folder: Path, home: Path) -> tuple[float, float]:
+            """One timed process; fails unless it indexed every photo (rclip: its answer is one of them)."""
+            if name == "rclip":
+                env = sides[name] | {"RCLIP_DATADIR": str(fresh_rclip_dir(models, home))}
+                seconds, peak, out = timed(
+                    [args.rclip, "--top", "1", "--filepath-only", "a dog"], env, photos_folder
+                )
+                indexed = Path(out.strip()).parent == photos_folder
+            else:
+                env = sides[name] | {"SPYGLASS_DATA_DIR": str(home)}
+                command = [sys.executable, "-m", "spyglass", "index", str(photos_folder), "--json"]
+                seconds, peak, out = timed(command, env, ROOT)
+                indexed = json.loads(out)["added"] == args.photos
+            if not indexed:
+                raise SystemExit(f"{name} did not index {photos_folder}: {out[-500:]}")
+            return seconds, peak
+
+        samples: dict[str, list[tuple[float, float]]] = {name: [] for name in sides}
+        for number, name in enumerate(sides):
+            run(name, setup, scratch / f"setup-{number}")
+        for turn in range(args.runs):
+            order = list(sides) if turn % 2 == 0 else list(reversed(sides))
+            for name in order:
+                samples[name].append(run(name, folder, scratch / f"run-{turn}-{list(sides).index(name)}"))
+    rows = {
+        name: {"seconds": statistics.median(s for s, _ in taken), "peak_mb": max(m for _, m in taken)}
+        for name, taken in samples.items()
+    }
+    print(
+        f"machine: {cpu_name()}, {os.cpu_count()} CPUs; {version}; {args.photos} photos, median of {args.runs}"
+    )
+    print(f"{'':18} {'seconds':>8} {'peak MB':>8} {'x rclip':>8}")
+    for name, row in rows.items():
+        print(
+            f"{name:18} {row['seconds']:8.1f} {row['peak_mb']:8.0f} {rows['rclip']['seconds'] / row['seconds']:8.2f}"
+        )
+    print(json.dumps(rows))
+
+
+if __name__ == "__main__":
+    main()
