@@ -1,4 +1,4 @@
-"""Whole-process ingest against rclip, on the same random weights, in one run.
+"""Whole-process ingest against rclip (and clip-retrieval), on the same random weights, in one run.
 
 rclip 3 runs one model, ViT-B-32-256 (datacomp_s34b_b86k), as ONNX files it downloads into its
 data directory (``RCLIP_DATADIR``); its preprocessing takes 256-pixel pictures. Neither tool can
@@ -10,13 +10,16 @@ download weights here, so this lays out one seeded set of random ViT-B-32-256 we
 - exported to ONNX in rclip's layout (``visual.onnx``, ``textual.onnx``, open_clip's BPE
   vocabulary), checked against the torch model (cosine >= 0.999) before anything is timed.
 
-Both tools then index the same --photos Flickr8k photos in whole processes, each into a fresh
+clip-retrieval (``--clip-retrieval``) loads the same hub-cache weights through open_clip.
+
+The tools then index the same --photos Flickr8k photos in whole processes, each into a fresh
 data directory, taking turns run by run (rclip indexes the working directory and answers one
 query, as a user runs it). Spyglass is also timed with OCR off, since rclip reads no text.
 Each side has one untimed setup run first (Spyglass makes its exports then). Prints median
 seconds, peak RSS and each row's speed against rclip (rclip's seconds over the row's).
 
-    python benchmarks/peers.py --rclip /path/to/venv/bin/rclip [--photos 200] [--runs 3]
+    python benchmarks/peers.py --rclip VENV/bin/rclip [--clip-retrieval VENV2/bin/clip-retrieval]
+        [--photos 200] [--runs 3]
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -102,11 +106,54 @@ def fresh_rclip_dir(models: Path, target: Path) -> Path:
     return target
 
 
+Side = Callable[[Path, Path], tuple[float, float, bool, str]]
+
+
+def spyglass(env: dict, photos: int) -> Side:
+    """``spyglass index FOLDER`` into data directory HOME; indexed when every photo was added."""
+
+    def run(folder: Path, home: Path) -> tuple[float, float, bool, str]:
+        command = [sys.executable, "-m", "spyglass", "index", str(folder), "--json"]
+        seconds, peak, out = timed(command, env | {"SPYGLASS_DATA_DIR": str(home)}, ROOT)
+        return seconds, peak, json.loads(out)["added"] == photos, out
+
+    return run
+
+
+def rclip(executable: str, env: dict, models: Path) -> Side:
+    """rclip run in FOLDER (it indexes the working directory, then answers the query)."""
+
+    def run(folder: Path, home: Path) -> tuple[float, float, bool, str]:
+        env_run = env | {"RCLIP_DATADIR": str(fresh_rclip_dir(models, home))}
+        seconds, peak, out = timed([executable, "--top", "1", "--filepath-only", "a dog"], env_run, folder)
+        return seconds, peak, Path(out.strip()).parent == folder, out
+
+    return run
+
+
+def clip_retrieval(executable: str, env: dict, photos: int) -> Side:
+    """``clip-retrieval inference`` of FOLDER's images (no text, no metadata), its defaults otherwise,
+    but as many preprocessing workers as cores (its default, 4, is more than it advises here)."""
+
+    def run(folder: Path, home: Path) -> tuple[float, float, bool, str]:
+        command = [
+            executable, "inference", "--input_dataset", str(folder), "--output_folder", str(home),
+            "--clip_model", f"open_clip:{ARCH}/{TAG}", "--enable_text", "False",
+            "--enable_metadata", "False", "--num_prepro_workers", str(os.cpu_count() or 1),
+        ]  # fmt: skip
+        seconds, peak, out = timed(command, env, folder)
+        embedded = sum(len(np.load(part)) for part in (home / "img_emb").glob("*.npy"))
+        return seconds, peak, embedded == photos, out
+
+    return run
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--rclip", required=True, help="the rclip executable (rclip 3, pip install rclip)")
+    parser.add_argument("--clip-retrieval", help="the clip-retrieval executable (pip install clip-retrieval)")
     parser.add_argument("--photos", type=int, default=200)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
@@ -121,32 +168,23 @@ def main() -> None:
         hf_home = lay_out_weights(scratch, ARCH, TAG)
         models = rclip_layout(scratch / "weights" / "open_clip_model.safetensors", scratch / "rclip-models")
         base = {k: v for k, v in os.environ.items() if not k.startswith(("SPYGLASS_", "RCLIP_"))}
+        base |= {"HF_HOME": str(hf_home), "HF_HUB_OFFLINE": "1"}
         spyglass_env = base | {
-            "HF_HOME": str(hf_home),
-            "HF_HUB_OFFLINE": "1",
             "SPYGLASS_CONFIG": os.devnull,
             "SPYGLASS_ENCODER__MODEL": f"open_clip:{ARCH}/{TAG}",
             "SPYGLASS_ENCODER__CACHE_DIR": str(scratch / "spyglass-cache"),
         }
         sides = {
-            "Spyglass": spyglass_env,
-            "Spyglass, OCR off": spyglass_env | {"SPYGLASS_OCR__ENABLED": "false"},
-            "rclip": base | {"HF_HUB_OFFLINE": "1"},
+            "Spyglass": spyglass(spyglass_env, args.photos),
+            "Spyglass, OCR off": spyglass(spyglass_env | {"SPYGLASS_OCR__ENABLED": "false"}, args.photos),
+            "rclip": rclip(args.rclip, base, models),
         }
+        if args.clip_retrieval:
+            sides["clip-retrieval"] = clip_retrieval(args.clip_retrieval, base, args.photos)
 
         def run(name: str, photos_folder: Path, home: Path) -> tuple[float, float]:
-            """One timed process; fails unless it indexed every photo (rclip: its answer is one of them)."""
-            if name == "rclip":
-                env = sides[name] | {"RCLIP_DATADIR": str(fresh_rclip_dir(models, home))}
-                seconds, peak, out = timed(
-                    [args.rclip, "--top", "1", "--filepath-only", "a dog"], env, photos_folder
-                )
-                indexed = Path(out.strip()).parent == photos_folder
-            else:
-                env = sides[name] | {"SPYGLASS_DATA_DIR": str(home)}
-                command = [sys.executable, "-m", "spyglass", "index", str(photos_folder), "--json"]
-                seconds, peak, out = timed(command, env, ROOT)
-                indexed = json.loads(out)["added"] == args.photos
+            """One timed process; fails unless it indexed every photo."""
+            seconds, peak, indexed, out = sides[name](photos_folder, home)
             if not indexed:
                 raise SystemExit(f"{name} did not index {photos_folder}: {out[-500:]}")
             return seconds, peak
