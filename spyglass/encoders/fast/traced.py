@@ -57,9 +57,9 @@ class TracedEncoder(FastEncoder):
             self.module = torch.jit.load(str(directory / MODULE), map_location="cpu")
         self.torch_dtype = DTYPES[self.precision]
         # Those first runs on one blank picture, not on the first batch: they are then cheap, and
-        # their passing buffers small. Made on a batch of 32, they left glibc holding ~200 MB more
-        # for the rest of the process (200-photo ingest, bf16 on AMX: peak 934-974 MB against
-        # 736-737 MB warmed this way); the vectors and the later batches' speed are the same.
+        # their passing buffers small. Made on a batch of 32, they left glibc holding ~100-200 MB
+        # more for the rest of the process (200-photo ingests, bf16 on AMX: peaks 826-974 MB against
+        # 736-836 MB warmed this way); the vectors and the later batches' speed are the same.
         blank = torch.zeros(1, 3, self.image_size, self.image_size, dtype=self.torch_dtype)
         with torch.inference_mode():
             for _ in range(PROFILED_RUNS):
