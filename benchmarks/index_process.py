@@ -23,6 +23,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from cli import ROOT, archived_code, cpu_name, user_env
@@ -49,30 +50,47 @@ def index(code: Path, env: dict, folder: Path, data_dir: Path) -> tuple[float, f
     return float(seconds), int(kilobytes) / 1024, done.stderr
 
 
-def sides(codes: dict[str, tuple[Path, dict]], scratch: Path, setup: Path, timed: Path, runs: int) -> dict:
-    """Each side's setup run, then its timed runs taking turns with the other's.
+def take_turns(sides: dict[str, Callable[[int], tuple[float, float]]], runs: int) -> dict[str, dict]:
+    """Median wall seconds and highest peak MB of each side's ``runs`` runs (``side(run)`` returns
+    one run's seconds and peak), the sides taking turns run by run: first one, then the other, then
+    the other way round. Interleaved because, with one side's runs all before the other's, the side
+    that ran first was slower whatever its code (the same code on both sides came out at 0.91x)."""
+    samples: dict[str, list[tuple[float, float]]] = {name: [] for name in sides}
+    for run in range(runs):
+        for name in list(sides) if run % 2 == 0 else list(reversed(sides)):
+            samples[name].append(sides[name](run))
+    return {
+        name: {"seconds": statistics.median(s for s, _ in taken), "peak_mb": max(m for _, m in taken)}
+        for name, taken in samples.items()
+    }
 
-    Interleaved because, with one side's runs all before the other's, the side that ran first was
-    slower whatever its code (the same code on both sides came out at 0.91x).
-    """
+
+def print_rows(rows: dict[str, dict], extra: dict[str, Callable[[dict], str]]) -> None:
+    """A table of each row's median seconds, highest peak and ``extra`` columns, then the rows as JSON."""
+    columns = {"seconds": lambda row: f"{row['seconds']:.1f}", "peak MB": lambda row: f"{row['peak_mb']:.0f}"}
+    columns |= extra
+    print(f"{'':18}" + "".join(f" {title:>8}" for title in columns))
+    for name, row in rows.items():
+        print(f"{name:18}" + "".join(f" {cell(row):>8}" for cell in columns.values()))
+    print(json.dumps(rows))
+
+
+def sides(codes: dict[str, tuple[Path, dict]], scratch: Path, setup: Path, timed: Path, runs: int) -> dict:
+    """Each side's setup run, then its timed runs taking turns with the other's."""
     homes = {name: scratch / f"side-{n}" for n, name in enumerate(codes)}
-    envs, rows, samples = {}, {}, {name: [] for name in codes}
+    envs, rows = {}, {}
     for name, (code, extra) in codes.items():
         envs[name] = {**user_env(homes[name], homes[name] / "unused"), **extra}
         _, _, stderr = index(code, envs[name], setup, homes[name] / "setup-data")
         rows[name] = {
             "int8": next((line for line in stderr.splitlines() if line.startswith("int8 check")), "")
         }
-    for run in range(runs):
-        order = list(codes.items()) if run % 2 == 0 else list(reversed(codes.items()))
-        for name, (code, _) in order:
-            samples[name].append(index(code, envs[name], timed, homes[name] / f"data-{run}"))
-    for name, taken in samples.items():
-        rows[name] |= {
-            "seconds": statistics.median(s for s, _, _ in taken),
-            "peak_mb": max(m for _, m, _ in taken),
-        }
-    return rows
+
+    def side(name: str, code: Path) -> Callable[[int], tuple[float, float]]:
+        return lambda run: index(code, envs[name], timed, homes[name] / f"data-{run}")[:2]
+
+    timings = take_turns({name: side(name, code) for name, (code, _) in codes.items()}, runs)
+    return {name: rows[name] | timings[name] for name in codes}
 
 
 def main() -> None:
@@ -96,12 +114,9 @@ def main() -> None:
         rows = sides(codes, scratch, setup, timed, args.runs)
     base = rows[args.baseline]["seconds"]
     print(f"machine: {cpu_name()}, {os.cpu_count()} CPUs; {args.photos} photos, median of {args.runs} runs")
-    print(f"{'':12} {'seconds':>8} {'x base':>7} {'peak MB':>8}  export check")
-    for name, row in rows.items():
-        print(
-            f"{name:12} {row['seconds']:8.1f} {row['seconds'] / base:7.2f} {row['peak_mb']:8.0f}  {row['int8']}"
-        )
-    print(json.dumps(rows))
+    print_rows(
+        rows, {"x base": lambda row: f"{row['seconds'] / base:.2f}", "export check": lambda row: row["int8"]}
+    )
 
 
 if __name__ == "__main__":

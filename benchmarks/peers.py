@@ -28,7 +28,6 @@ import argparse
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -37,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 from cli import ROOT, cpu_name, lay_out_weights
-from index_process import FLICKR, TIME, linked
+from index_process import FLICKR, TIME, linked, print_rows, take_turns
 
 ARCH, TAG = "ViT-B-32-256", "datacomp_s34b_b86k"
 RCLIP_MODEL = f"{ARCH}-{TAG}"  # rclip's model folder (``model_download.MODEL_SUBDIR``)
@@ -189,26 +188,17 @@ def main() -> None:
                 raise SystemExit(f"{name} did not index {photos_folder}: {out[-500:]}")
             return seconds, peak
 
-        samples: dict[str, list[tuple[float, float]]] = {name: [] for name in sides}
         for number, name in enumerate(sides):
             run(name, setup, scratch / f"setup-{number}")
-        for turn in range(args.runs):
-            order = list(sides) if turn % 2 == 0 else list(reversed(sides))
-            for name in order:
-                samples[name].append(run(name, folder, scratch / f"run-{turn}-{list(sides).index(name)}"))
-    rows = {
-        name: {"seconds": statistics.median(s for s, _ in taken), "peak_mb": max(m for _, m in taken)}
-        for name, taken in samples.items()
-    }
+
+        def timed_runs(number: int, name: str) -> Callable[[int], tuple[float, float]]:
+            return lambda turn: run(name, folder, scratch / f"run-{turn}-{number}")
+
+        rows = take_turns({name: timed_runs(number, name) for number, name in enumerate(sides)}, args.runs)
     print(
         f"machine: {cpu_name()}, {os.cpu_count()} CPUs; {version}; {args.photos} photos, median of {args.runs}"
     )
-    print(f"{'':18} {'seconds':>8} {'peak MB':>8} {'x rclip':>8}")
-    for name, row in rows.items():
-        print(
-            f"{name:18} {row['seconds']:8.1f} {row['peak_mb']:8.0f} {rows['rclip']['seconds'] / row['seconds']:8.2f}"
-        )
-    print(json.dumps(rows))
+    print_rows(rows, {"x rclip": lambda row: f"{rows['rclip']['seconds'] / row['seconds']:.2f}"})
 
 
 if __name__ == "__main__":
