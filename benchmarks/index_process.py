@@ -39,15 +39,20 @@ def linked(folder: Path, photos: list[Path]) -> Path:
     return folder
 
 
+def timed(command: list[str], env: dict, cwd: Path) -> tuple[float, float, subprocess.CompletedProcess]:
+    """(wall seconds, peak RSS MB, the finished process) of one run of ``command``; stops on failure."""
+    done = subprocess.run([TIME, "-f", "%e %M", *command], env=env, cwd=cwd, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"{command[0]} failed: {done.stderr[-2000:]}")
+    seconds, kilobytes = done.stderr.strip().splitlines()[-1].split()
+    return float(seconds), int(kilobytes) / 1024, done
+
+
 def index(code: Path, env: dict, folder: Path, data_dir: Path) -> tuple[float, float, str]:
     """(wall seconds, peak RSS MB, stderr) of one ``spyglass index`` process of ``code``."""
     env = {**env, "PYTHONPATH": str(code), "SPYGLASS_DATA_DIR": str(data_dir)}
-    command = [TIME, "-f", "%e %M", sys.executable, "-m", "spyglass", "index", str(folder), "--json"]
-    done = subprocess.run(command, env=env, cwd=code, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise SystemExit(f"index failed: {done.stderr[-2000:]}")
-    seconds, kilobytes = done.stderr.strip().splitlines()[-1].split()
-    return float(seconds), int(kilobytes) / 1024, done.stderr
+    seconds, peak, done = timed([sys.executable, "-m", "spyglass", "index", str(folder), "--json"], env, code)
+    return seconds, peak, done.stderr
 
 
 def take_turns(sides: dict[str, Callable[[int], tuple[float, float]]], runs: int) -> dict[str, dict]:

@@ -36,14 +36,15 @@ from pathlib import Path
 
 import numpy as np
 from cli import ROOT, cpu_name, lay_out_weights
-from index_process import FLICKR, TIME, linked, print_rows, take_turns
+from index_process import FLICKR, linked, print_rows, take_turns, timed
 
 ARCH, TAG = "ViT-B-32-256", "datacomp_s34b_b86k"
 RCLIP_MODEL = f"{ARCH}-{TAG}"  # rclip's model folder (``model_download.MODEL_SUBDIR``)
 
 
 def rclip_layout(weights: Path, datadir: Path) -> Path:
-    """rclip's model files exported from ``weights``, checked against torch; returns the model folder."""
+    """rclip's model files exported from ``weights`` into its data directory ``datadir`` (returned),
+    checked against torch."""
     import onnxruntime
     import torch
     from safetensors.torch import load_file
@@ -88,15 +89,6 @@ def rclip_layout(weights: Path, datadir: Path) -> Path:
     return datadir
 
 
-def timed(command: list[str], env: dict, cwd: Path) -> tuple[float, float, str]:
-    """(wall seconds, peak RSS MB, stdout) of one process."""
-    done = subprocess.run([TIME, "-f", "%e %M", *command], env=env, cwd=cwd, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise SystemExit(f"{command[0]} failed: {done.stderr[-2000:]}")
-    seconds, kilobytes = done.stderr.strip().splitlines()[-1].split()
-    return float(seconds), int(kilobytes) / 1024, done.stdout
-
-
 def fresh_rclip_dir(models: Path, target: Path) -> Path:
     """An empty rclip data directory holding (links to) the model files: no index yet."""
     target.mkdir(parents=True)
@@ -113,8 +105,8 @@ def spyglass(env: dict, photos: int) -> Side:
 
     def run(folder: Path, home: Path) -> tuple[float, float, bool, str]:
         command = [sys.executable, "-m", "spyglass", "index", str(folder), "--json"]
-        seconds, peak, out = timed(command, env | {"SPYGLASS_DATA_DIR": str(home)}, ROOT)
-        return seconds, peak, json.loads(out)["added"] == photos, out
+        seconds, peak, done = timed(command, env | {"SPYGLASS_DATA_DIR": str(home)}, ROOT)
+        return seconds, peak, json.loads(done.stdout)["added"] == photos, done.stdout
 
     return run
 
@@ -124,8 +116,8 @@ def rclip(executable: str, env: dict, models: Path) -> Side:
 
     def run(folder: Path, home: Path) -> tuple[float, float, bool, str]:
         env_run = env | {"RCLIP_DATADIR": str(fresh_rclip_dir(models, home))}
-        seconds, peak, out = timed([executable, "--top", "1", "--filepath-only", "a dog"], env_run, folder)
-        return seconds, peak, Path(out.strip()).parent == folder, out
+        seconds, peak, done = timed([executable, "--top", "1", "--filepath-only", "a dog"], env_run, folder)
+        return seconds, peak, Path(done.stdout.strip()).parent == folder, done.stdout
 
     return run
 
@@ -140,9 +132,9 @@ def clip_retrieval(executable: str, env: dict, photos: int) -> Side:
             "--clip_model", f"open_clip:{ARCH}/{TAG}", "--enable_text", "False",
             "--enable_metadata", "False", "--num_prepro_workers", str(os.cpu_count() or 1),
         ]  # fmt: skip
-        seconds, peak, out = timed(command, env, folder)
+        seconds, peak, done = timed(command, env, folder)
         embedded = sum(len(np.load(part)) for part in (home / "img_emb").glob("*.npy"))
-        return seconds, peak, embedded == photos, out
+        return seconds, peak, embedded == photos, done.stdout
 
     return run
 
