@@ -1,11 +1,14 @@
 """Choose device and weight dtype.
 
 bf16 *weights* (``model.to(torch.bfloat16)``) are ~5x faster than fp32 on CPUs with
-AMX tiles and keep embeddings within cosine 0.999 of fp32. AVX512-BF16 alone is not
-enough: on such a CPU ViT-B-32 encoded images 0.63x as fast in bf16 as in fp32
+AMX tiles and keep embeddings within cosine 0.999 of fp32. AVX512-BF16 alone is not a
+promise: on an Intel CPU with it ViT-B-32 encoded images 0.63x as fast in bf16 as in fp32
 (``benchmarks/encode.py``; its bf16 matmul peak was 163 GFLOP/s against 270 in fp32),
-and MiniLM passages 0.77x. ``auto`` therefore means bf16 only with AMX. bf16
-*autocast* is slow on CPU (per-op casts), so it is never used.
+and MiniLM passages 0.77x; on an AMD EPYC with it, 2.17x. Without AMX, though, ingest and
+serve run the ONNX int8 tower, with no torch: on that EPYC a whole ``spyglass index`` of
+200 photos was as fast that way as with torch's bf16 and 260 MB lighter (README, "Precision
+and speed"). ``auto`` therefore means bf16 only with AMX. bf16 *autocast* is slow on CPU
+(per-op casts), so it is never used.
 """
 
 from __future__ import annotations

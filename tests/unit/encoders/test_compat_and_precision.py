@@ -33,7 +33,7 @@ def test_auto_precision_follows_the_cpu():
 
 
 def test_bf16_is_chosen_only_with_amx():
-    """AVX512-BF16 alone measured slower in bf16 than in fp32 (see ``precision``)."""
+    """Without AMX, ``auto`` keeps the torch-free ONNX tower (see ``precision``)."""
     avx512 = "processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_bf16 avx512_vnni\n"
     amx = avx512.replace("avx512_vnni", "avx512_vnni amx_bf16 amx_tile amx_int8")
     assert not fast_bf16(avx512) and fast_bf16(amx)
