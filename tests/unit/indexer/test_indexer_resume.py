@@ -35,6 +35,9 @@ def test_kill_9_mid_ingest_then_rerun(data_dir, shapes_encoder, tmp_path):
         "SPYGLASS_DATA_DIR": str(data_dir),
         "SPYGLASS_MODEL": "builtin:shapes",
         "SPYGLASS_BATCH_SIZE": "8",
+        # the rerun below embeds with the torch model's fp32 vectors; ``auto`` can mean int8, its
+        # own space (CPUs without AMX), and then every file would rightly count as updated
+        "SPYGLASS_PRECISION": "fp32",
     }
     process = subprocess.Popen(
         [str(script), "index", str(folder)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
