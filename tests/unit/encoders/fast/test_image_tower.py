@@ -21,8 +21,9 @@ from PIL import Image
 
 from spyglass.encoders import load_encoder
 from spyglass.encoders.clip.openclip import OpenClipEncoder
+from spyglass.encoders.fast import image_export
 from spyglass.encoders.fast.cache import MANIFEST
-from spyglass.encoders.fast.image_export import export_image_tower, int8_check, probe_images
+from spyglass.encoders.fast.image_export import INT8_BLOCKS, export_image_tower, int8_check, probe_images
 from spyglass.encoders.fast.image_tower import FastEncoder, graph_name, image_export_dir
 from spyglass.encoders.fast.pixels import PixelTransform
 from spyglass.encoders.fast.text_export import export_text_tower
@@ -114,6 +115,7 @@ def test_int8_is_published_only_with_a_passed_check(tiny_open_clip_dir, exported
     manifest = json.loads((directory / MANIFEST).read_text())
     check = manifest["checks"].get("int8") or manifest["refused"]["int8"]
     assert check["passed"] == ("int8" in manifest["checks"])
+    assert check["block"] in INT8_BLOCKS
     assert (directory / graph_name("int8")).exists() == check["passed"]
     asked = load_encoder(
         str(tiny_open_clip_dir), settings.model_copy(update={"precision": "int8"}), frozen=True
@@ -134,6 +136,32 @@ def test_the_int8_check_fails_when_neighbours_change():
     noisy /= np.linalg.norm(noisy, axis=1, keepdims=True)
     check = int8_check(fp32, noisy)
     assert not check["passed"] and check["same_neighbours"] < 0.95
+
+
+def test_finer_int8_blocks_are_published_where_the_coarse_ones_fail(tmp_path, monkeypatch, capsys):
+    """The coarsest blocks run fastest but stray furthest from fp32: for a model whose neighbours
+    they move (here the trained shapes model, its first verdict turned to a failure), the next,
+    finer blocks are quantized, checked on their own and published; every verdict is printed."""
+    verdicts = []
+
+    def coarse_fails(fp32: np.ndarray, int8: np.ndarray) -> dict:
+        verdicts.append(int8_check(fp32, int8))
+        return verdicts[-1] | ({"passed": False} if len(verdicts) == 1 else {})
+
+    monkeypatch.setattr(image_export, "int8_check", coarse_fails)
+    settings = EncoderSettings(precision="int8", cache_dir=tmp_path)
+    full = load_encoder("builtin:shapes", settings)
+    export_text_tower(full, tmp_path)
+    directory = export_image_tower(full, tmp_path)
+    assert len(verdicts) == 2 and verdicts[1]["passed"]  # the finer blocks' own check passed
+    assert capsys.readouterr().err.count("int8 check for") == 2
+    manifest = json.loads((directory / MANIFEST).read_text())
+    assert manifest["checks"]["int8"]["block"] == INT8_BLOCKS[1] and manifest["refused"] == {}
+    fast = load_encoder("builtin:shapes", settings, frozen=True)
+    assert isinstance(fast, FastEncoder) and fast.precision == "int8"
+    pictures = probe_images(seed=3)[:8]
+    assert (fast.encode_images(pictures) * full.encode_images(pictures)).sum(axis=1).min() > 0.99
+    assert not list(directory.glob("*.raw.onnx"))  # the unoptimised graphs are not kept
 
 
 def test_a_broken_export_falls_back_to_the_full_model(tiny_open_clip_dir, exported_cache):
@@ -164,7 +192,7 @@ def test_ingests_and_a_search_never_import_torch_the_export_runs_in_a_child(tiny
         "SPYGLASS_MODEL": str(tiny_open_clip_dir),
         "SPYGLASS_DATA_DIR": str(tmp_path / "data"),
         "SPYGLASS_ENCODER__CACHE_DIR": str(tmp_path / "cache"),
-        "SPYGLASS_PRECISION": "int8",  # auto keeps torch's bf16 on AMX CPUs; int8 falls back to fp32 if refused
+        "SPYGLASS_PRECISION": "int8",  # auto keeps bf16 on AMX CPUs; int8 falls back to fp32 if refused
     }
 
     def run(*arguments: str, python: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
