@@ -15,6 +15,7 @@ import subprocess
 import sys
 
 import numpy as np
+import onnx
 import pytest
 from conftest import imported, write_shapes
 from PIL import Image
@@ -157,6 +158,15 @@ def test_finer_int8_blocks_are_published_where_the_coarse_ones_fail(tmp_path, mo
     assert capsys.readouterr().err.count("int8 check for") == 2
     manifest = json.loads((directory / MANIFEST).read_text())
     assert manifest["checks"]["int8"]["block"] == INT8_BLOCKS[1] and manifest["refused"] == {}
+    graph = onnx.load(str(directory / graph_name("int8")), load_external_data=False)
+    blocks = {
+        onnx.helper.get_attribute_value(attribute)
+        for node in graph.graph.node
+        if node.op_type == "MatMulNBits"
+        for attribute in node.attribute
+        if attribute.name == "block_size"
+    }
+    assert blocks == {INT8_BLOCKS[1]}  # the published graph is the finer one, not just its record
     fast = load_encoder("builtin:shapes", settings, frozen=True)
     assert isinstance(fast, FastEncoder) and fast.precision == "int8"
     pictures = probe_images(seed=3)[:8]
