@@ -1,4 +1,4 @@
-"""glibc's malloc arenas, capped in Spyglass's processes.
+"""glibc's malloc in Spyglass's processes: arenas capped, and a page read's big buffers mapped.
 
 glibc gives threads arenas of their own (up to eight per core), and memory freed in one stays
 there for that arena's next allocations. Ingest allocates and frees large buffers from several
@@ -11,12 +11,18 @@ alone.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import sys
+import threading
+from collections.abc import Iterator
 
 ARENAS = 2
-M_ARENA_MAX = -8  # mallopt's parameter number in glibc's malloc.h
+BIG_BUFFER = 1024 * 1024  # bytes from which a buffer is mapped on its own while a page is read
+M_ARENA_MAX = -8  # mallopt's parameter numbers in glibc's malloc.h
+M_MMAP_THRESHOLD = -3
+MMAP_THRESHOLD_MAX = 32 * 1024 * 1024  # the ceiling of glibc's own threshold (64-bit)
 
 
 def limit_malloc_arenas(arenas: int = ARENAS) -> bool:
@@ -24,9 +30,43 @@ def limit_malloc_arenas(arenas: int = ARENAS) -> bool:
 
     False where nothing was changed: not glibc, or ``MALLOC_ARENA_MAX`` set by the user.
     """
-    if os.environ.get("MALLOC_ARENA_MAX") or not sys.platform.startswith("linux"):
+    return not os.environ.get("MALLOC_ARENA_MAX") and _mallopt(M_ARENA_MAX, arenas)
+
+
+class _Held:
+    """How many callers are inside ``big_buffers_mapped`` (pages read by several readers at once)."""
+
+    lock = threading.Lock()
+    count = 0
+
+
+@contextlib.contextmanager
+def big_buffers_mapped(threshold: int = BIG_BUFFER) -> Iterator[None]:
+    """Within it, buffers of ``threshold`` bytes or more are mapped on their own (see the module
+    docstring). The setting is the process's: other threads' big buffers are mapped meanwhile too.
+    On leaving, the last one out sets glibc's ceiling, where its own threshold climbs anyway, so
+    work outside keeps reusing big buffers from the heaps. ``MALLOC_MMAP_THRESHOLD_``, when set, is
+    the user's choice and left alone."""
+    if os.environ.get("MALLOC_MMAP_THRESHOLD_"):
+        yield
+        return
+    with _Held.lock:
+        _Held.count += 1
+        held = _mallopt(M_MMAP_THRESHOLD, threshold)
+    try:
+        yield
+    finally:
+        with _Held.lock:
+            _Held.count -= 1
+            if held and not _Held.count:
+                _mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_MAX)
+
+
+def _mallopt(parameter: int, value: int) -> bool:
+    """glibc's ``mallopt``; False where it changed nothing or there is none."""
+    if not sys.platform.startswith("linux"):
         return False
     try:
-        return bool(ctypes.CDLL("libc.so.6").mallopt(M_ARENA_MAX, arenas))
+        return bool(ctypes.CDLL("libc.so.6").mallopt(parameter, value))
     except (OSError, AttributeError):  # another C library (musl has no mallopt)
         return False

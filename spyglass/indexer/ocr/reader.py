@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from spyglass.allocator import big_buffers_mapped
 from spyglass.errors import WeightsUnavailableError
 from spyglass.indexer.ocr.gate import TextGate
 from spyglass.indexer.ocr.quantize import quantized_detector
@@ -38,7 +39,8 @@ MAX_WORKERS = 8  # pictures read at once by default: each holds its own models (
 # Pictures over this many pixels are read one at a time, on every core. A 144-dpi page's full read
 # held ~300 MB: two at once took a 50-page scanned PDF's ingest to 1.2 GB, one at a time on two
 # cores to 0.92-0.97 GB (0.83 GB on one). Two cores read a page in 1.87 s against 2.45 s on one
-# (PP-OCRv6, 20 lines).
+# (PP-OCRv6, 20 lines). Their big buffers are mapped while they are read, so the memory a read
+# frees goes back to the system (``spyglass.allocator``).
 BIG_PIXELS = 1_000_000
 
 
@@ -82,7 +84,7 @@ class OcrReader:
     def read(self, image: Image.Image) -> list[TextLine]:
         """Every confident line, top to bottom; rotated text is turned upright by the angle classifier."""
         if image.width * image.height > BIG_PIXELS:
-            with self._big:
+            with self._big, big_buffers_mapped():
                 found = _read_all(self._big_pipeline, image)
         else:
             pipeline = self._borrow()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -27,7 +28,8 @@ def sheet(size: tuple[int, int], words: str) -> Image.Image:
 
 def test_big_pictures_are_read_one_at_a_time_small_ones_together(monkeypatch):
     """Two workers: two small pictures are read at once; two pages never are (each read of one
-    holds hundreds of MB), and both are read by the one pipeline that uses every core."""
+    holds hundreds of MB), and both are read by the one pipeline that uses every core, with their
+    big buffers mapped (``spyglass.allocator``)."""
     pages = [sheet((1000, 1100), f"page number {n}") for n in range(2)]
     small = [sheet((420, 120), f"label {n}") for n in range(4)]
     assert all(p.width * p.height > BIG_PIXELS for p in pages)
@@ -44,6 +46,15 @@ def test_big_pictures_are_read_one_at_a_time_small_ones_together(monkeypatch):
             reads.append((big, id(pipeline), start, time.monotonic()))
 
     monkeypatch.setattr(reader_module, "_read_all", timed)
+    mapped, real_mapped = [], reader_module.big_buffers_mapped
+
+    @contextlib.contextmanager
+    def recorded():
+        with real_mapped():
+            mapped.append(True)
+            yield
+
+    monkeypatch.setattr(reader_module, "big_buffers_mapped", recorded)
     reader = OcrReader(EncoderSettings().models_dir, threads=2)  # the quantized detector made once per user
     gate = threading.Barrier(2)
 
@@ -65,6 +76,7 @@ def test_big_pictures_are_read_one_at_a_time_small_ones_together(monkeypatch):
 
     big = [r for r in reads if r[0]]
     assert len(big) == 2 and not overlapping(big)
+    assert len(mapped) == 2  # the pages' reads, not the small pictures'
     assert len({r[1] for r in big}) == 1  # one pipeline for big pictures ...
     assert not {r[1] for r in big} & {r[1] for r in reads if not r[0]}  # ... of its own
     assert overlapping([r for r in reads if not r[0]][:2]) or overlapping([r for r in reads if not r[0]][2:])
