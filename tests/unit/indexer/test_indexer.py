@@ -18,6 +18,7 @@ from support.bombs import png_header
 from spyglass.encoders.clip import shapes
 from spyglass.indexer import Indexer
 from spyglass.indexer.loaders import LoadOptions
+from spyglass.indexer.loaders import pdf as pdf_loader
 from spyglass.store import Store
 
 
@@ -72,7 +73,10 @@ def test_text_file_in_a_mixed_folder_is_text(indexer, store, formats_dir):
     assert kinds == ["passage", "chunk"]
 
 
-def test_attention_pdf_pages_figures_and_text(indexer, store):
+@pytest.mark.parametrize("reopen_pages", [pdf_loader.REOPEN_PAGES, 4])
+def test_attention_pdf_pages_figures_and_text(indexer, store, reopen_pages, monkeypatch):
+    """Also with the document reopened every 4 of its 15 pages (PDFium's caches are dropped so)."""
+    monkeypatch.setattr(pdf_loader, "REOPEN_PAGES", reopen_pages)
     pdf = shared_path("data", "docs", "attention.pdf")
     indexer.index(pdf, progress=False)
     items = items_of(store, pdf)
