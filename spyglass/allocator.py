@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import os
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 ARENAS = 2
 BIG_BUFFER = 1024 * 1024  # bytes from which a buffer is mapped on its own while a page is read
@@ -64,9 +65,16 @@ def big_buffers_mapped(threshold: int = BIG_BUFFER) -> Iterator[None]:
 
 def _mallopt(parameter: int, value: int) -> bool:
     """glibc's ``mallopt``; False where it changed nothing or there is none."""
+    mallopt = _glibc_mallopt()
+    return mallopt is not None and bool(mallopt(parameter, value))
+
+
+@functools.cache
+def _glibc_mallopt() -> Callable[[int, int], int] | None:
+    """glibc's ``mallopt``, looked up once (every page read calls it twice); None without glibc."""
     if not sys.platform.startswith("linux"):
-        return False
+        return None
     try:
-        return bool(ctypes.CDLL("libc.so.6").mallopt(parameter, value))
+        return ctypes.CDLL("libc.so.6").mallopt
     except (OSError, AttributeError):  # another C library (musl has no mallopt)
-        return False
+        return None
